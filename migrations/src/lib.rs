@@ -1,0 +1,17 @@
+//! Database migrations of reserve-dispatch, shared by SQLite and PostgreSQL.
+//!
+//! Applied by `reserve migrate up` (and on start by `reserve serve --migrate`);
+//! `reserve migrate down` reverts the last one, `reserve migrate status` lists them.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261127_000001_foundation;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261127_000001_foundation::Migration)]
+    }
+}

@@ -1,0 +1,199 @@
+//! Use cases: one function per user action. Each owns its transaction and
+//! writes the state change and its audit event together.
+
+pub mod audit;
+pub mod registry;
+pub mod requests;
+
+use std::sync::Arc;
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use chrono::{DateTime, SubsecRound, Utc};
+use sea_orm::{DatabaseConnection, DbErr, SqlErr};
+
+use crate::domain::actor::{Actor, Role};
+use crate::domain::validation::Violations;
+use crate::store::{self, audit::NewEvent};
+
+/// Errors of the use cases; the gRPC layer maps each to one status code.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("invalid argument: {0}")]
+    Invalid(Violations),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    PermissionDenied(String),
+    #[error("{0}")]
+    FailedPrecondition(String),
+    #[error("{0}")]
+    AlreadyExists(String),
+    /// A concurrent change came first; the caller may read again and retry.
+    #[error("{0}")]
+    Aborted(String),
+    #[error("database error: {0}")]
+    Database(#[from] DbErr),
+}
+
+impl From<Violations> for AppError {
+    fn from(v: Violations) -> Self {
+        AppError::Invalid(v)
+    }
+}
+
+impl AppError {
+    pub fn invalid(field: &str, description: &str) -> Self {
+        AppError::Invalid(Violations::one(field, description))
+    }
+
+    /// Maps a unique-key violation to `AlreadyExists(what)`.
+    fn unique_as_exists(err: DbErr, what: impl FnOnce() -> String) -> Self {
+        match err.sql_err() {
+            Some(SqlErr::UniqueConstraintViolation(_)) => AppError::AlreadyExists(what()),
+            _ => AppError::Database(err),
+        }
+    }
+}
+
+pub type AppResult<T> = Result<T, AppError>;
+
+/// The time source; tests substitute their own.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// Wall-clock time at the microsecond precision both databases store, so
+/// that a value written and read back (and the audit hash over it) is equal.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now().trunc_subsecs(6)
+    }
+}
+
+/// Everything a use case needs.
+#[derive(Clone)]
+pub struct App {
+    pub db: DatabaseConnection,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl App {
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self {
+            db,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+}
+
+/// Refuses callers whose role is not among `roles`.
+pub fn require(actor: &Actor, roles: &[Role]) -> AppResult<()> {
+    if roles.contains(&actor.role) {
+        Ok(())
+    } else {
+        Err(AppError::PermissionDenied(format!(
+            "the role `{}` may not do this",
+            actor.role
+        )))
+    }
+}
+
+/// One audit event, written in the use case's transaction.
+pub(crate) struct Change<'a> {
+    pub action: &'a str,
+    pub resource: String,
+    pub from: &'a str,
+    pub to: &'a str,
+    pub payload: serde_json::Value,
+}
+
+pub(crate) async fn record<C: sea_orm::ConnectionTrait>(
+    conn: &C,
+    actor: &Actor,
+    at: DateTime<Utc>,
+    change: Change<'_>,
+) -> AppResult<()> {
+    store::audit::append(
+        conn,
+        NewEvent {
+            time: at,
+            actor: actor.subject.clone(),
+            role: actor.role.as_str().to_owned(),
+            organisation: actor.organisation.clone(),
+            action: change.action.to_owned(),
+            resource: change.resource,
+            from_state: change.from.to_owned(),
+            to_state: change.to.to_owned(),
+            payload: change.payload.to_string(),
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// A page request: how many, and where the previous page ended.
+#[derive(Debug, Clone, Default)]
+pub struct PageRequest {
+    pub size: u64,
+    pub after: Option<String>,
+}
+
+pub const DEFAULT_PAGE_SIZE: u64 = 25;
+pub const MAX_PAGE_SIZE: u64 = 100;
+
+impl PageRequest {
+    /// Parses `page_size` (0: the default; above the maximum: the maximum)
+    /// and the opaque `page_token` of an earlier page.
+    pub fn parse(page_size: i32, page_token: &str) -> AppResult<Self> {
+        let mut violations = Violations::new();
+        let size = match page_size {
+            0 => DEFAULT_PAGE_SIZE,
+            n if n < 0 => {
+                violations.add("page_size", "must not be negative");
+                0
+            }
+            n => (n as u64).min(MAX_PAGE_SIZE),
+        };
+        let after = if page_token.is_empty() {
+            None
+        } else {
+            match URL_SAFE_NO_PAD
+                .decode(page_token)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .and_then(|s| s.strip_prefix("v1:").map(str::to_owned))
+            {
+                Some(after) => Some(after),
+                None => {
+                    violations.add("page_token", "is not a token this service issued");
+                    None
+                }
+            }
+        };
+        Ok(violations.finish(PageRequest { size, after })?)
+    }
+
+    /// The token for the page after the one ending at `last`, when the page
+    /// was full (there may be more).
+    pub fn next_token(&self, returned: usize, last: Option<&str>) -> String {
+        match last {
+            Some(last) if returned as u64 == self.size => {
+                URL_SAFE_NO_PAD.encode(format!("v1:{last}"))
+            }
+            _ => String::new(),
+        }
+    }
+}
+
+/// A page of results with the token for the next.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_page_token: String,
+}

@@ -1,0 +1,245 @@
+//! Registry use cases: administrators write, every authenticated role reads.
+
+use sea_orm::{DatabaseTransaction, DbErr};
+use serde_json::json;
+
+use super::{App, AppError, AppResult, Change, Page, PageRequest, record, require};
+use crate::domain::actor::{Actor, Role};
+use crate::domain::registry::{Country, Organisation, Provider};
+use crate::domain::validation::Violations;
+use crate::store;
+
+/// Writes one registry record and its audit event in one transaction.
+/// `save` returns false when the record to replace does not exist.
+async fn write(
+    app: &App,
+    actor: &Actor,
+    action: &str,
+    resource: String,
+    save: impl AsyncFnOnce(&DatabaseTransaction, chrono::DateTime<chrono::Utc>) -> Result<bool, DbErr>,
+) -> AppResult<()> {
+    require(actor, &[Role::Admin])?;
+    let now = app.now();
+    let txn = store::begin(&app.db).await?;
+    match save(&txn, now).await {
+        Ok(true) => {}
+        Ok(false) => return Err(AppError::NotFound(format!("{resource} not found"))),
+        Err(err) => {
+            return Err(AppError::unique_as_exists(err, || {
+                format!("{resource} already exists")
+            }));
+        }
+    }
+    record(
+        &txn,
+        actor,
+        now,
+        Change {
+            action,
+            resource,
+            from: "",
+            to: "",
+            payload: json!({}),
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// The merge of an update must keep the record's key.
+fn keep_key(field: &str, before: &str, after: &str) -> Result<(), Violations> {
+    if before == after {
+        Ok(())
+    } else {
+        Err(Violations::one(field, "cannot be changed"))
+    }
+}
+
+fn readers(actor: &Actor) -> AppResult<()> {
+    // Every role may read the registry: requesters need their country's
+    // conditions, providers their own record, officers everything.
+    require(
+        actor,
+        &[
+            Role::Requester,
+            Role::DutyOfficer,
+            Role::Commission,
+            Role::Provider,
+            Role::Admin,
+            Role::Auditor,
+        ],
+    )
+}
+
+pub async fn create_country(app: &App, actor: &Actor, country: Country) -> AppResult<Country> {
+    let resource = format!("countries/{}", country.code);
+    write(app, actor, "CreateCountry", resource, async |txn, now| {
+        store::registry::save_country(txn, &country, now, true).await
+    })
+    .await?;
+    Ok(country)
+}
+
+pub async fn update_country(
+    app: &App,
+    actor: &Actor,
+    code: &str,
+    merge: impl FnOnce(&Country) -> Result<Country, Violations>,
+) -> AppResult<Country> {
+    require(actor, &[Role::Admin])?;
+    let current = get_country(app, actor, code).await?;
+    let country = merge(&current)?;
+    keep_key("country.code", code, &country.code)?;
+    write(
+        app,
+        actor,
+        "UpdateCountry",
+        format!("countries/{code}"),
+        async |txn, now| store::registry::save_country(txn, &country, now, false).await,
+    )
+    .await?;
+    Ok(country)
+}
+
+pub async fn get_country(app: &App, actor: &Actor, code: &str) -> AppResult<Country> {
+    readers(actor)?;
+    store::registry::get_country(&app.db, code)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("countries/{code} not found")))
+}
+
+pub async fn list_countries(
+    app: &App,
+    actor: &Actor,
+    page: PageRequest,
+) -> AppResult<Page<Country>> {
+    readers(actor)?;
+    let items = store::registry::list_countries(&app.db, page.after.as_deref(), page.size).await?;
+    let next_page_token = page.next_token(items.len(), items.last().map(|c| c.code.as_str()));
+    Ok(Page {
+        items,
+        next_page_token,
+    })
+}
+
+pub async fn create_organisation(
+    app: &App,
+    actor: &Actor,
+    organisation: Organisation,
+) -> AppResult<Organisation> {
+    require(actor, &[Role::Admin])?;
+    country_exists(app, "organisation.country", &organisation.country).await?;
+    let resource = format!("organisations/{}", organisation.id);
+    write(
+        app,
+        actor,
+        "CreateOrganisation",
+        resource,
+        async |txn, now| store::registry::save_organisation(txn, &organisation, now, true).await,
+    )
+    .await?;
+    Ok(organisation)
+}
+
+pub async fn update_organisation(
+    app: &App,
+    actor: &Actor,
+    id: &str,
+    merge: impl FnOnce(&Organisation) -> Result<Organisation, Violations>,
+) -> AppResult<Organisation> {
+    require(actor, &[Role::Admin])?;
+    let current = get_organisation(app, actor, id).await?;
+    let organisation = merge(&current)?;
+    keep_key("organisation.id", id, &organisation.id)?;
+    country_exists(app, "organisation.country", &organisation.country).await?;
+    write(
+        app,
+        actor,
+        "UpdateOrganisation",
+        format!("organisations/{id}"),
+        async |txn, now| store::registry::save_organisation(txn, &organisation, now, false).await,
+    )
+    .await?;
+    Ok(organisation)
+}
+
+async fn country_exists(app: &App, field: &str, code: &str) -> AppResult<()> {
+    match store::registry::get_country(&app.db, code).await? {
+        Some(_) => Ok(()),
+        None => Err(AppError::invalid(field, "names no registered country")),
+    }
+}
+
+pub async fn get_organisation(app: &App, actor: &Actor, id: &str) -> AppResult<Organisation> {
+    readers(actor)?;
+    store::registry::get_organisation(&app.db, id)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("organisations/{id} not found")))
+}
+
+pub async fn list_organisations(
+    app: &App,
+    actor: &Actor,
+    page: PageRequest,
+) -> AppResult<Page<Organisation>> {
+    readers(actor)?;
+    let items =
+        store::registry::list_organisations(&app.db, page.after.as_deref(), page.size).await?;
+    let next_page_token = page.next_token(items.len(), items.last().map(|o| o.id.as_str()));
+    Ok(Page {
+        items,
+        next_page_token,
+    })
+}
+
+pub async fn create_provider(app: &App, actor: &Actor, provider: Provider) -> AppResult<Provider> {
+    let resource = format!("providers/{}", provider.id);
+    write(app, actor, "CreateProvider", resource, async |txn, now| {
+        store::registry::save_provider(txn, &provider, now, true).await
+    })
+    .await?;
+    Ok(provider)
+}
+
+pub async fn update_provider(
+    app: &App,
+    actor: &Actor,
+    id: &str,
+    merge: impl FnOnce(&Provider) -> Result<Provider, Violations>,
+) -> AppResult<Provider> {
+    require(actor, &[Role::Admin])?;
+    let current = get_provider(app, actor, id).await?;
+    let provider = merge(&current)?;
+    keep_key("provider.id", id, &provider.id)?;
+    write(
+        app,
+        actor,
+        "UpdateProvider",
+        format!("providers/{id}"),
+        async |txn, now| store::registry::save_provider(txn, &provider, now, false).await,
+    )
+    .await?;
+    Ok(provider)
+}
+
+pub async fn get_provider(app: &App, actor: &Actor, id: &str) -> AppResult<Provider> {
+    readers(actor)?;
+    store::registry::get_provider(&app.db, id)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("providers/{id} not found")))
+}
+
+pub async fn list_providers(
+    app: &App,
+    actor: &Actor,
+    page: PageRequest,
+) -> AppResult<Page<Provider>> {
+    readers(actor)?;
+    let items = store::registry::list_providers(&app.db, page.after.as_deref(), page.size).await?;
+    let next_page_token = page.next_token(items.len(), items.last().map(|p| p.id.as_str()));
+    Ok(Page {
+        items,
+        next_page_token,
+    })
+}

@@ -1,0 +1,179 @@
+//! The `reserve` command line.
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use migration::{Migrator, MigratorTrait};
+use serde::Serialize;
+
+use crate::auth::{DevKey, claims_for};
+use crate::config::Settings;
+use crate::{seed, startup, store};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "reserve",
+    version,
+    about = "EU Cybersecurity Reserve: request and dispatch service"
+)]
+pub struct Cli {
+    /// Configuration file (TOML); `reserve.toml` is read when present.
+    #[arg(long, global = true, env = "RESERVE_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gRPC service.
+    Serve(ServeArgs),
+    /// Apply, revert or list database migrations.
+    Migrate {
+        #[command(subcommand)]
+        action: MigrateAction,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Load registry data.
+    Seed {
+        /// Load the demo registry (Member States, CERT-EU, Moldova, Ukraine, providers).
+        #[arg(long)]
+        demo: bool,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Print a development token signed with the local development key.
+    Token(TokenArgs),
+}
+
+/// Flags of `serve`; each overrides the file and the environment.
+#[derive(Debug, clap::Args, Serialize)]
+pub struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:50051].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen_addr: Option<SocketAddr>,
+    /// Database URL [default: sqlite://reserve.db?mode=rwc].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    /// Development mode: trust the local development key.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub dev: bool,
+    /// Load the demo registry on start.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub seed_demo: bool,
+    /// PEM public key trusted for tokens.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwt_public_key_file: Option<PathBuf>,
+    /// Algorithm of that key: EdDSA, ES256, RS256 [default: EdDSA].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwt_algorithm: Option<String>,
+    /// JWKS file of trusted keys.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwt_jwks_file: Option<PathBuf>,
+    /// `text` or `json` logs.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_format: Option<String>,
+}
+
+#[derive(Debug, clap::Args, Serialize)]
+pub struct DbArgs {
+    /// Database URL [default: sqlite://reserve.db?mode=rwc].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MigrateAction {
+    /// Apply every pending migration.
+    Up,
+    /// Revert the last applied migration.
+    Down,
+    /// List applied and pending migrations.
+    Status,
+}
+
+/// For commands whose flags override nothing in the settings.
+#[derive(Serialize)]
+struct NoOverrides {}
+
+#[derive(Debug, clap::Args)]
+pub struct TokenArgs {
+    /// requester, duty_officer, commission, provider, admin or auditor.
+    #[arg(long)]
+    pub role: String,
+    /// Organisation (or provider) id, such as `md-spoc`.
+    #[arg(long)]
+    pub org: String,
+    /// The person.
+    #[arg(long)]
+    pub sub: String,
+    /// Lifetime in seconds.
+    #[arg(long, default_value_t = 8 * 3600)]
+    pub ttl: u64,
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => {
+            let settings = Settings::load(cli.config.as_ref(), &args)?;
+            crate::telemetry::init(&settings.log_format);
+            startup::run(settings).await
+        }
+        Command::Migrate { action, db } => {
+            crate::telemetry::init("text");
+            let settings = Settings::load(cli.config.as_ref(), &db)?;
+            let conn = store::connect(&settings.database_url, 2).await?;
+            match action {
+                MigrateAction::Up => Migrator::up(&conn, None).await?,
+                MigrateAction::Down => Migrator::down(&conn, Some(1)).await?,
+                MigrateAction::Status => {
+                    for m in Migrator::get_applied_migrations(&conn).await? {
+                        println!("applied  {}", m.name());
+                    }
+                    for m in Migrator::get_pending_migrations(&conn).await? {
+                        println!("pending  {}", m.name());
+                    }
+                }
+            }
+            Ok(())
+        }
+        Command::Seed { demo, db } => {
+            crate::telemetry::init("text");
+            anyhow::ensure!(demo, "only the demo registry can be seeded: pass --demo");
+            let settings = Settings {
+                seed_demo: true,
+                migrate_on_start: true,
+                ..Settings::load(cli.config.as_ref(), &db)?
+            };
+            let app = startup::app(&settings).await?;
+            seed::demo(&app).await?;
+            Ok(())
+        }
+        Command::Token(args) => {
+            let settings = Settings::load(cli.config.as_ref(), NoOverrides {})?;
+            let key = DevKey::load_or_create(&settings.dev_key_file)?;
+            let claims = claims_for(
+                &args.role,
+                &args.org,
+                &args.sub,
+                &settings.jwt_issuer,
+                &settings.jwt_audience,
+                args.ttl,
+            );
+            let token = key.sign(&claims).context("signing the token")?;
+            println!("{token}");
+            Ok(())
+        }
+    }
+}

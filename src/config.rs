@@ -1,0 +1,83 @@
+//! Layered configuration: defaults, then a TOML file (`--config`, or
+//! `reserve.toml` when present), then `RESERVE_*` environment variables, then
+//! command-line flags.
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use figment::{
+    Figment,
+    providers::{Env, Format, Serialized, Toml},
+};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// Address the gRPC API listens on.
+    pub listen_addr: SocketAddr,
+    /// `sqlite://reserve.db?mode=rwc` (embedded default) or `postgres://…`.
+    pub database_url: String,
+    pub db_max_connections: u32,
+    /// Apply pending migrations when the server starts.
+    pub migrate_on_start: bool,
+    /// Development mode: trust the local development key (and an HS256
+    /// secret, if one is given). Never in production.
+    pub dev: bool,
+    /// The development signing key, created on first use.
+    pub dev_key_file: PathBuf,
+    /// Load the demo registry when the server starts.
+    pub seed_demo: bool,
+    pub jwt_issuer: String,
+    pub jwt_audience: String,
+    /// A PEM public key, checked with `jwt_algorithm` (EdDSA, ES256, RS256…).
+    pub jwt_public_key_file: Option<PathBuf>,
+    pub jwt_algorithm: String,
+    pub jwt_key_id: Option<String>,
+    /// A JWKS file of trusted keys, each selected by its `kid`.
+    pub jwt_jwks_file: Option<PathBuf>,
+    /// HS256 shared secret; accepted only with `dev`.
+    pub jwt_hs256_secret_file: Option<PathBuf>,
+    /// `text` or `json`.
+    pub log_format: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen_addr: "127.0.0.1:50051".parse().expect("valid address"),
+            database_url: "sqlite://reserve.db?mode=rwc".into(),
+            db_max_connections: 16,
+            migrate_on_start: true,
+            dev: false,
+            dev_key_file: PathBuf::from(".reserve/dev-ed25519.pem"),
+            seed_demo: false,
+            jwt_issuer: "reserve-dispatch".into(),
+            jwt_audience: "reserve-dispatch".into(),
+            jwt_public_key_file: None,
+            jwt_algorithm: "EdDSA".into(),
+            jwt_key_id: None,
+            jwt_jwks_file: None,
+            jwt_hs256_secret_file: None,
+            log_format: "text".into(),
+        }
+    }
+}
+
+impl Settings {
+    /// Loads the layers; `overrides` are the flags given on the command line.
+    pub fn load(
+        config_file: Option<&PathBuf>,
+        overrides: impl Serialize,
+    ) -> Result<Self, Box<figment::Error>> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        figment = match config_file {
+            Some(path) => figment.merge(Toml::file_exact(path)),
+            None => figment.merge(Toml::file("reserve.toml")),
+        };
+        figment
+            .merge(Env::prefixed("RESERVE_"))
+            .merge(Serialized::globals(overrides))
+            .extract()
+            .map_err(Box::new)
+    }
+}

@@ -1,0 +1,9 @@
+//! Pure domain types: they parse, they know their states and transitions.
+//! No gRPC, database or runtime types live here.
+
+pub mod actor;
+pub mod audit;
+pub mod codes;
+pub mod registry;
+pub mod request;
+pub mod validation;

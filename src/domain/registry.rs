@@ -1,0 +1,128 @@
+//! The registry: countries with their conditions, requesting organisations and
+//! providers.
+
+use chrono::{Months, NaiveDate};
+
+use super::codes::{Clearance, CountryKind, OrganisationKind, ProviderStatus, ServiceType};
+use super::validation::Violations;
+
+/// Shortest cap on support per request a Council act may set (Art. 19(4)).
+pub const MIN_SUPPORT_DAYS_CAP: u32 = 75;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CouncilAct {
+    pub reference: String,
+    pub valid_from: NaiveDate,
+    pub valid_until: NaiveDate,
+    pub max_support_days: Option<u32>,
+}
+
+impl CouncilAct {
+    /// Art. 19(4): an act authorises support for at most one year, and a cap
+    /// on support per request is no shorter than 75 days.
+    pub fn check(&self, field: &str, violations: &mut Violations) {
+        if self.valid_until < self.valid_from {
+            violations.add(
+                format!("{field}.valid_until"),
+                "must not be before valid_from",
+            );
+        } else if Some(self.valid_until) > self.valid_from.checked_add_months(Months::new(12)) {
+            violations.add(
+                format!("{field}.valid_until"),
+                "must be at most one year after valid_from (Art. 19(4))",
+            );
+        }
+        if let Some(days) = self.max_support_days
+            && days < MIN_SUPPORT_DAYS_CAP
+        {
+            violations.add(
+                format!("{field}.max_support_days"),
+                format!("must be 0 (no cap) or at least {MIN_SUPPORT_DAYS_CAP} days"),
+            );
+        }
+    }
+
+    pub fn in_force_on(&self, day: NaiveDate) -> bool {
+        self.valid_from <= day && day <= self.valid_until
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Country {
+    pub code: String,
+    pub display_name: String,
+    pub kind: CountryKind,
+    pub required_languages: Vec<String>,
+    pub required_clearance: Clearance,
+    pub required_certifications: Vec<String>,
+    pub association_date: Option<NaiveDate>,
+    pub reserve_coverage_from: Option<NaiveDate>,
+    pub council_acts: Vec<CouncilAct>,
+    pub single_point_of_contact: Option<String>,
+    pub capability_info_received: Option<NaiveDate>,
+    pub capability_info_updated: Option<NaiveDate>,
+    pub specific_conditions: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Organisation {
+    pub id: String,
+    pub display_name: String,
+    pub kind: OrganisationKind,
+    pub country: String,
+    pub single_point_of_contact: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provider {
+    pub id: String,
+    pub display_name: String,
+    pub country: String,
+    pub status: ProviderStatus,
+    pub services: Vec<ServiceType>,
+    pub languages: Vec<String>,
+    pub deployable_countries: Vec<String>,
+    pub clearance: Clearance,
+    pub certifications: Vec<String>,
+    pub hours_to_deploy: u32,
+    pub conflict_organisations: Vec<String>,
+    pub conflict_countries: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn act(from: &str, until: &str, cap: Option<u32>) -> CouncilAct {
+        CouncilAct {
+            reference: "(EU) 2025/1458".into(),
+            valid_from: from.parse().unwrap(),
+            valid_until: until.parse().unwrap(),
+            max_support_days: cap,
+        }
+    }
+
+    #[test]
+    fn council_act_at_most_one_year() {
+        let mut v = Violations::new();
+        act("2025-07-14", "2026-07-14", Some(75)).check("a", &mut v);
+        assert!(v.is_empty(), "{v}");
+        act("2025-07-14", "2026-07-15", None).check("b", &mut v);
+        act("2025-07-14", "2025-07-13", None).check("c", &mut v);
+        act("2025-07-14", "2026-01-01", Some(74)).check("d", &mut v);
+        let fields: Vec<_> = v.iter().map(|x| x.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            ["b.valid_until", "c.valid_until", "d.max_support_days"]
+        );
+    }
+
+    #[test]
+    fn in_force_includes_both_ends() {
+        let a = act("2025-07-14", "2026-07-13", None);
+        assert!(!a.in_force_on("2025-07-13".parse().unwrap()));
+        assert!(a.in_force_on("2025-07-14".parse().unwrap()));
+        assert!(a.in_force_on("2026-07-13".parse().unwrap()));
+        assert!(!a.in_force_on("2026-07-14".parse().unwrap()));
+    }
+}

@@ -1,0 +1,205 @@
+use tonic::{Request, Response, Status};
+
+use super::convert::{
+    country, country_to_proto, merge_country, merge_organisation, merge_provider, organisation,
+    organisation_to_proto, provider, provider_to_proto,
+};
+use super::{actor, invalid, not_yet, pb, resource_id};
+use crate::app::{App, PageRequest, registry};
+use crate::domain::validation::Violations;
+
+pub struct RegistryService {
+    pub app: App,
+}
+
+fn required<T>(field: &str, value: Option<T>) -> Result<T, Status> {
+    value.ok_or_else(|| invalid(&Violations::one(field, "is required")))
+}
+
+fn mask(m: Option<prost_types::FieldMask>) -> Vec<String> {
+    m.map(|m| m.paths).unwrap_or_default()
+}
+
+#[tonic::async_trait]
+impl pb::registry_service_server::RegistryService for RegistryService {
+    async fn create_country(
+        &self,
+        request: Request<pb::CreateCountryRequest>,
+    ) -> Result<Response<pb::Country>, Status> {
+        let actor = actor(&request)?;
+        let input = required("country", request.into_inner().country)?;
+        let parsed = country(&input).map_err(|v| invalid(&v))?;
+        let created = registry::create_country(&self.app, &actor, parsed).await?;
+        Ok(Response::new(country_to_proto(&created)))
+    }
+
+    async fn update_country(
+        &self,
+        request: Request<pb::UpdateCountryRequest>,
+    ) -> Result<Response<pb::Country>, Status> {
+        let actor = actor(&request)?;
+        let body = request.into_inner();
+        let input = required("country", body.country)?;
+        let code = resource_id("country.name", &input.name, "countries")?.to_owned();
+        let paths = mask(body.update_mask);
+        let updated = registry::update_country(&self.app, &actor, &code, |current| {
+            merge_country(current, &input, &paths)
+        })
+        .await?;
+        Ok(Response::new(country_to_proto(&updated)))
+    }
+
+    async fn get_country(
+        &self,
+        request: Request<pb::GetCountryRequest>,
+    ) -> Result<Response<pb::Country>, Status> {
+        let actor = actor(&request)?;
+        let code = resource_id("name", &request.get_ref().name, "countries")?;
+        let found = registry::get_country(&self.app, &actor, code).await?;
+        Ok(Response::new(country_to_proto(&found)))
+    }
+
+    async fn list_countries(
+        &self,
+        request: Request<pb::ListCountriesRequest>,
+    ) -> Result<Response<pb::ListCountriesResponse>, Status> {
+        let actor = actor(&request)?;
+        let body = request.get_ref();
+        let page = PageRequest::parse(body.page_size, &body.page_token)?;
+        let page = registry::list_countries(&self.app, &actor, page).await?;
+        Ok(Response::new(pb::ListCountriesResponse {
+            countries: page.items.iter().map(country_to_proto).collect(),
+            next_page_token: page.next_page_token,
+        }))
+    }
+
+    async fn create_organisation(
+        &self,
+        request: Request<pb::CreateOrganisationRequest>,
+    ) -> Result<Response<pb::Organisation>, Status> {
+        let actor = actor(&request)?;
+        let input = required("organisation", request.into_inner().organisation)?;
+        let parsed = organisation(&input).map_err(|v| invalid(&v))?;
+        let created = registry::create_organisation(&self.app, &actor, parsed).await?;
+        Ok(Response::new(organisation_to_proto(&created)))
+    }
+
+    async fn update_organisation(
+        &self,
+        request: Request<pb::UpdateOrganisationRequest>,
+    ) -> Result<Response<pb::Organisation>, Status> {
+        let actor = actor(&request)?;
+        let body = request.into_inner();
+        let input = required("organisation", body.organisation)?;
+        let id = resource_id("organisation.name", &input.name, "organisations")?.to_owned();
+        let paths = mask(body.update_mask);
+        let updated = registry::update_organisation(&self.app, &actor, &id, |current| {
+            merge_organisation(current, &input, &paths)
+        })
+        .await?;
+        Ok(Response::new(organisation_to_proto(&updated)))
+    }
+
+    async fn get_organisation(
+        &self,
+        request: Request<pb::GetOrganisationRequest>,
+    ) -> Result<Response<pb::Organisation>, Status> {
+        let actor = actor(&request)?;
+        let id = resource_id("name", &request.get_ref().name, "organisations")?;
+        let found = registry::get_organisation(&self.app, &actor, id).await?;
+        Ok(Response::new(organisation_to_proto(&found)))
+    }
+
+    async fn list_organisations(
+        &self,
+        request: Request<pb::ListOrganisationsRequest>,
+    ) -> Result<Response<pb::ListOrganisationsResponse>, Status> {
+        let actor = actor(&request)?;
+        let body = request.get_ref();
+        let page = PageRequest::parse(body.page_size, &body.page_token)?;
+        let page = registry::list_organisations(&self.app, &actor, page).await?;
+        Ok(Response::new(pb::ListOrganisationsResponse {
+            organisations: page.items.iter().map(organisation_to_proto).collect(),
+            next_page_token: page.next_page_token,
+        }))
+    }
+
+    async fn create_provider(
+        &self,
+        request: Request<pb::CreateProviderRequest>,
+    ) -> Result<Response<pb::Provider>, Status> {
+        let actor = actor(&request)?;
+        let input = required("provider", request.into_inner().provider)?;
+        let parsed = provider(&input).map_err(|v| invalid(&v))?;
+        let created = registry::create_provider(&self.app, &actor, parsed).await?;
+        Ok(Response::new(provider_to_proto(&created)))
+    }
+
+    async fn update_provider(
+        &self,
+        request: Request<pb::UpdateProviderRequest>,
+    ) -> Result<Response<pb::Provider>, Status> {
+        let actor = actor(&request)?;
+        let body = request.into_inner();
+        let input = required("provider", body.provider)?;
+        let id = resource_id("provider.name", &input.name, "providers")?.to_owned();
+        let paths = mask(body.update_mask);
+        let updated = registry::update_provider(&self.app, &actor, &id, |current| {
+            merge_provider(current, &input, &paths)
+        })
+        .await?;
+        Ok(Response::new(provider_to_proto(&updated)))
+    }
+
+    async fn get_provider(
+        &self,
+        request: Request<pb::GetProviderRequest>,
+    ) -> Result<Response<pb::Provider>, Status> {
+        let actor = actor(&request)?;
+        let id = resource_id("name", &request.get_ref().name, "providers")?;
+        let found = registry::get_provider(&self.app, &actor, id).await?;
+        Ok(Response::new(provider_to_proto(&found)))
+    }
+
+    async fn list_providers(
+        &self,
+        request: Request<pb::ListProvidersRequest>,
+    ) -> Result<Response<pb::ListProvidersResponse>, Status> {
+        let actor = actor(&request)?;
+        let body = request.get_ref();
+        let page = PageRequest::parse(body.page_size, &body.page_token)?;
+        let page = registry::list_providers(&self.app, &actor, page).await?;
+        Ok(Response::new(pb::ListProvidersResponse {
+            providers: page.items.iter().map(provider_to_proto).collect(),
+            next_page_token: page.next_page_token,
+        }))
+    }
+
+    async fn create_capacity_commitment(
+        &self,
+        _request: Request<pb::CreateCapacityCommitmentRequest>,
+    ) -> Result<Response<pb::CapacityCommitment>, Status> {
+        Err(not_yet("CreateCapacityCommitment"))
+    }
+
+    async fn update_capacity_commitment(
+        &self,
+        _request: Request<pb::UpdateCapacityCommitmentRequest>,
+    ) -> Result<Response<pb::CapacityCommitment>, Status> {
+        Err(not_yet("UpdateCapacityCommitment"))
+    }
+
+    async fn get_capacity_commitment(
+        &self,
+        _request: Request<pb::GetCapacityCommitmentRequest>,
+    ) -> Result<Response<pb::CapacityCommitment>, Status> {
+        Err(not_yet("GetCapacityCommitment"))
+    }
+
+    async fn list_capacity_commitments(
+        &self,
+        _request: Request<pb::ListCapacityCommitmentsRequest>,
+    ) -> Result<Response<pb::ListCapacityCommitmentsResponse>, Status> {
+        Err(not_yet("ListCapacityCommitments"))
+    }
+}

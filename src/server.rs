@@ -1,0 +1,129 @@
+//! Server assembly in one place: the services, health and reflection, the
+//! tracing and authentication layers, and a graceful shutdown.
+
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::{body::Body, transport::Server};
+use tower_http::trace::TraceLayer;
+use tracing::{Span, field::Empty};
+
+use crate::app::App;
+use crate::auth::{AuthLayer, Verifier};
+use crate::grpc::{self, pb};
+
+/// Serves the API on `listener` until `shutdown` completes, then finishes the
+/// calls in flight.
+pub async fn serve(
+    listener: TcpListener,
+    app: App,
+    verifier: Arc<Verifier>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), tonic::transport::Error> {
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_serving::<pb::support_request_service_server::SupportRequestServiceServer<
+            grpc::support_requests::SupportRequestService,
+        >>()
+        .await;
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .expect("the embedded descriptor set is valid");
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()
+        .expect("the embedded descriptor set is valid");
+
+    let trace = TraceLayer::new_for_grpc()
+        .make_span_with(|request: &http::Request<Body>| {
+            tracing::info_span!(
+                "rpc",
+                rpc.method = %request.uri().path(),
+                rpc.code = Empty,
+                latency_ms = Empty,
+            )
+        })
+        .on_request(())
+        .on_response(
+            |response: &http::Response<_>, latency: Duration, span: &Span| {
+                // A failure answered in the headers alone ("trailers-only").
+                if let Some(code) = response.headers().get("grpc-status") {
+                    finished(span, code.to_str().unwrap_or("?"), latency);
+                }
+            },
+        )
+        .on_eos(
+            |trailers: Option<&http::HeaderMap>, latency: Duration, span: &Span| {
+                let code = trailers
+                    .and_then(|t| t.get("grpc-status"))
+                    .and_then(|c| c.to_str().ok())
+                    .unwrap_or("0");
+                finished(span, code, latency);
+            },
+        )
+        .on_failure(());
+
+    Server::builder()
+        .layer(trace)
+        .layer(AuthLayer::new(verifier))
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(
+            pb::support_request_service_server::SupportRequestServiceServer::new(
+                grpc::support_requests::SupportRequestService { app: app.clone() },
+            ),
+        )
+        .add_service(pb::registry_service_server::RegistryServiceServer::new(
+            grpc::registry::RegistryService { app: app.clone() },
+        ))
+        .add_service(pb::dispatch_service_server::DispatchServiceServer::new(
+            grpc::dispatch::DispatchService,
+        ))
+        .add_service(pb::provider_service_server::ProviderServiceServer::new(
+            grpc::provider::ProviderService,
+        ))
+        .add_service(pb::audit_service_server::AuditServiceServer::new(
+            grpc::audit::AuditService { app },
+        ))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await
+}
+
+fn finished(span: &Span, code: &str, latency: Duration) {
+    span.record("rpc.code", code);
+    span.record("latency_ms", latency.as_secs_f64() * 1000.0);
+    tracing::info!(parent: span, "rpc finished");
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutdown requested; finishing calls in flight");
+}
+
+/// Binds the listening socket (port 0 picks a free one).
+pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind(addr).await
+}

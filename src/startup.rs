@@ -1,0 +1,105 @@
+//! From settings to a running application: keys, database, migrations, seed.
+
+use std::{str::FromStr, sync::Arc};
+
+use anyhow::Context;
+use migration::{Migrator, MigratorTrait};
+
+use crate::app::App;
+use crate::auth::{Verifier, VerifierBuilder};
+use crate::config::Settings;
+use crate::{seed, server, store};
+
+/// The keys the server trusts, from the settings.
+pub fn verifier(settings: &Settings) -> anyhow::Result<Verifier> {
+    let mut builder = VerifierBuilder::new(&settings.jwt_issuer, &settings.jwt_audience);
+    if let Some(path) = &settings.jwt_public_key_file {
+        let algorithm = jsonwebtoken::Algorithm::from_str(&settings.jwt_algorithm)
+            .with_context(|| format!("jwt_algorithm `{}`", settings.jwt_algorithm))?;
+        builder = builder.pem_file(path, algorithm, settings.jwt_key_id.clone())?;
+    }
+    if let Some(path) = &settings.jwt_jwks_file {
+        builder = builder.jwks_file(path)?;
+    }
+    if let Some(path) = &settings.jwt_hs256_secret_file {
+        anyhow::ensure!(
+            settings.dev,
+            "an HS256 secret is accepted only in development mode (--dev)"
+        );
+        builder = builder.hs256_secret_file(path)?;
+    }
+    if settings.dev {
+        tracing::warn!(
+            key = %settings.dev_key_file.display(),
+            "development mode: tokens signed with the local development key are trusted"
+        );
+        builder = builder.dev_key(&settings.dev_key_file)?;
+    }
+    Ok(builder.build()?)
+}
+
+/// Connects, migrates (when configured) and seeds (when asked).
+pub async fn app(settings: &Settings) -> anyhow::Result<App> {
+    let db = store::connect(&settings.database_url, settings.db_max_connections)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot open the database at {}",
+                redact(&settings.database_url)
+            )
+        })?;
+    if settings.migrate_on_start {
+        Migrator::up(&db, None)
+            .await
+            .context("applying migrations")?;
+    }
+    let app = App::new(db);
+    if settings.seed_demo {
+        seed::demo(&app)
+            .await
+            .context("loading the demo registry")?;
+    }
+    Ok(app)
+}
+
+/// Runs the server until SIGINT or SIGTERM.
+pub async fn run(settings: Settings) -> anyhow::Result<()> {
+    let verifier = Arc::new(verifier(&settings)?);
+    let app = app(&settings).await?;
+    let listener = server::bind(settings.listen_addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", settings.listen_addr))?;
+    tracing::info!(addr = %listener.local_addr()?, database = %redact(&settings.database_url), "reserve-dispatch serving");
+    server::serve(listener, app, verifier, server::shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// A database URL without its password, for logs and errors.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{}:***{}", &url[..scheme + 3], user, &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            super::redact("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
+        assert_eq!(
+            super::redact("sqlite://reserve.db?mode=rwc"),
+            "sqlite://reserve.db?mode=rwc"
+        );
+    }
+}

@@ -1,0 +1,121 @@
+//! Appending to the audit chain and reading it back.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    sea_query::{Expr, ExprTrait},
+};
+
+use super::entities::{audit_event, audit_head};
+use crate::domain::audit::AuditEvent;
+
+/// An event to append; sequence and hashes are assigned here.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub time: DateTime<Utc>,
+    pub actor: String,
+    pub role: String,
+    pub organisation: String,
+    pub action: String,
+    pub resource: String,
+    pub from_state: String,
+    pub to_state: String,
+    /// Compact JSON.
+    pub payload: String,
+}
+
+/// Appends one event, in the caller's transaction. Bumping the head row first
+/// takes its row lock on PostgreSQL (SQLite holds the database write lock), so
+/// concurrent appends queue and the chain never forks.
+pub async fn append<C: ConnectionTrait>(conn: &C, new: NewEvent) -> Result<AuditEvent, DbErr> {
+    let head = audit_head::Entity::update_many()
+        .col_expr(
+            audit_head::Column::LastSequence,
+            Expr::col(audit_head::Column::LastSequence).add(1),
+        )
+        .filter(audit_head::Column::Id.eq(1))
+        .exec_with_returning(conn)
+        .await?
+        .pop()
+        .ok_or_else(|| DbErr::RecordNotFound("audit chain head".into()))?;
+    let mut event = AuditEvent {
+        sequence: head.last_sequence,
+        time: new.time,
+        actor: new.actor,
+        role: new.role,
+        organisation: new.organisation,
+        action: new.action,
+        resource: new.resource,
+        from_state: new.from_state,
+        to_state: new.to_state,
+        payload: new.payload,
+        previous_hash: head.last_hash,
+        hash: String::new(),
+    };
+    event.hash = event.compute_hash();
+    audit_head::Entity::update_many()
+        .col_expr(
+            audit_head::Column::LastHash,
+            Expr::value(event.hash.clone()),
+        )
+        .filter(audit_head::Column::Id.eq(1))
+        .exec(conn)
+        .await?;
+    audit_event::Entity::insert(audit_event::ActiveModel {
+        sequence: Set(event.sequence),
+        occurred_at: Set(event.time),
+        actor: Set(event.actor.clone()),
+        role: Set(event.role.clone()),
+        organisation: Set(event.organisation.clone()),
+        action: Set(event.action.clone()),
+        resource: Set(event.resource.clone()),
+        from_state: Set(event.from_state.clone()),
+        to_state: Set(event.to_state.clone()),
+        payload: Set(event.payload.clone()),
+        previous_hash: Set(event.previous_hash.clone()),
+        hash: Set(event.hash.clone()),
+    })
+    .exec_without_returning(conn)
+    .await?;
+    Ok(event)
+}
+
+/// Events in sequence order, after `after`, optionally of one resource.
+pub async fn list<C: ConnectionTrait>(
+    conn: &C,
+    resource: Option<&str>,
+    after: i64,
+    limit: u64,
+) -> Result<Vec<AuditEvent>, DbErr> {
+    let mut query = audit_event::Entity::find()
+        .filter(audit_event::Column::Sequence.gt(after))
+        .order_by_asc(audit_event::Column::Sequence)
+        .limit(limit);
+    if let Some(resource) = resource {
+        query = query.filter(audit_event::Column::Resource.eq(resource));
+    }
+    Ok(query
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(into_domain)
+        .collect())
+}
+
+fn into_domain(m: audit_event::Model) -> AuditEvent {
+    AuditEvent {
+        sequence: m.sequence,
+        time: m.occurred_at,
+        actor: m.actor,
+        role: m.role,
+        organisation: m.organisation,
+        action: m.action,
+        resource: m.resource,
+        from_state: m.from_state,
+        to_state: m.to_state,
+        payload: m.payload,
+        previous_hash: m.previous_hash,
+        hash: m.hash,
+    }
+}

@@ -1,0 +1,12 @@
+//! sea-orm entities, one per table of `migrations/`.
+
+pub mod affected_entity;
+pub mod audit_event;
+pub mod audit_head;
+pub mod council_act;
+pub mod country;
+pub mod organisation;
+pub mod provider;
+pub mod reference_counter;
+pub mod service_line;
+pub mod support_request;

@@ -1,0 +1,42 @@
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "support_requests")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub uid: String,
+    pub reference: String,
+    pub organisation_id: String,
+    pub organisation_kind: String,
+    pub country_code: String,
+    pub request_id: String,
+    pub body_hash: String,
+    pub state: String,
+    pub version: i64,
+    pub title: String,
+    pub description: String,
+    pub category: String,
+    pub classification: String,
+    pub capacity_exceeded_declared: bool,
+    pub severity: String,
+    pub detected_at: DateTimeUtc,
+    pub countries_affected: String,
+    pub potential_impact: String,
+    pub mitigation_measures: String,
+    pub other_support: String,
+    pub tlp: String,
+    pub contact_name: String,
+    pub contact_email: String,
+    pub contact_phone: String,
+    pub created_by: String,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+    pub submitted_at: Option<DateTimeUtc>,
+    pub decision_note: Option<String>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,71 @@
+//! Persistence with sea-orm: the only layer that knows tables and SQL.
+//! Functions take any connection, so a use case runs them inside its one
+//! transaction.
+
+pub mod audit;
+pub mod entities;
+pub mod registry;
+pub mod requests;
+
+use std::time::Duration;
+
+use sea_orm::{
+    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbErr,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
+};
+use serde::{Serialize, de::DeserializeOwned};
+
+pub use sea_orm::DatabaseConnection as Db;
+
+/// Opens the pool. SQLite runs in WAL mode with a busy timeout and foreign
+/// keys on; every database gets bounded connect and acquire timeouts.
+pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
+    let mut options = ConnectOptions::new(url);
+    options
+        .max_connections(max_connections)
+        .min_connections(1)
+        .connect_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_secs(10))
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true)
+        });
+    Database::connect(options).await
+}
+
+/// Starts a transaction that will write. On SQLite it takes the write lock at
+/// once (`BEGIN IMMEDIATE`), so that two writers never deadlock upgrading a
+/// read lock; PostgreSQL ignores the mode.
+pub async fn begin(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..Default::default()
+    })
+    .await
+}
+
+/// Lists of codes are stored as JSON text.
+pub(crate) fn to_json<T: Serialize + ?Sized>(value: &T) -> String {
+    serde_json::to_string(value).expect("lists of strings always serialise")
+}
+
+pub(crate) fn from_json<T: DeserializeOwned>(column: &str, text: &str) -> Result<T, DbErr> {
+    serde_json::from_str(text).map_err(|e| corrupt(column, e))
+}
+
+pub(crate) fn parse_code<T: std::str::FromStr>(column: &str, text: &str) -> Result<T, DbErr>
+where
+    T::Err: std::fmt::Display,
+{
+    text.parse().map_err(|e| corrupt(column, e))
+}
+
+fn corrupt(column: &str, error: impl std::fmt::Display) -> DbErr {
+    DbErr::Custom(format!(
+        "stored value of `{column}` cannot be read: {error}"
+    ))
+}

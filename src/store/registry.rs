@@ -1,0 +1,304 @@
+//! Countries (with their Council acts), organisations and providers.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
+
+use super::entities::{council_act, country, organisation, provider};
+use super::{from_json, parse_code, to_json};
+use crate::domain::registry::{CouncilAct, Country, Organisation, Provider};
+
+/// Inserts (`create`) or replaces a country with its Council acts.
+/// Replacing an unknown country returns false.
+pub async fn save_country<C: ConnectionTrait>(
+    conn: &C,
+    c: &Country,
+    now: DateTime<Utc>,
+    create: bool,
+) -> Result<bool, DbErr> {
+    let mut row = country::ActiveModel {
+        code: Set(c.code.clone()),
+        display_name: Set(c.display_name.clone()),
+        kind: Set(c.kind.as_str().to_owned()),
+        required_languages: Set(to_json(&c.required_languages)),
+        required_clearance: Set(c.required_clearance.as_str().to_owned()),
+        required_certifications: Set(to_json(&c.required_certifications)),
+        association_date: Set(c.association_date),
+        reserve_coverage_from: Set(c.reserve_coverage_from),
+        single_point_of_contact: Set(c.single_point_of_contact.clone()),
+        capability_info_received: Set(c.capability_info_received),
+        capability_info_updated: Set(c.capability_info_updated),
+        specific_conditions: Set(c.specific_conditions.clone()),
+        created_at: Set(now),
+        updated_at: Set(now),
+    };
+    if create {
+        country::Entity::insert(row)
+            .exec_without_returning(conn)
+            .await?;
+    } else {
+        row.created_at = sea_orm::ActiveValue::NotSet;
+        let updated = country::Entity::update_many()
+            .set(row)
+            .filter(country::Column::Code.eq(c.code.as_str()))
+            .exec(conn)
+            .await?;
+        if updated.rows_affected != 1 {
+            return Ok(false);
+        }
+        council_act::Entity::delete_many()
+            .filter(council_act::Column::CountryCode.eq(c.code.as_str()))
+            .exec(conn)
+            .await?;
+    }
+    let acts = c.council_acts.iter().map(|a| council_act::ActiveModel {
+        country_code: Set(c.code.clone()),
+        reference: Set(a.reference.clone()),
+        valid_from: Set(a.valid_from),
+        valid_until: Set(a.valid_until),
+        max_support_days: Set(a.max_support_days.map(|d| d as i32)),
+        ..Default::default()
+    });
+    council_act::Entity::insert_many(acts)
+        .exec_without_returning(conn)
+        .await?;
+    Ok(true)
+}
+
+pub async fn get_country<C: ConnectionTrait>(
+    conn: &C,
+    code: &str,
+) -> Result<Option<Country>, DbErr> {
+    let row = country::Entity::find_by_id(code.to_owned())
+        .one(conn)
+        .await?;
+    Ok(assemble_countries(conn, row.into_iter().collect())
+        .await?
+        .pop())
+}
+
+pub async fn list_countries<C: ConnectionTrait>(
+    conn: &C,
+    after: Option<&str>,
+    limit: u64,
+) -> Result<Vec<Country>, DbErr> {
+    let mut query = country::Entity::find()
+        .order_by_asc(country::Column::Code)
+        .limit(limit);
+    if let Some(after) = after {
+        query = query.filter(country::Column::Code.gt(after));
+    }
+    let rows = query.all(conn).await?;
+    assemble_countries(conn, rows).await
+}
+
+async fn assemble_countries<C: ConnectionTrait>(
+    conn: &C,
+    rows: Vec<country::Model>,
+) -> Result<Vec<Country>, DbErr> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let codes: Vec<String> = rows.iter().map(|r| r.code.clone()).collect();
+    let acts = council_act::Entity::find()
+        .filter(council_act::Column::CountryCode.is_in(codes))
+        .order_by_asc(council_act::Column::ValidFrom)
+        .all(conn)
+        .await?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(Country {
+                council_acts: acts
+                    .iter()
+                    .filter(|a| a.country_code == r.code)
+                    .map(|a| CouncilAct {
+                        reference: a.reference.clone(),
+                        valid_from: a.valid_from,
+                        valid_until: a.valid_until,
+                        max_support_days: a.max_support_days.map(|d| d as u32),
+                    })
+                    .collect(),
+                kind: parse_code("countries.kind", &r.kind)?,
+                required_languages: from_json(
+                    "countries.required_languages",
+                    &r.required_languages,
+                )?,
+                required_clearance: parse_code(
+                    "countries.required_clearance",
+                    &r.required_clearance,
+                )?,
+                required_certifications: from_json(
+                    "countries.required_certifications",
+                    &r.required_certifications,
+                )?,
+                code: r.code,
+                display_name: r.display_name,
+                association_date: r.association_date,
+                reserve_coverage_from: r.reserve_coverage_from,
+                single_point_of_contact: r.single_point_of_contact,
+                capability_info_received: r.capability_info_received,
+                capability_info_updated: r.capability_info_updated,
+                specific_conditions: r.specific_conditions,
+            })
+        })
+        .collect()
+}
+
+pub async fn save_organisation<C: ConnectionTrait>(
+    conn: &C,
+    o: &Organisation,
+    now: DateTime<Utc>,
+    create: bool,
+) -> Result<bool, DbErr> {
+    let mut row = organisation::ActiveModel {
+        id: Set(o.id.clone()),
+        display_name: Set(o.display_name.clone()),
+        kind: Set(o.kind.as_str().to_owned()),
+        country_code: Set(o.country.clone()),
+        single_point_of_contact: Set(o.single_point_of_contact),
+        created_at: Set(now),
+        updated_at: Set(now),
+    };
+    if create {
+        organisation::Entity::insert(row)
+            .exec_without_returning(conn)
+            .await?;
+        return Ok(true);
+    }
+    row.created_at = sea_orm::ActiveValue::NotSet;
+    let updated = organisation::Entity::update_many()
+        .set(row)
+        .filter(organisation::Column::Id.eq(o.id.as_str()))
+        .exec(conn)
+        .await?;
+    Ok(updated.rows_affected == 1)
+}
+
+pub async fn get_organisation<C: ConnectionTrait>(
+    conn: &C,
+    id: &str,
+) -> Result<Option<Organisation>, DbErr> {
+    organisation::Entity::find_by_id(id.to_owned())
+        .one(conn)
+        .await?
+        .map(organisation_from_row)
+        .transpose()
+}
+
+pub async fn list_organisations<C: ConnectionTrait>(
+    conn: &C,
+    after: Option<&str>,
+    limit: u64,
+) -> Result<Vec<Organisation>, DbErr> {
+    let mut query = organisation::Entity::find()
+        .order_by_asc(organisation::Column::Id)
+        .limit(limit);
+    if let Some(after) = after {
+        query = query.filter(organisation::Column::Id.gt(after));
+    }
+    query
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(organisation_from_row)
+        .collect()
+}
+
+fn organisation_from_row(r: organisation::Model) -> Result<Organisation, DbErr> {
+    Ok(Organisation {
+        kind: parse_code("organisations.kind", &r.kind)?,
+        id: r.id,
+        display_name: r.display_name,
+        country: r.country_code,
+        single_point_of_contact: r.single_point_of_contact,
+    })
+}
+
+pub async fn save_provider<C: ConnectionTrait>(
+    conn: &C,
+    p: &Provider,
+    now: DateTime<Utc>,
+    create: bool,
+) -> Result<bool, DbErr> {
+    let mut row = provider::ActiveModel {
+        id: Set(p.id.clone()),
+        display_name: Set(p.display_name.clone()),
+        country_code: Set(p.country.clone()),
+        status: Set(p.status.as_str().to_owned()),
+        services: Set(to_json(&p.services)),
+        languages: Set(to_json(&p.languages)),
+        deployable_countries: Set(to_json(&p.deployable_countries)),
+        clearance: Set(p.clearance.as_str().to_owned()),
+        certifications: Set(to_json(&p.certifications)),
+        hours_to_deploy: Set(p.hours_to_deploy as i32),
+        conflict_organisations: Set(to_json(&p.conflict_organisations)),
+        conflict_countries: Set(to_json(&p.conflict_countries)),
+        created_at: Set(now),
+        updated_at: Set(now),
+    };
+    if create {
+        provider::Entity::insert(row)
+            .exec_without_returning(conn)
+            .await?;
+        return Ok(true);
+    }
+    row.created_at = sea_orm::ActiveValue::NotSet;
+    let updated = provider::Entity::update_many()
+        .set(row)
+        .filter(provider::Column::Id.eq(p.id.as_str()))
+        .exec(conn)
+        .await?;
+    Ok(updated.rows_affected == 1)
+}
+
+pub async fn get_provider<C: ConnectionTrait>(
+    conn: &C,
+    id: &str,
+) -> Result<Option<Provider>, DbErr> {
+    provider::Entity::find_by_id(id.to_owned())
+        .one(conn)
+        .await?
+        .map(provider_from_row)
+        .transpose()
+}
+
+pub async fn list_providers<C: ConnectionTrait>(
+    conn: &C,
+    after: Option<&str>,
+    limit: u64,
+) -> Result<Vec<Provider>, DbErr> {
+    let mut query = provider::Entity::find()
+        .order_by_asc(provider::Column::Id)
+        .limit(limit);
+    if let Some(after) = after {
+        query = query.filter(provider::Column::Id.gt(after));
+    }
+    query
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(provider_from_row)
+        .collect()
+}
+
+fn provider_from_row(r: provider::Model) -> Result<Provider, DbErr> {
+    Ok(Provider {
+        status: parse_code("providers.status", &r.status)?,
+        services: from_json("providers.services", &r.services)?,
+        languages: from_json("providers.languages", &r.languages)?,
+        deployable_countries: from_json("providers.deployable_countries", &r.deployable_countries)?,
+        clearance: parse_code("providers.clearance", &r.clearance)?,
+        certifications: from_json("providers.certifications", &r.certifications)?,
+        conflict_organisations: from_json(
+            "providers.conflict_organisations",
+            &r.conflict_organisations,
+        )?,
+        conflict_countries: from_json("providers.conflict_countries", &r.conflict_countries)?,
+        hours_to_deploy: r.hours_to_deploy as u32,
+        id: r.id,
+        display_name: r.display_name,
+        country: r.country_code,
+    })
+}

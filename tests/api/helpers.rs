@@ -1,0 +1,264 @@
+use std::{net::SocketAddr, path::PathBuf, sync::Arc};
+
+use ed25519_dalek::{
+    SigningKey,
+    pkcs8::{EncodePrivateKey, EncodePublicKey, spki::der::pem::LineEnding},
+};
+use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+use reserve_dispatch::auth::{Claims, claims_for};
+use reserve_dispatch::config::Settings;
+use reserve_dispatch::grpc::pb;
+use reserve_dispatch::{server, startup};
+use sea_orm::{ConnectionTrait, Database};
+use tokio::{sync::oneshot, task::JoinHandle};
+use tonic::{Request, transport::Channel};
+
+pub const ISSUER: &str = "reserve-test-issuer";
+pub const AUDIENCE: &str = "reserve-test";
+
+/// A database of its own, kept alive as long as the test needs it.
+pub struct TestDb {
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    pub async fn fresh() -> TestDb {
+        match std::env::var("TEST_DATABASE_URL") {
+            Ok(base) if base.starts_with("postgres") => {
+                let name = format!("reserve_test_{}", uuid::Uuid::new_v4().simple());
+                let admin = Database::connect(&base)
+                    .await
+                    .expect("connect to PostgreSQL");
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                    .await
+                    .expect("create test database");
+                admin.close().await.ok();
+                let (prefix, _) = base.rsplit_once('/').expect("URL with a database");
+                TestDb {
+                    url: format!("{prefix}/{name}"),
+                    _dir: None,
+                }
+            }
+            _ => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}/reserve.db?mode=rwc", dir.path().display());
+                TestDb {
+                    url,
+                    _dir: Some(dir),
+                }
+            }
+        }
+    }
+}
+
+/// The keys the tests sign with: `trusted` is the one the server trusts.
+pub struct Keys {
+    pub trusted: EncodingKey,
+    pub untrusted: EncodingKey,
+    pub public_pem_path: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+fn ed25519() -> (EncodingKey, String) {
+    let key = SigningKey::from_bytes(&rand::random::<[u8; 32]>());
+    let private = key.to_pkcs8_pem(LineEnding::LF).unwrap();
+    let public = key
+        .verifying_key()
+        .to_public_key_pem(LineEnding::LF)
+        .unwrap();
+    (
+        EncodingKey::from_ed_pem(private.as_bytes()).unwrap(),
+        public,
+    )
+}
+
+impl Keys {
+    fn new() -> Keys {
+        let dir = tempfile::tempdir().unwrap();
+        let (trusted, public) = ed25519();
+        let (untrusted, _) = ed25519();
+        let public_pem_path = dir.path().join("trusted.pem");
+        std::fs::write(&public_pem_path, public).unwrap();
+        Keys {
+            trusted,
+            untrusted,
+            public_pem_path,
+            _dir: dir,
+        }
+    }
+}
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub db: Arc<TestDb>,
+    pub keys: Arc<Keys>,
+    shutdown: Option<oneshot::Sender<()>>,
+    handle: Option<JoinHandle<()>>,
+}
+
+/// A server on a fresh database with the demo registry.
+pub async fn spawn_app() -> TestApp {
+    spawn_on(Arc::new(TestDb::fresh().await), Arc::new(Keys::new())).await
+}
+
+pub async fn spawn_on(db: Arc<TestDb>, keys: Arc<Keys>) -> TestApp {
+    let settings = Settings {
+        database_url: db.url.clone(),
+        db_max_connections: 5,
+        seed_demo: true,
+        jwt_issuer: ISSUER.into(),
+        jwt_audience: AUDIENCE.into(),
+        jwt_public_key_file: Some(keys.public_pem_path.clone()),
+        jwt_algorithm: "EdDSA".into(),
+        ..Settings::default()
+    };
+    let verifier = Arc::new(startup::verifier(&settings).expect("verifier"));
+    let app = startup::app(&settings).await.expect("application");
+    let listener = server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = oneshot::channel::<()>();
+    let handle = tokio::spawn(async move {
+        server::serve(listener, app, verifier, async {
+            rx.await.ok();
+        })
+        .await
+        .expect("server runs");
+    });
+    TestApp {
+        addr,
+        db,
+        keys,
+        shutdown: Some(tx),
+        handle: Some(handle),
+    }
+}
+
+impl TestApp {
+    pub async fn channel(&self) -> Channel {
+        Channel::from_shared(format!("http://{}", self.addr))
+            .unwrap()
+            .connect()
+            .await
+            .expect("connect")
+    }
+
+    pub async fn requests(
+        &self,
+    ) -> pb::support_request_service_client::SupportRequestServiceClient<Channel> {
+        pb::support_request_service_client::SupportRequestServiceClient::new(self.channel().await)
+    }
+
+    pub async fn registry(&self) -> pb::registry_service_client::RegistryServiceClient<Channel> {
+        pb::registry_service_client::RegistryServiceClient::new(self.channel().await)
+    }
+
+    pub async fn audit(&self) -> pb::audit_service_client::AuditServiceClient<Channel> {
+        pb::audit_service_client::AuditServiceClient::new(self.channel().await)
+    }
+
+    /// A valid token for `role` in `org`.
+    pub fn token(&self, role: &str, org: &str) -> String {
+        self.sign(&claims_for(
+            role,
+            org,
+            &format!("{role}@{org}"),
+            ISSUER,
+            AUDIENCE,
+            600,
+        ))
+    }
+
+    pub fn sign(&self, claims: &Claims) -> String {
+        encode(&Header::new(Algorithm::EdDSA), claims, &self.keys.trusted).unwrap()
+    }
+
+    pub fn sign_untrusted(&self, claims: &Claims) -> String {
+        encode(&Header::new(Algorithm::EdDSA), claims, &self.keys.untrusted).unwrap()
+    }
+
+    /// Stops the server, letting calls in flight finish.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(handle) = self.handle.take() {
+            handle.await.unwrap();
+        }
+    }
+}
+
+/// Wraps a message with a bearer token.
+pub fn authed<T>(message: T, token: &str) -> Request<T> {
+    let mut request = Request::new(message);
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    request
+}
+
+/// A complete, valid request body for a Moldovan incident.
+pub fn moldova_request() -> pb::SupportRequest {
+    pb::SupportRequest {
+        title: "Ransomware at the national electricity distributor".into(),
+        description: "Encryption of SCADA historian and billing systems since 03:10.".into(),
+        category: pb::IncidentCategory::Ransomware as i32,
+        classification: pb::Classification::Significant as i32,
+        severity: pb::Severity::High as i32,
+        // 2026-09-21T03:10:00.250Z: fixed, so that two bodies built apart are equal.
+        detect_time: Some(prost_types::Timestamp {
+            seconds: 1_790_219_400,
+            nanos: 250_000_000,
+        }),
+        affected_entities: vec![pb::AffectedEntity {
+            name: "Distribution grid operator (demo)".into(),
+            sector: pb::Sector::Energy as i32,
+            entity_type: pb::EntityType::Essential as i32,
+            country: "MD".into(),
+        }],
+        countries_affected: vec!["MD".into(), "RO".into()],
+        potential_impact: "Loss of supervisory control for 1.2 million customers".into(),
+        mitigation_measures: "Segmented OT network, restored domain controllers from backup".into(),
+        other_support: "No incident-response retainer; cyber insurance excluded".into(),
+        service_lines: vec![
+            pb::ServiceLine {
+                service: pb::ServiceType::IncidentResponse as i32,
+                person_days: 20,
+                languages: vec!["ro".into(), "en".into()],
+                clearance: pb::Clearance::None as i32,
+                planned_use: "On-site containment and eradication".into(),
+            },
+            pb::ServiceLine {
+                service: pb::ServiceType::DigitalForensics as i32,
+                person_days: 10,
+                languages: vec!["en".into()],
+                clearance: pb::Clearance::None as i32,
+                planned_use: "Root-cause analysis of initial access".into(),
+            },
+        ],
+        tlp: pb::Tlp::Amber as i32,
+        contact: Some(pb::ContactPoint {
+            name: "Duty officer, Moldova SPOC".into(),
+            email: "duty@spoc.example.md".into(),
+            phone: "+373 22 000 000".into(),
+        }),
+        ..Default::default()
+    }
+}
+
+pub fn create(body: pb::SupportRequest, request_id: &str) -> pb::CreateSupportRequestRequest {
+    pb::CreateSupportRequestRequest {
+        support_request: Some(body),
+        request_id: request_id.into(),
+    }
+}
+
+/// The field paths of a status's `google.rpc.BadRequest`.
+pub fn violated_fields(status: &tonic::Status) -> Vec<String> {
+    use tonic_types::StatusExt;
+    status
+        .get_details_bad_request()
+        .map(|b| b.field_violations.into_iter().map(|v| v.field).collect())
+        .unwrap_or_default()
+}

@@ -1,0 +1,12 @@
+//! Black-box tests: a real tonic client against a server spawned on port 0,
+//! each test with its own fresh database. `TEST_DATABASE_URL` selects the
+//! database: unset (or `sqlite:`) for a temporary SQLite file, or a
+//! PostgreSQL URL such as `postgres://postgres@127.0.0.1:5432/postgres`, on
+//! which each test creates its own database.
+
+mod auth;
+mod helpers;
+mod platform;
+mod registry;
+mod requests;
+mod validation;
