@@ -46,6 +46,13 @@ pub enum Command {
     },
     /// Print a development token signed with the local development key.
     Token(TokenArgs),
+    /// Support requests, as a client of a running server.
+    Request {
+        #[command(flatten)]
+        connection: crate::client::Connection,
+        #[command(subcommand)]
+        command: crate::client::RequestCommand,
+    },
 }
 
 /// Flags of `serve`; each overrides the file and the environment.
@@ -160,6 +167,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             seed::demo(&app).await?;
             Ok(())
         }
+        Command::Request {
+            connection,
+            command,
+        } => crate::client::run(connection, command).await,
         Command::Token(args) => {
             let settings = Settings::load(cli.config.as_ref(), NoOverrides {})?;
             let key = DevKey::load_or_create(&settings.dev_key_file)?;

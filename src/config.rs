@@ -39,6 +39,8 @@ pub struct Settings {
     pub jwt_hs256_secret_file: Option<PathBuf>,
     /// `text` or `json`.
     pub log_format: String,
+    /// An eligibility rule set replacing the one shipped (`rules/csa-v1.toml`).
+    pub rules_file: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -59,6 +61,7 @@ impl Default for Settings {
             jwt_jwks_file: None,
             jwt_hs256_secret_file: None,
             log_format: "text".into(),
+            rules_file: None,
         }
     }
 }

@@ -2,11 +2,12 @@
 //!
 //! DEMO DATA, not an authoritative list: the Member States with one CSIRT each
 //! as single point of contact, CERT-EU (registered under the code `EU`),
-//! Moldova with its Council act and a renewal labelled as demo data, Ukraine
+//! Moldova with its Council act and yearly renewals labelled as demo data up to
+//! the day of loading, Ukraine
 //! associated to the Digital Europe Programme but with no Council act, and a
 //! few fictitious providers. Loading is idempotent: existing records are kept.
 
-use chrono::NaiveDate;
+use chrono::{Datelike, Days, Months, NaiveDate};
 
 use crate::app::{App, AppResult, registry};
 use crate::domain::actor::Actor;
@@ -67,7 +68,31 @@ fn member_state(code: &str, name: &str, language: &str) -> Country {
     }
 }
 
-pub fn countries() -> Vec<Country> {
+/// Council Implementing Decision (EU) 2025/1458 for Moldova, then yearly
+/// renewals, labelled as demo data, until one covers `today`.
+fn moldova_acts(today: NaiveDate) -> Vec<CouncilAct> {
+    let mut acts = vec![CouncilAct {
+        reference: "Council Implementing Decision (EU) 2025/1458".into(),
+        valid_from: day("2025-07-14"),
+        valid_until: day("2026-07-13"),
+        max_support_days: Some(90),
+    }];
+    while let Some(last) = acts.last().filter(|a| a.valid_until < today) {
+        let valid_from = last.valid_until + Days::new(1);
+        acts.push(CouncilAct {
+            reference: format!(
+                "DEMO DATA: renewal of (EU) 2025/1458 from {valid_from}, not a real act"
+            ),
+            valid_from,
+            valid_until: valid_from + Months::new(12) - Days::new(1),
+            max_support_days: Some(90),
+        });
+    }
+    acts
+}
+
+/// The demo countries, with Moldova's acts and information current on `today`.
+pub fn countries(today: NaiveDate) -> Vec<Country> {
     let mut all: Vec<Country> = MEMBER_STATES
         .iter()
         .map(|(code, name, lang)| member_state(code, name, lang))
@@ -88,23 +113,13 @@ pub fn countries() -> Vec<Country> {
         required_certifications: vec![],
         association_date: Some(day("2024-01-01")),
         reserve_coverage_from: Some(day("2025-05-20")),
-        council_acts: vec![
-            CouncilAct {
-                reference: "Council Implementing Decision (EU) 2025/1458".into(),
-                valid_from: day("2025-07-14"),
-                valid_until: day("2026-07-13"),
-                max_support_days: Some(90),
-            },
-            CouncilAct {
-                reference: "DEMO DATA: renewal of (EU) 2025/1458, not a real act".into(),
-                valid_from: day("2026-07-14"),
-                valid_until: day("2027-07-13"),
-                max_support_days: Some(90),
-            },
-        ],
+        council_acts: moldova_acts(today),
         single_point_of_contact: Some("md-spoc".into()),
         capability_info_received: Some(day("2025-06-02")),
-        capability_info_updated: Some(day("2026-06-01")),
+        // Updated "this year", whenever the demo is loaded.
+        capability_info_updated: Some(
+            NaiveDate::from_ymd_opt(today.year(), 1, 1).expect("1 January exists"),
+        ),
         specific_conditions: None,
     });
     all.push(Country {
@@ -261,7 +276,7 @@ pub fn providers() -> Vec<Provider> {
 pub async fn demo(app: &App) -> AppResult<()> {
     let actor = Actor::system("seed");
     let mut created = 0;
-    for country in countries() {
+    for country in countries(app.now().date_naive()) {
         if store::registry::get_country(&app.db, &country.code)
             .await?
             .is_none()

@@ -82,7 +82,7 @@ pub async fn serve(
             grpc::registry::RegistryService { app: app.clone() },
         ))
         .add_service(pb::dispatch_service_server::DispatchServiceServer::new(
-            grpc::dispatch::DispatchService,
+            grpc::dispatch::DispatchService { app: app.clone() },
         ))
         .add_service(pb::provider_service_server::ProviderServiceServer::new(
             grpc::provider::ProviderService,

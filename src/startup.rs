@@ -8,6 +8,7 @@ use migration::{Migrator, MigratorTrait};
 use crate::app::App;
 use crate::auth::{Verifier, VerifierBuilder};
 use crate::config::Settings;
+use crate::domain::eligibility::RuleSet;
 use crate::{seed, server, store};
 
 /// The keys the server trusts, from the settings.
@@ -38,6 +39,21 @@ pub fn verifier(settings: &Settings) -> anyhow::Result<Verifier> {
     Ok(builder.build()?)
 }
 
+/// The eligibility rule set shipped with the service.
+pub const DEFAULT_RULES: &str = include_str!("../rules/csa-v1.toml");
+
+/// The rule set in force: `rules_file` when set, else the one shipped.
+pub fn rules(settings: &Settings) -> anyhow::Result<RuleSet> {
+    let text = match &settings.rules_file {
+        Some(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the rule set {}", path.display()))?,
+        None => DEFAULT_RULES.to_owned(),
+    };
+    let rules: RuleSet = toml::from_str(&text).context("the rule set is not valid")?;
+    rules.check()?;
+    Ok(rules)
+}
+
 /// Connects, migrates (when configured) and seeds (when asked).
 pub async fn app(settings: &Settings) -> anyhow::Result<App> {
     let db = store::connect(&settings.database_url, settings.db_max_connections)
@@ -53,7 +69,7 @@ pub async fn app(settings: &Settings) -> anyhow::Result<App> {
             .await
             .context("applying migrations")?;
     }
-    let app = App::new(db);
+    let app = App::new(db, rules(settings)?);
     if settings.seed_demo {
         seed::demo(&app)
             .await

@@ -2,6 +2,7 @@
 //! writes the state change and its audit event together.
 
 pub mod audit;
+pub mod decisions;
 pub mod registry;
 pub mod requests;
 
@@ -12,6 +13,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::{DatabaseConnection, DbErr, SqlErr};
 
 use crate::domain::actor::{Actor, Role};
+use crate::domain::eligibility::RuleSet;
 use crate::domain::validation::Violations;
 use crate::store::{self, audit::NewEvent};
 
@@ -77,13 +79,16 @@ impl Clock for SystemClock {
 pub struct App {
     pub db: DatabaseConnection,
     pub clock: Arc<dyn Clock>,
+    /// The eligibility rule set in force, with thresholds, deadlines and weights.
+    pub rules: Arc<RuleSet>,
 }
 
 impl App {
-    pub fn new(db: DatabaseConnection) -> Self {
+    pub fn new(db: DatabaseConnection, rules: RuleSet) -> Self {
         Self {
             db,
             clock: Arc::new(SystemClock),
+            rules: Arc::new(rules),
         }
     }
 

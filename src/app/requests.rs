@@ -5,6 +5,8 @@ use sha2::{Digest, Sha256};
 
 use super::{App, AppError, AppResult, Change, Page, PageRequest, record, require};
 use crate::domain::actor::{Actor, Role};
+use crate::domain::eligibility::{self, Outcome};
+use crate::domain::priority;
 use crate::domain::request::{Action, RequestContent, RequestState, SupportRequest, reference};
 use crate::domain::validation::{CLOCK_SKEW, Violations};
 use crate::store::{self, requests::StoredRequest};
@@ -13,7 +15,7 @@ pub fn resource_name(id: &str) -> String {
     format!("supportRequests/{id}")
 }
 
-fn not_found(id: &str) -> AppError {
+pub(crate) fn not_found(id: &str) -> AppError {
     AppError::NotFound(format!("{} not found", resource_name(id)))
 }
 
@@ -42,7 +44,7 @@ fn body_hash(content: &RequestContent) -> String {
 
 /// Loads a request the actor may see; another organisation's is `NOT_FOUND`,
 /// exactly as a request that does not exist.
-async fn load_visible<C: sea_orm::ConnectionTrait>(
+pub(crate) async fn load_visible<C: sea_orm::ConnectionTrait>(
     conn: &C,
     actor: &Actor,
     id: &str,
@@ -92,6 +94,12 @@ pub async fn create(
         updated_at: now,
         submitted_at: None,
         decision_note: None,
+        evaluations: Vec::new(),
+        priority: None,
+        response_deadline: None,
+        decided_at: None,
+        granted_lines: Vec::new(),
+        granted_duration_days: None,
     };
     if let Err(err) = store::requests::insert(&txn, &request, &hash, &actor.subject).await {
         // Another creation with the same request_id won the race: answer as a retry.
@@ -175,72 +183,194 @@ pub async fn update(
     })
 }
 
-/// Moves the request along `action` in one guarded transition.
-async fn transition(
-    app: &App,
+/// One step of a use case: the chart's action and the audit event it writes.
+pub(crate) struct Step<'a> {
+    pub action: Action,
+    pub rpc: &'a str,
+    pub payload: serde_json::Value,
+}
+
+/// Applies `steps` to a loaded request in the caller's transaction: the
+/// chart must allow each, the row is updated once (guarded by the state and
+/// version read), and each step writes its audit event. Returns the state
+/// reached; nothing is written when a step is refused.
+pub(crate) async fn apply<C: sea_orm::ConnectionTrait>(
+    conn: &C,
     actor: &Actor,
-    id: &str,
-    action: Action,
-    rpc: &str,
-    note: Option<&str>,
-) -> AppResult<SupportRequest> {
-    require(actor, &[Role::Requester])?;
-    let now = app.now();
-    let txn = store::begin(&app.db).await?;
-    let stored = load_visible(&txn, actor, id).await?;
-    let from = stored.request.state;
-    let to = from
-        .apply(action)
-        .map_err(|e| AppError::FailedPrecondition(e.to_string()))?;
-    let submitted = action == Action::Submit;
+    stored: &StoredRequest,
+    now: chrono::DateTime<chrono::Utc>,
+    steps: Vec<Step<'_>>,
+    changes: store::requests::Changes<'_>,
+) -> AppResult<RequestState> {
+    let id = &stored.request.id;
+    let mut path = Vec::with_capacity(steps.len());
+    let mut state = stored.request.state;
+    for step in &steps {
+        let next = state
+            .apply(step.action)
+            .map_err(|e| AppError::FailedPrecondition(e.to_string()))?;
+        path.push((state, next));
+        state = next;
+    }
     let applied = store::requests::transition(
-        &txn,
+        conn,
         store::requests::Transition {
             key: stored.key,
-            from,
+            from: stored.request.state,
             version: stored.request.version,
-            to,
+            to: state,
             now,
-            submitted,
-            note,
+            changes,
         },
     )
     .await?;
     if !applied {
         return Err(concurrent(id));
     }
-    record(
-        &txn,
-        actor,
-        now,
-        Change {
-            action: rpc,
-            resource: resource_name(id),
-            from: from.as_str(),
-            to: to.as_str(),
-            payload: match note {
-                Some(note) => json!({ "reason": note }),
-                None => json!({}),
+    for (step, (from, to)) in steps.into_iter().zip(path) {
+        record(
+            conn,
+            actor,
+            now,
+            Change {
+                action: step.rpc,
+                resource: resource_name(id),
+                from: from.as_str(),
+                to: to.as_str(),
+                payload: step.payload,
             },
-        },
-    )
-    .await?;
+        )
+        .await?;
+    }
+    Ok(state)
+}
+
+/// Loads a request the actor may see, in a write transaction.
+pub(crate) async fn load_for_change(
+    app: &App,
+    actor: &Actor,
+    id: &str,
+) -> AppResult<(sea_orm::DatabaseTransaction, StoredRequest)> {
+    let txn = store::begin(&app.db).await?;
+    let stored = load_visible(&txn, actor, id).await?;
+    Ok((txn, stored))
+}
+
+/// Reads the request back inside the transaction, then commits.
+pub(crate) async fn commit_and_read(
+    txn: sea_orm::DatabaseTransaction,
+    id: &str,
+) -> AppResult<SupportRequest> {
+    let request = store::requests::find_by_id(&txn, id)
+        .await?
+        .ok_or_else(|| not_found(id))?
+        .request;
     txn.commit().await?;
-    let mut request = stored.request;
-    request.state = to;
-    request.version += 1;
-    request.updated_at = now;
-    if submitted {
-        request.submitted_at = Some(now);
-    }
-    if let Some(note) = note {
-        request.decision_note = Some(note.to_owned());
-    }
     Ok(request)
 }
 
+/// Submits the request and decides its eligibility at once: SUBMITTED, then
+/// ELIGIBLE, INELIGIBLE or NEEDS_INFO by the rule set, and an eligible
+/// third-country request on to the Commission (REFERRED, the Council informed).
 pub async fn submit(app: &App, actor: &Actor, id: &str) -> AppResult<SupportRequest> {
-    transition(app, actor, id, Action::Submit, "SubmitSupportRequest", None).await
+    require(actor, &[Role::Requester])?;
+    let now = app.now();
+    let (txn, stored) = load_for_change(app, actor, id).await?;
+    let request = &stored.request;
+    let organisation = store::registry::get_organisation(&txn, &request.organisation)
+        .await?
+        .ok_or_else(|| {
+            AppError::FailedPrecondition(
+                "the requesting organisation is no longer registered".into(),
+            )
+        })?;
+    let country = store::registry::get_country(&txn, &organisation.country)
+        .await?
+        .ok_or_else(|| {
+            AppError::FailedPrecondition("the organisation's country is not registered".into())
+        })?;
+    let rules = &app.rules;
+    let decision = eligibility::evaluate(
+        rules,
+        &eligibility::Input {
+            content: &request.content,
+            organisation: &organisation,
+            country: &country,
+            submitted_at: now,
+        },
+    );
+    let by_outcome = |o: Outcome| -> Vec<&str> {
+        decision
+            .results
+            .iter()
+            .filter(|r| r.outcome == o)
+            .map(|r| r.rule_id.as_str())
+            .collect()
+    };
+    let mut steps = vec![
+        Step {
+            action: Action::Submit,
+            rpc: "SubmitSupportRequest",
+            payload: json!({}),
+        },
+        Step {
+            action: Action::Assess(decision.outcome),
+            rpc: "AssessEligibility",
+            payload: json!({
+                "rule_set_version": decision.rule_set_version,
+                "failed": by_outcome(Outcome::Fail),
+                "missing_info": by_outcome(Outcome::MissingInfo),
+            }),
+        },
+    ];
+    let refer =
+        decision.outcome == RequestState::Eligible && request.organisation_kind.is_third_country();
+    if refer {
+        steps.push(Step {
+            action: Action::Refer,
+            rpc: "ReferToCommission",
+            payload: json!({ "article": "Art. 19(10)-(11)", "council_informed": true }),
+        });
+    }
+    let priority = priority::score(
+        &request.content,
+        &request.country,
+        &rules.priority.weights,
+        rules.thresholds.min_mitigation_chars,
+    );
+    let deadline = eligibility::response_deadline(&rules.deadlines, request.organisation_kind, now);
+    apply(
+        &txn,
+        actor,
+        &stored,
+        now,
+        steps,
+        store::requests::Changes {
+            submitted_at: Some(now),
+            priority: Some(&priority),
+            response_deadline: Some(deadline),
+            ..Default::default()
+        },
+    )
+    .await?;
+    store::requests::insert_evaluation(&txn, stored.key, &decision).await?;
+    if refer {
+        // Art. 19(11): the Council is informed of every referred request.
+        record(
+            &txn,
+            actor,
+            now,
+            Change {
+                action: "InformCouncil",
+                resource: resource_name(id),
+                from: RequestState::Referred.as_str(),
+                to: RequestState::Referred.as_str(),
+                payload: json!({ "article": "Art. 19(11)" }),
+            },
+        )
+        .await?;
+    }
+    commit_and_read(txn, id).await
 }
 
 pub async fn withdraw(
@@ -249,15 +379,20 @@ pub async fn withdraw(
     id: &str,
     reason: &str,
 ) -> AppResult<SupportRequest> {
-    transition(
-        app,
-        actor,
-        id,
-        Action::Withdraw,
-        "WithdrawSupportRequest",
-        Some(reason),
-    )
-    .await
+    require(actor, &[Role::Requester])?;
+    let now = app.now();
+    let (txn, stored) = load_for_change(app, actor, id).await?;
+    let step = Step {
+        action: Action::Withdraw,
+        rpc: "WithdrawSupportRequest",
+        payload: json!({ "reason": reason }),
+    };
+    let changes = store::requests::Changes {
+        note: Some(reason),
+        ..Default::default()
+    };
+    apply(&txn, actor, &stored, now, vec![step], changes).await?;
+    commit_and_read(txn, id).await
 }
 
 pub async fn get(app: &App, actor: &Actor, id: &str) -> AppResult<SupportRequest> {

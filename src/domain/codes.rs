@@ -154,6 +154,43 @@ code_enum!(
     }
 );
 
+impl Sector {
+    /// Annex I (sectors of high criticality) of NIS2.
+    pub fn is_annex_i(self) -> bool {
+        use Sector::*;
+        matches!(
+            self,
+            Energy
+                | Transport
+                | Banking
+                | FinancialMarketInfrastructure
+                | Health
+                | DrinkingWater
+                | WasteWater
+                | DigitalInfrastructure
+                | IctServiceManagement
+                | PublicAdministration
+                | Space
+        )
+    }
+
+    /// A sector of NIS2 Annex I or II.
+    pub fn is_nis2(self) -> bool {
+        use Sector::*;
+        self.is_annex_i()
+            || matches!(
+                self,
+                PostalAndCourier
+                    | WasteManagement
+                    | Chemicals
+                    | Food
+                    | Manufacturing
+                    | DigitalProviders
+                    | Research
+            )
+    }
+}
+
 code_enum!(
     /// Traffic Light Protocol 2.0 marking.
     Tlp {

@@ -4,6 +4,8 @@
 pub mod actor;
 pub mod audit;
 pub mod codes;
+pub mod eligibility;
+pub mod priority;
 pub mod registry;
 pub mod request;
 pub mod validation;

@@ -7,6 +7,8 @@ use super::codes::{
     Classification, Clearance, EntityType, IncidentCategory, OrganisationKind, Sector, ServiceType,
     Severity, Tlp, code_enum,
 };
+use super::eligibility::Decision;
+use super::priority::PriorityScore;
 
 /// Limits of the content a requester writes, enforced at the door.
 pub mod limits {
@@ -48,12 +50,19 @@ code_enum!(
     }
 );
 
-/// What a user asks of a request's life cycle.
+/// A step of a request's life cycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     Edit,
     Submit,
     Withdraw,
+    /// The eligibility engine's outcome: ELIGIBLE, INELIGIBLE or NEEDS_INFO.
+    Assess(RequestState),
+    /// An eligible third-country request goes to the Commission.
+    Refer,
+    Authorise,
+    Reject,
+    AskInformation,
 }
 
 /// A transition not on the chart; it changes nothing.
@@ -71,6 +80,11 @@ impl RequestState {
         let next = match (action, self) {
             (Action::Edit, Draft | NeedsInfo) => Some(self),
             (Action::Submit, Draft | NeedsInfo) => Some(Submitted),
+            (Action::Assess(to @ (Eligible | Ineligible | NeedsInfo)), Submitted) => Some(to),
+            (Action::Refer, Eligible) => Some(Referred),
+            (Action::Authorise, Eligible | Referred) => Some(Authorised),
+            (Action::Reject, Eligible | Referred) => Some(Rejected),
+            (Action::AskInformation, Eligible | Referred) => Some(NeedsInfo),
             (
                 Action::Withdraw,
                 Draft | Submitted | Eligible | NeedsInfo | Referred | Authorised | Dispatching
@@ -84,6 +98,11 @@ impl RequestState {
                 Action::Edit => "edited",
                 Action::Submit => "submitted",
                 Action::Withdraw => "withdrawn",
+                Action::Assess(_) => "assessed",
+                Action::Refer => "referred to the Commission",
+                Action::Authorise => "authorised",
+                Action::Reject => "rejected",
+                Action::AskInformation => "sent back for information",
             },
         })
     }
@@ -150,6 +169,14 @@ pub struct SupportRequest {
     pub updated_at: DateTime<Utc>,
     pub submitted_at: Option<DateTime<Utc>>,
     pub decision_note: Option<String>,
+    /// Every eligibility evaluation, oldest first.
+    pub evaluations: Vec<Decision>,
+    pub priority: Option<PriorityScore>,
+    pub response_deadline: Option<DateTime<Utc>>,
+    pub decided_at: Option<DateTime<Utc>>,
+    /// The nature of the support granted, once authorised.
+    pub granted_lines: Vec<ServiceLine>,
+    pub granted_duration_days: Option<u32>,
 }
 
 /// The human reference of the `number`th request of a year: `CSR-2026-000042`.
@@ -158,6 +185,35 @@ pub fn reference(at: DateTime<Utc>, number: i64) -> String {
 }
 
 impl SupportRequest {
+    /// Who decides this request (Art. 16(1), 19(10)): the Commission for
+    /// third countries, ENISA's duty officers for the others.
+    pub fn decider(&self) -> super::actor::Role {
+        if self.organisation_kind.is_third_country() {
+            super::actor::Role::Commission
+        } else {
+            super::actor::Role::DutyOfficer
+        }
+    }
+
+    /// The state in which the request waits for its decider.
+    pub fn awaiting_decision_in(&self) -> RequestState {
+        if self.organisation_kind.is_third_country() {
+            RequestState::Referred
+        } else {
+            RequestState::Eligible
+        }
+    }
+
+    /// Whether the response deadline has passed while no decision was taken.
+    pub fn overdue(&self, now: DateTime<Utc>) -> bool {
+        self.decided_at.is_none()
+            && matches!(
+                self.state,
+                RequestState::Eligible | RequestState::Referred | RequestState::Submitted
+            )
+            && self.response_deadline.is_some_and(|d| now > d)
+    }
+
     /// Whether `actor` may see this request at all. Requesters see their own
     /// organisation's requests, Commission officers third-country requests
     /// (Art. 19(10)), duty officers and auditors every request; providers and

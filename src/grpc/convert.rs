@@ -7,6 +7,8 @@ use prost_types::Timestamp;
 
 use super::pb;
 use crate::domain::codes as dc;
+use crate::domain::eligibility::{Decision, Outcome};
+use crate::domain::priority::PriorityScore;
 use crate::domain::registry::{CouncilAct, Country, Organisation, Provider};
 use crate::domain::request::{
     AffectedEntity, ContactPoint, RequestContent, RequestState, ServiceLine, SupportRequest, limits,
@@ -338,8 +340,50 @@ pub fn service_line_to_proto(l: &ServiceLine) -> pb::ServiceLine {
     }
 }
 
+bridge!(Outcome => RuleOutcome { Pass, Fail, MissingInfo, NotApplicable });
+
+pub fn decision_to_proto(d: &Decision) -> pb::EligibilityDecision {
+    pb::EligibilityDecision {
+        rule_set_version: d.rule_set_version.clone(),
+        evaluate_time: Some(timestamp(d.evaluated_at)),
+        outcome: d.outcome.to_wire(),
+        results: d
+            .results
+            .iter()
+            .map(|r| pb::RuleResult {
+                rule_id: r.rule_id.clone(),
+                article: r.article.clone(),
+                outcome: r.outcome.to_wire(),
+                message: r.message.clone(),
+            })
+            .collect(),
+    }
+}
+
+pub fn priority_to_proto(p: &PriorityScore) -> pb::PriorityScore {
+    pb::PriorityScore {
+        total: p.total,
+        scale_and_severity: p.scale_and_severity,
+        essential_entities: p.essential_entities,
+        impact: p.impact,
+        cross_border: p.cross_border,
+        own_measures: p.own_measures,
+    }
+}
+
+/// The request as the API shows it.
 pub fn request_to_proto(r: &SupportRequest) -> pb::SupportRequest {
     pb::SupportRequest {
+        eligibility: r.evaluations.last().map(decision_to_proto),
+        evaluations: r.evaluations.iter().map(decision_to_proto).collect(),
+        priority: r.priority.as_ref().map(priority_to_proto),
+        response_deadline: r.response_deadline.map(timestamp),
+        deadline_breached: r.overdue(Utc::now())
+            || r.decided_at
+                .zip(r.response_deadline)
+                .is_some_and(|(d, dl)| d > dl),
+        granted_lines: r.granted_lines.iter().map(service_line_to_proto).collect(),
+        granted_duration_days: r.granted_duration_days.unwrap_or(0),
         name: format!("supportRequests/{}", r.id),
         reference: r.reference.clone(),
         organisation: format!("organisations/{}", r.organisation),

@@ -10,8 +10,13 @@ use sea_orm::{
     sea_query::{Expr, ExprTrait, OnConflict},
 };
 
-use super::entities::{affected_entity, reference_counter, service_line, support_request};
+use super::entities::{
+    affected_entity, eligibility_evaluation, granted_line, reference_counter, service_line,
+    support_request,
+};
 use super::{from_json, parse_code, to_json};
+use crate::domain::eligibility::{Decision, RuleResult};
+use crate::domain::priority::PriorityScore;
 use crate::domain::request::{
     AffectedEntity, ContactPoint, RequestContent, RequestState, ServiceLine, SupportRequest,
 };
@@ -187,16 +192,26 @@ pub async fn replace_content<C: ConnectionTrait>(
     Ok(true)
 }
 
+/// Columns a transition sets besides the state, when given.
+#[derive(Debug, Default)]
+pub struct Changes<'a> {
+    pub submitted_at: Option<DateTime<Utc>>,
+    pub note: Option<&'a str>,
+    pub priority: Option<&'a PriorityScore>,
+    pub response_deadline: Option<DateTime<Utc>>,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub granted_duration_days: Option<u32>,
+}
+
 /// A guarded state change: applies only if the request is still in `from` at
-/// `version`. False when another change came first.
+/// `version`. False when another change came first (nothing is written).
 pub struct Transition<'a> {
     pub key: i64,
     pub from: RequestState,
     pub version: i64,
     pub to: RequestState,
     pub now: DateTime<Utc>,
-    pub submitted: bool,
-    pub note: Option<&'a str>,
+    pub changes: Changes<'a>,
 }
 
 pub async fn transition<C: ConnectionTrait>(conn: &C, t: Transition<'_>) -> Result<bool, DbErr> {
@@ -206,11 +221,25 @@ pub async fn transition<C: ConnectionTrait>(conn: &C, t: Transition<'_>) -> Resu
         updated_at: Set(t.now),
         ..Default::default()
     };
-    if t.submitted {
-        row.submitted_at = Set(Some(t.now));
+    let c = t.changes;
+    if let Some(at) = c.submitted_at {
+        row.submitted_at = Set(Some(at));
     }
-    if let Some(note) = t.note {
+    if let Some(note) = c.note {
         row.decision_note = Set(Some(note.to_owned()));
+    }
+    if let Some(priority) = c.priority {
+        row.priority = Set(Some(to_json(priority)));
+        row.priority_total = Set(Some(priority.total));
+    }
+    if let Some(deadline) = c.response_deadline {
+        row.response_deadline = Set(Some(deadline));
+    }
+    if let Some(at) = c.decided_at {
+        row.decided_at = Set(Some(at));
+    }
+    if let Some(days) = c.granted_duration_days {
+        row.granted_duration_days = Set(Some(days as i32));
     }
     let updated = support_request::Entity::update_many()
         .set(row)
@@ -220,6 +249,48 @@ pub async fn transition<C: ConnectionTrait>(conn: &C, t: Transition<'_>) -> Resu
         .exec(conn)
         .await?;
     Ok(updated.rows_affected == 1)
+}
+
+pub async fn insert_evaluation<C: ConnectionTrait>(
+    conn: &C,
+    key: i64,
+    decision: &Decision,
+) -> Result<(), DbErr> {
+    eligibility_evaluation::Entity::insert(eligibility_evaluation::ActiveModel {
+        support_request_id: Set(key),
+        evaluated_at: Set(decision.evaluated_at),
+        rule_set_version: Set(decision.rule_set_version.clone()),
+        outcome: Set(decision.outcome.as_str().to_owned()),
+        results: Set(to_json(&decision.results)),
+        ..Default::default()
+    })
+    .exec_without_returning(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn insert_granted_lines<C: ConnectionTrait>(
+    conn: &C,
+    key: i64,
+    lines: &[ServiceLine],
+) -> Result<(), DbErr> {
+    let rows = lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| granted_line::ActiveModel {
+            support_request_id: Set(key),
+            position: Set(i as i32),
+            service: Set(l.service.as_str().to_owned()),
+            person_days: Set(l.person_days as i32),
+            languages: Set(to_json(&l.languages)),
+            clearance: Set(l.clearance.as_str().to_owned()),
+            planned_use: Set(l.planned_use.clone()),
+            ..Default::default()
+        });
+    granted_line::Entity::insert_many(rows)
+        .exec_without_returning(conn)
+        .await?;
+    Ok(())
 }
 
 pub async fn find_by_id<C: ConnectionTrait>(
@@ -253,6 +324,20 @@ pub struct ListFilter {
     /// Only requests of these organisation kinds, if set.
     pub organisation_kinds: Option<Vec<String>>,
     pub state: Option<RequestState>,
+}
+
+/// Every request in `state` of the given organisation kinds (the queues).
+pub async fn in_state<C: ConnectionTrait>(
+    conn: &C,
+    state: RequestState,
+    organisation_kinds: Vec<String>,
+) -> Result<Vec<StoredRequest>, DbErr> {
+    let rows = support_request::Entity::find()
+        .filter(support_request::Column::State.eq(state.as_str()))
+        .filter(support_request::Column::OrganisationKind.is_in(organisation_kinds))
+        .all(conn)
+        .await?;
+    assemble(conn, rows).await
 }
 
 /// Newest first, after the row key `before` (exclusive) when paging.
@@ -308,6 +393,44 @@ async fn assemble<C: ConnectionTrait>(
                 sector: parse_code("affected_entities.sector", &e.sector)?,
                 entity_type: parse_code("affected_entities.entity_type", &e.entity_type)?,
                 country: e.country_code,
+            });
+    }
+    let mut evaluations: HashMap<i64, Vec<Decision>> = HashMap::new();
+    for e in eligibility_evaluation::Entity::find()
+        .filter(eligibility_evaluation::Column::SupportRequestId.is_in(keys.clone()))
+        .order_by_asc(eligibility_evaluation::Column::Id)
+        .all(conn)
+        .await?
+    {
+        evaluations
+            .entry(e.support_request_id)
+            .or_default()
+            .push(Decision {
+                rule_set_version: e.rule_set_version,
+                evaluated_at: e.evaluated_at,
+                outcome: parse_code("eligibility_evaluations.outcome", &e.outcome)?,
+                results: from_json::<Vec<RuleResult>>(
+                    "eligibility_evaluations.results",
+                    &e.results,
+                )?,
+            });
+    }
+    let mut granted: HashMap<i64, Vec<ServiceLine>> = HashMap::new();
+    for l in granted_line::Entity::find()
+        .filter(granted_line::Column::SupportRequestId.is_in(keys.clone()))
+        .order_by_asc(granted_line::Column::Position)
+        .all(conn)
+        .await?
+    {
+        granted
+            .entry(l.support_request_id)
+            .or_default()
+            .push(ServiceLine {
+                service: parse_code("granted_lines.service", &l.service)?,
+                person_days: l.person_days as u32,
+                languages: from_json("granted_lines.languages", &l.languages)?,
+                clearance: parse_code("granted_lines.clearance", &l.clearance)?,
+                planned_use: l.planned_use,
             });
     }
     let mut lines: HashMap<i64, Vec<ServiceLine>> = HashMap::new();
@@ -368,6 +491,16 @@ async fn assemble<C: ConnectionTrait>(
                     updated_at: r.updated_at,
                     submitted_at: r.submitted_at,
                     decision_note: r.decision_note,
+                    evaluations: evaluations.remove(&r.id).unwrap_or_default(),
+                    priority: r
+                        .priority
+                        .as_deref()
+                        .map(|p| from_json("priority", p))
+                        .transpose()?,
+                    response_deadline: r.response_deadline,
+                    decided_at: r.decided_at,
+                    granted_lines: granted.remove(&r.id).unwrap_or_default(),
+                    granted_duration_days: r.granted_duration_days.map(|d| d as u32),
                 },
             })
         })

@@ -262,3 +262,91 @@ pub fn violated_fields(status: &tonic::Status) -> Vec<String> {
         .map(|b| b.field_violations.into_iter().map(|v| v.field).collect())
         .unwrap_or_default()
 }
+
+impl TestApp {
+    pub async fn dispatch(&self) -> pb::dispatch_service_client::DispatchServiceClient<Channel> {
+        pb::dispatch_service_client::DispatchServiceClient::new(self.channel().await)
+    }
+
+    /// Creates and submits `body` as a requester of `org`; returns the answer
+    /// of the submission.
+    pub async fn submit_new(&self, org: &str, body: pb::SupportRequest) -> pb::SupportRequest {
+        let token = self.token("requester", org);
+        let mut client = self.requests().await;
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let created = client
+            .create_support_request(authed(create(body, &request_id), &token))
+            .await
+            .expect("created")
+            .into_inner();
+        client
+            .submit_support_request(authed(
+                pb::SubmitSupportRequestRequest { name: created.name },
+                &token,
+            ))
+            .await
+            .expect("submitted")
+            .into_inner()
+    }
+
+    /// Changes a country of the registry as an administrator.
+    pub async fn update_country(
+        &self,
+        code: &str,
+        paths: &[&str],
+        mutate: impl FnOnce(&mut pb::Country),
+    ) {
+        let mut country = pb::Country {
+            name: format!("countries/{code}"),
+            ..Default::default()
+        };
+        mutate(&mut country);
+        self.registry()
+            .await
+            .update_country(authed(
+                pb::UpdateCountryRequest {
+                    country: Some(country),
+                    update_mask: Some(prost_types::FieldMask {
+                        paths: paths.iter().map(|p| (*p).to_owned()).collect(),
+                    }),
+                },
+                &self.token("admin", "reserve-admin"),
+            ))
+            .await
+            .expect("country updated");
+    }
+}
+
+/// The outcome of one rule in the request's latest decision.
+pub fn rule(request: &pb::SupportRequest, id: &str) -> pb::RuleOutcome {
+    let decision = request.eligibility.as_ref().expect("a decision");
+    let result = decision
+        .results
+        .iter()
+        .find(|r| r.rule_id == id)
+        .unwrap_or_else(|| panic!("{id} is in every decision"));
+    pb::RuleOutcome::try_from(result.outcome).unwrap()
+}
+
+pub fn state(request: &pb::SupportRequest) -> pb::RequestState {
+    pb::RequestState::try_from(request.state).unwrap()
+}
+
+/// A complete request of a Member State's CSIRT about a local incident.
+pub fn member_state_request(country: &str) -> pb::SupportRequest {
+    let mut body = moldova_request();
+    body.affected_entities[0].country = country.into();
+    body.countries_affected = vec![country.into()];
+    body
+}
+
+/// A calendar date `days` from today (negative: in the past).
+pub fn day_from_today(days: i64) -> Option<reserve_dispatch::proto::google::r#type::Date> {
+    use chrono::Datelike;
+    let d = chrono::Utc::now().date_naive() + chrono::Duration::days(days);
+    Some(reserve_dispatch::proto::google::r#type::Date {
+        year: d.year(),
+        month: d.month() as i32,
+        day: d.day() as i32,
+    })
+}

@@ -5,6 +5,8 @@
 //! which each test creates its own database.
 
 mod auth;
+mod decisions;
+mod eligibility;
 mod helpers;
 mod platform;
 mod registry;

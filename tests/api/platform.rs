@@ -97,13 +97,15 @@ async fn later_capabilities_answer_unimplemented() {
     let app = spawn_app().await;
     let mut dispatch = pb::dispatch_service_client::DispatchServiceClient::new(app.channel().await);
     let status = dispatch
-        .list_assessment_queue(authed(
-            pb::ListAssessmentQueueRequest::default(),
+        .propose_matches(authed(
+            pb::ProposeMatchesRequest {
+                name: "supportRequests/x".into(),
+            },
             &app.token("duty_officer", "enisa"),
         ))
         .await
         .unwrap_err();
     assert_eq!(status.code(), tonic::Code::Unimplemented);
-    assert!(status.message().contains("ListAssessmentQueue"));
+    assert!(status.message().contains("ProposeMatches"));
     app.stop().await;
 }

@@ -53,8 +53,14 @@ async fn create_update_submit_get_list_withdraw() {
         .await
         .expect("submitted")
         .into_inner();
-    assert_eq!(submitted.state, pb::RequestState::Submitted as i32);
+    // Moldova's single point of contact with a complete request: eligible,
+    // and forwarded at once to the Commission.
+    assert_eq!(submitted.state, pb::RequestState::Referred as i32);
     assert!(submitted.submit_time.is_some());
+    assert_eq!(
+        submitted.eligibility.as_ref().unwrap().outcome,
+        pb::RequestState::Eligible as i32
+    );
 
     // Read back from the store: every field as written, the masked ones changed.
     let read = client
@@ -73,7 +79,7 @@ async fn create_update_submit_get_list_withdraw() {
         "Ransomware at the electricity distributor, spreading"
     );
     assert_eq!(read.severity, pb::Severity::Critical as i32);
-    assert_eq!(read.state, pb::RequestState::Submitted as i32);
+    assert_eq!(read.state, pb::RequestState::Referred as i32);
     assert_eq!(read.description, expected.description);
     assert_eq!(read.affected_entities, expected.affected_entities);
     assert_eq!(read.countries_affected, expected.countries_affected);
@@ -186,7 +192,10 @@ async fn create_update_submit_get_list_withdraw() {
             ("CreateSupportRequest", "", "DRAFT"),
             ("UpdateSupportRequest", "DRAFT", "DRAFT"),
             ("SubmitSupportRequest", "DRAFT", "SUBMITTED"),
-            ("WithdrawSupportRequest", "SUBMITTED", "WITHDRAWN"),
+            ("AssessEligibility", "SUBMITTED", "ELIGIBLE"),
+            ("ReferToCommission", "ELIGIBLE", "REFERRED"),
+            ("InformCouncil", "REFERRED", "REFERRED"),
+            ("WithdrawSupportRequest", "REFERRED", "WITHDRAWN"),
         ]
     );
     assert!(
@@ -508,7 +517,19 @@ async fn illegal_transitions_change_nothing() {
         .unwrap()
         .into_inner()
         .events;
-    assert_eq!(events.len(), 3, "refused calls leave no event");
+    let actions: Vec<_> = events.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "CreateSupportRequest",
+            "SubmitSupportRequest",
+            "AssessEligibility",
+            "ReferToCommission",
+            "InformCouncil",
+            "WithdrawSupportRequest"
+        ],
+        "refused calls leave no event"
+    );
     app.stop().await;
 }
 

@@ -5,6 +5,8 @@ pub mod audit_event;
 pub mod audit_head;
 pub mod council_act;
 pub mod country;
+pub mod eligibility_evaluation;
+pub mod granted_line;
 pub mod organisation;
 pub mod provider;
 pub mod reference_counter;

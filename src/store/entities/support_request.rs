@@ -1,6 +1,6 @@
 use sea_orm::entity::prelude::*;
 
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "support_requests")]
 pub struct Model {
     #[sea_orm(primary_key)]
@@ -34,6 +34,12 @@ pub struct Model {
     pub updated_at: DateTimeUtc,
     pub submitted_at: Option<DateTimeUtc>,
     pub decision_note: Option<String>,
+    /// JSON of the priority score with its parts.
+    pub priority: Option<String>,
+    pub priority_total: Option<f64>,
+    pub response_deadline: Option<DateTimeUtc>,
+    pub decided_at: Option<DateTimeUtc>,
+    pub granted_duration_days: Option<i32>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,0 +1,197 @@
+//! Client subcommands of `reserve`: a person's view of the API.
+
+use anyhow::Context;
+use tonic::{Request, transport::Channel};
+
+use crate::grpc::pb;
+
+/// Where and as whom to call.
+#[derive(Debug, clap::Args)]
+pub struct Connection {
+    /// Server address.
+    #[arg(long, env = "RESERVE_ADDR", default_value = "http://127.0.0.1:50051")]
+    pub addr: String,
+    /// Bearer token (see `reserve token`).
+    #[arg(long, env = "RESERVE_TOKEN", hide_env_values = true)]
+    pub token: String,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum RequestCommand {
+    /// Show a request with its eligibility decision.
+    Show { name: String },
+    /// Submit a draft for assessment and show the decision.
+    Submit { name: String },
+    /// List the requests you may see, newest first.
+    List,
+}
+
+impl Connection {
+    async fn channel(&self) -> anyhow::Result<Channel> {
+        Channel::from_shared(self.addr.clone())
+            .context("invalid server address")?
+            .connect()
+            .await
+            .with_context(|| format!("cannot reach {}", self.addr))
+    }
+
+    fn authed<T>(&self, message: T) -> anyhow::Result<Request<T>> {
+        let mut request = Request::new(message);
+        request.metadata_mut().insert(
+            "authorization",
+            format!("Bearer {}", self.token)
+                .parse()
+                .context("the token is not printable")?,
+        );
+        Ok(request)
+    }
+}
+
+/// One line for a failed call: the code, the message, and each field at fault.
+pub fn describe(status: &tonic::Status) -> String {
+    use tonic_types::StatusExt;
+    let mut line = format!("{:?}: {}", status.code(), status.message());
+    if let Some(bad) = status.get_details_bad_request() {
+        let fields: Vec<_> = bad
+            .field_violations
+            .iter()
+            .map(|v| format!("{} {}", v.field, v.description))
+            .collect();
+        if !fields.is_empty() {
+            line = format!("{:?}: {}", status.code(), fields.join("; "));
+        }
+    }
+    line
+}
+
+pub async fn run(connection: Connection, command: RequestCommand) -> anyhow::Result<()> {
+    let mut client = pb::support_request_service_client::SupportRequestServiceClient::new(
+        connection.channel().await?,
+    );
+    let result = match command {
+        RequestCommand::Show { name } => client
+            .get_support_request(connection.authed(pb::GetSupportRequestRequest { name })?)
+            .await
+            .map(|r| print!("{}", render(&r.into_inner()))),
+        RequestCommand::Submit { name } => client
+            .submit_support_request(connection.authed(pb::SubmitSupportRequestRequest { name })?)
+            .await
+            .map(|r| print!("{}", render(&r.into_inner()))),
+        RequestCommand::List => client
+            .list_support_requests(connection.authed(pb::ListSupportRequestsRequest::default())?)
+            .await
+            .map(|r| {
+                for sr in r.into_inner().support_requests {
+                    println!(
+                        "{}  {:<16}  {}  {}",
+                        sr.reference,
+                        state_name(sr.state),
+                        sr.name,
+                        sr.title
+                    );
+                }
+            }),
+    };
+    result.map_err(|status| anyhow::anyhow!(describe(&status)))
+}
+
+fn state_name(state: i32) -> &'static str {
+    pb::RequestState::try_from(state)
+        .map(|s| s.as_str_name())
+        .unwrap_or("?")
+}
+
+/// A request as a person reads it, with its eligibility table.
+pub fn render(sr: &pb::SupportRequest) -> String {
+    let mut out = format!(
+        "{}  {}\n{}\nstate: {}\n",
+        sr.reference,
+        sr.name,
+        sr.title,
+        state_name(sr.state)
+    );
+    if let Some(p) = &sr.priority {
+        out.push_str(&format!(
+            "priority: {:.2} (scale and severity {:.2}, essential entities {:.2}, impact {:.2}, cross-border {:.2}, own measures {:.2})\n",
+            p.total, p.scale_and_severity, p.essential_entities, p.impact, p.cross_border, p.own_measures
+        ));
+    }
+    if let Some(d) = &sr.eligibility {
+        out.push_str(&format!(
+            "eligibility: {} under rule set {}\n\n",
+            state_name(d.outcome),
+            d.rule_set_version
+        ));
+        let rows: Vec<[String; 4]> = d
+            .results
+            .iter()
+            .map(|r| {
+                [
+                    r.rule_id.clone(),
+                    r.article.clone(),
+                    pb::RuleOutcome::try_from(r.outcome)
+                        .map(|o| o.as_str_name())
+                        .unwrap_or("?")
+                        .to_owned(),
+                    r.message.clone(),
+                ]
+            })
+            .collect();
+        out.push_str(&table(["RULE", "ARTICLE", "OUTCOME", "MESSAGE"], &rows));
+    }
+    out
+}
+
+/// Left-aligned columns; the last column is not padded.
+fn table<const N: usize>(header: [&str; N], rows: &[[String; N]]) -> String {
+    let mut widths = header.map(|h| h.chars().count());
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut s = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            if i + 1 == N {
+                s.push_str(cell);
+            } else {
+                s.push_str(&format!("{cell:<width$}  ", width = widths[i]));
+            }
+        }
+        s.trim_end().to_owned() + "\n"
+    };
+    let mut out = line(header.to_vec());
+    for row in rows {
+        out.push_str(&line(row.iter().map(String::as_str).collect()));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn table_aligns_columns() {
+        let rows = [
+            [
+                "CSA-USER".to_owned(),
+                "Art. 14(3)".to_owned(),
+                "PASS".to_owned(),
+                "ok".to_owned(),
+            ],
+            [
+                "CSA-TC-COUNCIL".to_owned(),
+                "Art. 19(4)".to_owned(),
+                "FAIL".to_owned(),
+                "none".to_owned(),
+            ],
+        ];
+        let out = super::table(["RULE", "ARTICLE", "OUTCOME", "MESSAGE"], &rows);
+        assert_eq!(
+            out,
+            "RULE            ARTICLE     OUTCOME  MESSAGE\n\
+             CSA-USER        Art. 14(3)  PASS     ok\n\
+             CSA-TC-COUNCIL  Art. 19(4)  FAIL     none\n"
+        );
+    }
+}
