@@ -25,6 +25,7 @@ pub mod server;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod worker;
 
 /// Code generated from `proto/` by `build.rs`.
 pub mod proto {

@@ -85,7 +85,7 @@ pub async fn serve(
             grpc::dispatch::DispatchService { app: app.clone() },
         ))
         .add_service(pb::provider_service_server::ProviderServiceServer::new(
-            grpc::provider::ProviderService,
+            grpc::provider::ProviderService { app: app.clone() },
         ))
         .add_service(pb::audit_service_server::AuditServiceServer::new(
             grpc::audit::AuditService { app },

@@ -86,7 +86,17 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", settings.listen_addr))?;
     tracing::info!(addr = %listener.local_addr()?, database = %redact(&settings.database_url), "reserve-dispatch serving");
+    let (stop_worker, worker_stopped) = tokio::sync::oneshot::channel::<()>();
+    let worker = tokio::spawn(crate::worker::run(
+        app.clone(),
+        std::time::Duration::from_secs(1),
+        async {
+            let _ = worker_stopped.await;
+        },
+    ));
     server::serve(listener, app, verifier, server::shutdown_signal()).await?;
+    let _ = stop_worker.send(());
+    let _ = worker.await;
     tracing::info!("stopped");
     Ok(())
 }

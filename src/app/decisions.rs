@@ -8,6 +8,7 @@ use super::requests::{Step, apply, commit_and_read, load_for_change};
 use super::{App, AppError, AppResult, Page, PageRequest, require};
 use crate::domain::actor::{Actor, Role};
 use crate::domain::codes::{OrganisationKind, ServiceType};
+use crate::domain::dispatch::TimerKind;
 use crate::domain::priority::{QueueKey, queue_order};
 use crate::domain::request::{Action, RequestState, ServiceLine, SupportRequest};
 use crate::domain::validation::Violations;
@@ -121,6 +122,10 @@ pub async fn authorise(
     let now = app.now();
     let (txn, stored) = load_for_decision(app, actor, id, expected_version).await?;
     let request = &stored.request;
+    request
+        .state
+        .apply(Action::Authorise)
+        .map_err(|e| AppError::FailedPrecondition(e.to_string()))?;
     let lines = granted_lines(request, &grant.lines)?;
     let mut act_reference = None;
     if request.organisation_kind.is_third_country() {
@@ -169,6 +174,7 @@ pub async fn authorise(
     };
     apply(&txn, actor, &stored, now, vec![step], changes).await?;
     store::requests::insert_granted_lines(&txn, stored.key, &lines).await?;
+    store::timers::cancel(&txn, TimerKind::AssessmentDeadline, id, now).await?;
     commit_and_read(txn, id).await
 }
 
@@ -242,6 +248,7 @@ pub async fn reject(
         ..Default::default()
     };
     apply(&txn, actor, &stored, now, vec![step], changes).await?;
+    store::timers::cancel(&txn, TimerKind::AssessmentDeadline, id, now).await?;
     commit_and_read(txn, id).await
 }
 

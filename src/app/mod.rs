@@ -2,7 +2,9 @@
 //! writes the state change and its audit event together.
 
 pub mod audit;
+pub mod capacity;
 pub mod decisions;
+pub mod dispatch;
 pub mod registry;
 pub mod requests;
 
@@ -71,6 +73,25 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now(&self) -> DateTime<Utc> {
         Utc::now().trunc_subsecs(6)
+    }
+}
+
+/// A clock that runs with the wall clock plus an offset the caller moves:
+/// tests use it to make deadlines pass without waiting.
+#[derive(Default)]
+pub struct ManualClock {
+    offset: std::sync::Mutex<chrono::Duration>,
+}
+
+impl ManualClock {
+    pub fn advance(&self, by: chrono::Duration) {
+        *self.offset.lock().expect("clock lock") += by;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        SystemClock.now() + *self.offset.lock().expect("clock lock")
     }
 }
 

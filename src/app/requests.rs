@@ -5,6 +5,7 @@ use sha2::{Digest, Sha256};
 
 use super::{App, AppError, AppResult, Change, Page, PageRequest, record, require};
 use crate::domain::actor::{Actor, Role};
+use crate::domain::dispatch::TimerKind;
 use crate::domain::eligibility::{self, Outcome};
 use crate::domain::priority;
 use crate::domain::request::{Action, RequestContent, RequestState, SupportRequest, reference};
@@ -100,6 +101,9 @@ pub async fn create(
         decided_at: None,
         granted_lines: Vec::new(),
         granted_duration_days: None,
+        completed_at: None,
+        report_overdue: false,
+        summary_report: None,
     };
     if let Err(err) = store::requests::insert(&txn, &request, &hash, &actor.subject).await {
         // Another creation with the same request_id won the race: answer as a retry.
@@ -354,6 +358,9 @@ pub async fn submit(app: &App, actor: &Actor, id: &str) -> AppResult<SupportRequ
     )
     .await?;
     store::requests::insert_evaluation(&txn, stored.key, &decision).await?;
+    if matches!(decision.outcome, RequestState::Eligible) {
+        store::timers::schedule(&txn, TimerKind::AssessmentDeadline, id, deadline).await?;
+    }
     if refer {
         // Art. 19(11): the Council is informed of every referred request.
         record(
@@ -392,6 +399,8 @@ pub async fn withdraw(
         ..Default::default()
     };
     apply(&txn, actor, &stored, now, vec![step], changes).await?;
+    super::dispatch::withdraw_offers(&txn, app, actor, stored.key, now).await?;
+    store::timers::cancel(&txn, TimerKind::AssessmentDeadline, id, now).await?;
     commit_and_read(txn, id).await
 }
 

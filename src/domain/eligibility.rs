@@ -55,6 +55,7 @@ pub struct RuleSet {
     pub thresholds: Thresholds,
     pub deadlines: Deadlines,
     pub priority: PriorityConfig,
+    pub offers: super::dispatch::OfferPolicy,
     pub rules: Vec<RuleDef>,
 }
 

@@ -4,7 +4,9 @@
 pub mod actor;
 pub mod audit;
 pub mod codes;
+pub mod dispatch;
 pub mod eligibility;
+pub mod matching;
 pub mod priority;
 pub mod registry;
 pub mod request;

@@ -63,6 +63,18 @@ pub enum Action {
     Authorise,
     Reject,
     AskInformation,
+    /// The duty officer approves the dispatch plan; offers go out.
+    Approve,
+    /// A line ran out of candidates.
+    Wait,
+    /// Capacity freed and every line has an offer again.
+    Resume,
+    /// Every line's agreement is recorded.
+    AllActive,
+    /// Every line is delivered.
+    AllDelivered,
+    Report,
+    Close,
 }
 
 /// A transition not on the chart; it changes nothing.
@@ -85,6 +97,13 @@ impl RequestState {
             (Action::Authorise, Eligible | Referred) => Some(Authorised),
             (Action::Reject, Eligible | Referred) => Some(Rejected),
             (Action::AskInformation, Eligible | Referred) => Some(NeedsInfo),
+            (Action::Approve, Authorised) => Some(Dispatching),
+            (Action::Wait, Dispatching) => Some(WaitingCapacity),
+            (Action::Resume, WaitingCapacity) => Some(Dispatching),
+            (Action::AllActive, Dispatching) => Some(Dispatched),
+            (Action::AllDelivered, Dispatched) => Some(Completed),
+            (Action::Report, Completed) => Some(Reported),
+            (Action::Close, Reported) => Some(Closed),
             (
                 Action::Withdraw,
                 Draft | Submitted | Eligible | NeedsInfo | Referred | Authorised | Dispatching
@@ -103,6 +122,13 @@ impl RequestState {
                 Action::Authorise => "authorised",
                 Action::Reject => "rejected",
                 Action::AskInformation => "sent back for information",
+                Action::Approve => "dispatched",
+                Action::Wait => "put to wait for capacity",
+                Action::Resume => "matched again",
+                Action::AllActive => "marked dispatched",
+                Action::AllDelivered => "marked completed",
+                Action::Report => "reported on",
+                Action::Close => "closed",
             },
         })
     }
@@ -177,6 +203,21 @@ pub struct SupportRequest {
     /// The nature of the support granted, once authorised.
     pub granted_lines: Vec<ServiceLine>,
     pub granted_duration_days: Option<u32>,
+    /// When the last line was delivered.
+    pub completed_at: Option<DateTime<Utc>>,
+    /// The summary report is overdue (Art. 16(9)).
+    pub report_overdue: bool,
+    pub summary_report: Option<SummaryReport>,
+}
+
+/// The requester's report after the support (Art. 16(9)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SummaryReport {
+    pub service_provided: String,
+    pub results: String,
+    pub lessons_learned: String,
+    pub recipients: Vec<String>,
+    pub submitted_at: DateTime<Utc>,
 }
 
 /// The human reference of the `number`th request of a year: `CSR-2026-000042`.
@@ -202,6 +243,15 @@ impl SupportRequest {
         } else {
             RequestState::Eligible
         }
+    }
+
+    /// Whether the decision came, or is still to come, after the deadline.
+    pub fn deadline_breached(&self, now: DateTime<Utc>) -> bool {
+        self.overdue(now)
+            || self
+                .decided_at
+                .zip(self.response_deadline)
+                .is_some_and(|(decided, deadline)| decided > deadline)
     }
 
     /// Whether the response deadline has passed while no decision was taken.

@@ -7,6 +7,7 @@ use prost_types::Timestamp;
 
 use super::pb;
 use crate::domain::codes as dc;
+use crate::domain::dispatch::{Agreement, CapacityCommitment, Offer};
 use crate::domain::eligibility::{Decision, Outcome};
 use crate::domain::priority::PriorityScore;
 use crate::domain::registry::{CouncilAct, Country, Organisation, Provider};
@@ -25,18 +26,21 @@ pub trait Wire: Sized + Copy {
 
 macro_rules! bridge {
     ($domain:path => $proto:ident { $($variant:ident),+ $(,)? }) => {
+        bridge!($domain => $proto { $($variant = $variant),+ });
+    };
+    ($domain:path => $proto:ident { $($variant:ident = $wire:ident),+ $(,)? }) => {
         impl Wire for $domain {
             fn from_wire(value: i32) -> Option<Self> {
                 use $domain as D;
                 match pb::$proto::try_from(value).ok()? {
-                    $(pb::$proto::$variant => Some(D::$variant),)+
+                    $(pb::$proto::$wire => Some(D::$variant),)+
                     _ => None,
                 }
             }
             fn to_wire(self) -> i32 {
                 use $domain as D;
                 match self {
-                    $(D::$variant => pb::$proto::$variant as i32),+
+                    $(D::$variant => pb::$proto::$wire as i32),+
                 }
             }
         }
@@ -371,17 +375,22 @@ pub fn priority_to_proto(p: &PriorityScore) -> pb::PriorityScore {
     }
 }
 
-/// The request as the API shows it.
-pub fn request_to_proto(r: &SupportRequest) -> pb::SupportRequest {
+/// The request as the API shows it at `now` (which decides whether its
+/// deadline is breached).
+pub fn request_to_proto(r: &SupportRequest, now: DateTime<Utc>) -> pb::SupportRequest {
     pb::SupportRequest {
         eligibility: r.evaluations.last().map(decision_to_proto),
         evaluations: r.evaluations.iter().map(decision_to_proto).collect(),
         priority: r.priority.as_ref().map(priority_to_proto),
         response_deadline: r.response_deadline.map(timestamp),
-        deadline_breached: r.overdue(Utc::now())
-            || r.decided_at
-                .zip(r.response_deadline)
-                .is_some_and(|(d, dl)| d > dl),
+        deadline_breached: r.deadline_breached(now),
+        summary_report: r.summary_report.as_ref().map(|s| pb::SummaryReport {
+            service_provided: s.service_provided.clone(),
+            results: s.results.clone(),
+            lessons_learned: s.lessons_learned.clone(),
+            submit_time: Some(timestamp(s.submitted_at)),
+            recipients: s.recipients.clone(),
+        }),
         granted_lines: r.granted_lines.iter().map(service_line_to_proto).collect(),
         granted_duration_days: r.granted_duration_days.unwrap_or(0),
         name: format!("supportRequests/{}", r.id),
@@ -755,4 +764,152 @@ pub fn merge_provider(
     );
     v.finish(())?;
     provider(&merged)
+}
+
+// --- Dispatch ---
+
+bridge!(crate::domain::dispatch::OfferState => OfferState {
+    Offered = Offered,
+    Accepted = Accepted,
+    Declined = Declined,
+    Expired = Expired,
+    Withdrawn = OfferWithdrawn,
+    Active = OfferActive,
+    Delivered = Delivered,
+});
+bridge!(crate::domain::dispatch::DeclineReason => DeclineReason {
+    NoCapacity, ConflictOfInterest, LacksExpertise, CannotMeetDeadline, OtherReason
+});
+
+pub fn commitment(p: &pb::CapacityCommitment) -> Result<CapacityCommitment, Violations> {
+    let mut v = Violations::new();
+    let provider = v.identifier(
+        "capacity_commitment.provider",
+        p.provider.trim_start_matches("providers/"),
+    );
+    let service: Option<dc::ServiceType> = code(&mut v, "capacity_commitment.service", p.service);
+    let person_days = v.number(
+        "capacity_commitment.person_days",
+        p.person_days,
+        1..=100_000,
+    );
+    let start = req_date(
+        &mut v,
+        "capacity_commitment.period_start",
+        p.period_start.as_ref(),
+    );
+    let end = req_date(
+        &mut v,
+        "capacity_commitment.period_end",
+        p.period_end.as_ref(),
+    );
+    v.finish(())?;
+    Ok(CapacityCommitment {
+        id: 0,
+        provider,
+        service: service.expect("checked"),
+        person_days,
+        held: 0,
+        consumed: 0,
+        period_start: start.expect("checked"),
+        period_end: end.expect("checked"),
+    })
+}
+
+pub fn commitment_to_proto(c: &CapacityCommitment) -> pb::CapacityCommitment {
+    pb::CapacityCommitment {
+        name: format!("providers/{}/capacityCommitments/{}", c.provider, c.id),
+        provider: format!("providers/{}", c.provider),
+        service: c.service.to_wire(),
+        person_days: c.person_days,
+        period_start: Some(date(c.period_start)),
+        period_end: Some(date(c.period_end)),
+        held_person_days: c.held,
+        consumed_person_days: c.consumed,
+        free_person_days: c.free(),
+    }
+}
+
+pub fn merge_commitment(
+    current: &CapacityCommitment,
+    incoming: &pb::CapacityCommitment,
+    paths: &[String],
+) -> Result<CapacityCommitment, Violations> {
+    let mut v = Violations::new();
+    require_mask(&mut v, paths);
+    let mut merged = commitment_to_proto(current);
+    copy_masked!(
+        merged,
+        incoming,
+        paths,
+        v,
+        [person_days, period_start, period_end]
+    );
+    v.finish(())?;
+    Ok(CapacityCommitment {
+        id: current.id,
+        ..commitment(&merged)?
+    })
+}
+
+/// An offer as its provider sees it: the redacted summary always; the full
+/// request only once the offer is accepted.
+pub fn offer_to_proto(o: &Offer, request: &SupportRequest, now: DateTime<Utc>) -> pb::Offer {
+    let line = request.granted_lines.get(o.line_index as usize);
+    pb::Offer {
+        name: format!("offers/{}", o.id),
+        provider: format!("providers/{}", o.provider),
+        support_request: format!("supportRequests/{}", o.support_request_id),
+        line_index: o.line_index,
+        state: o.state.to_wire(),
+        accept_deadline: Some(timestamp(o.accept_deadline)),
+        summary: Some(pb::RedactedRequest {
+            category: request.content.category.to_wire(),
+            service: line.map(|l| l.service.to_wire()).unwrap_or(0),
+            country: request.country.clone(),
+            severity: request.content.severity.to_wire(),
+            person_days: o.person_days,
+        }),
+        support_request_detail: o
+            .state
+            .is_assignment()
+            .then(|| request_to_proto(request, now)),
+        agreement: o.agreement.as_ref().map(|a| pb::Agreement {
+            reference: a.reference.clone(),
+            template_version: a.template_version.clone(),
+            sign_time: Some(timestamp(a.signed_at)),
+            liability_conditions: a.liability_conditions.clone(),
+            affected_entity: a.affected_entity.clone().unwrap_or_default(),
+        }),
+        decline_reason: o.decline_reason.map(|r| r.to_wire()).unwrap_or(0),
+        delivery_note: o.delivery_note.clone().unwrap_or_default(),
+        create_time: Some(timestamp(o.created_at)),
+    }
+}
+
+pub fn agreement(p: Option<&pb::Agreement>, now: DateTime<Utc>) -> Result<Agreement, Violations> {
+    let mut v = Violations::new();
+    let Some(a) = p else {
+        return Err(Violations::one("agreement", "is required"));
+    };
+    let reference = v.text("agreement.reference", &a.reference, limits::NAME);
+    let template_version = v.text("agreement.template_version", &a.template_version, 1..=50);
+    let signed_at = time(&mut v, "agreement.sign_time", a.sign_time.as_ref());
+    if let Some(t) = signed_at {
+        v.past_time("agreement.sign_time", t, now);
+    }
+    let liability = v.text(
+        "agreement.liability_conditions",
+        &a.liability_conditions,
+        1..=limits::PLANNED_USE.end().to_owned(),
+    );
+    let entity = v.text("agreement.affected_entity", &a.affected_entity, 0..=200);
+    v.finish(())?;
+    Ok(Agreement {
+        reference,
+        template_version,
+        signed_at: signed_at.expect("checked"),
+        liability_conditions: liability,
+        affected_entity: (!entity.is_empty()).then_some(entity),
+    })
 }

@@ -1,11 +1,12 @@
-//! Decisions on requests and dispatch. Dispatch itself (proposals, offers)
-//! answers `UNIMPLEMENTED` until it lands.
+//! Decisions on requests and dispatch. Usage reports answer `UNIMPLEMENTED`
+//! until they land.
 
 use tonic::{Request, Response, Status};
 
-use super::convert::{code, request_to_proto};
+use super::convert::{Wire, code, request_to_proto};
 use super::{actor, invalid, not_yet, pb, resource_id};
-use crate::app::{App, PageRequest, decisions};
+use crate::app::{App, PageRequest, decisions, dispatch};
+use crate::domain::matching;
 use crate::domain::request::limits;
 use crate::domain::validation::Violations;
 
@@ -37,7 +38,7 @@ impl pb::dispatch_service_server::DispatchService for DispatchService {
                 .items
                 .iter()
                 .map(|e| pb::QueueEntry {
-                    support_request: Some(request_to_proto(&e.request)),
+                    support_request: Some(request_to_proto(&e.request, self.app.now())),
                     time_left: Some(duration(e.time_left)),
                     overdue: e.overdue,
                 })
@@ -77,7 +78,7 @@ impl pb::dispatch_service_server::DispatchService for DispatchService {
             note,
         };
         let authorised = decisions::authorise(&self.app, &actor, id, body.version, grant).await?;
-        Ok(Response::new(request_to_proto(&authorised)))
+        Ok(Response::new(request_to_proto(&authorised, self.app.now())))
     }
 
     async fn reject_support_request(
@@ -91,7 +92,7 @@ impl pb::dispatch_service_server::DispatchService for DispatchService {
         let reason = v.text("reason", &body.reason, limits::REASON);
         v.finish(()).map_err(|v| invalid(&v))?;
         let rejected = decisions::reject(&self.app, &actor, id, body.version, &reason).await?;
-        Ok(Response::new(request_to_proto(&rejected)))
+        Ok(Response::new(request_to_proto(&rejected, self.app.now())))
     }
 
     async fn request_more_information(
@@ -111,28 +112,75 @@ impl pb::dispatch_service_server::DispatchService for DispatchService {
         v.finish(()).map_err(|v| invalid(&v))?;
         let sent_back =
             decisions::request_information(&self.app, &actor, id, body.version, &questions).await?;
-        Ok(Response::new(request_to_proto(&sent_back)))
+        Ok(Response::new(request_to_proto(&sent_back, self.app.now())))
     }
 
     async fn propose_matches(
         &self,
-        _: Request<pb::ProposeMatchesRequest>,
+        request: Request<pb::ProposeMatchesRequest>,
     ) -> Result<Response<pb::ProposeMatchesResponse>, Status> {
-        Err(not_yet("ProposeMatches"))
+        let actor = actor(&request)?;
+        let id = resource_id("name", &request.get_ref().name, COLLECTION)?;
+        let lines = dispatch::propose(&self.app, &actor, id).await?;
+        let candidate = |c: &matching::Candidate| pb::Candidate {
+            provider: format!("providers/{}", c.provider),
+            provider_display_name: c.display_name.clone(),
+            score: c.score,
+            free_person_days: c.free,
+            person_days: c.person_days,
+            reasons: c.reasons.clone(),
+        };
+        Ok(Response::new(pb::ProposeMatchesResponse {
+            lines: lines
+                .iter()
+                .map(|l| pb::LineProposal {
+                    line_index: l.line_index,
+                    service: l.service.to_wire(),
+                    person_days: l.person_days,
+                    candidates: l.proposal.candidates.iter().map(candidate).collect(),
+                    split: l.proposal.split.iter().map(candidate).collect(),
+                })
+                .collect(),
+        }))
     }
 
     async fn approve_dispatch(
         &self,
-        _: Request<pb::ApproveDispatchRequest>,
+        request: Request<pb::ApproveDispatchRequest>,
     ) -> Result<Response<pb::SupportRequest>, Status> {
-        Err(not_yet("ApproveDispatch"))
+        let actor = actor(&request)?;
+        let body = request.get_ref();
+        let id = resource_id("name", &body.name, COLLECTION)?;
+        let mut v = Violations::new();
+        if body.plan.is_empty() {
+            v.add("plan", "must plan every granted line");
+        }
+        let provider_id = |v: &mut Violations, field: &str, name: &str| {
+            v.identifier(field, name.strip_prefix("providers/").unwrap_or(name))
+        };
+        let plan = v.list("plan", &body.plan, limits::SERVICE_LINES, |v, f, l| {
+            dispatch::LinePlan {
+                line_index: l.line_index,
+                provider: provider_id(v, &format!("{f}.provider"), &l.provider),
+                fallbacks: v.list(&format!("{f}.fallbacks"), &l.fallbacks, 20, |v, f, p| {
+                    provider_id(v, f, p)
+                }),
+                justification: v.text(&format!("{f}.justification"), &l.justification, 0..=2_000),
+            }
+        });
+        v.finish(()).map_err(|v| invalid(&v))?;
+        let approved = dispatch::approve(&self.app, &actor, id, body.version, plan).await?;
+        Ok(Response::new(request_to_proto(&approved, self.app.now())))
     }
 
     async fn close_support_request(
         &self,
-        _: Request<pb::CloseSupportRequestRequest>,
+        request: Request<pb::CloseSupportRequestRequest>,
     ) -> Result<Response<pb::SupportRequest>, Status> {
-        Err(not_yet("CloseSupportRequest"))
+        let actor = actor(&request)?;
+        let id = resource_id("name", &request.get_ref().name, COLLECTION)?;
+        let closed = dispatch::close(&self.app, &actor, id).await?;
+        Ok(Response::new(request_to_proto(&closed, self.app.now())))
     }
 
     async fn get_usage_report(

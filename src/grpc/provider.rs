@@ -1,52 +1,147 @@
-//! Offers and assignments: answered `UNIMPLEMENTED` until dispatch lands.
+//! Offers and assignments, for trusted providers.
 
 use tonic::{Request, Response, Status};
 
-use super::{not_yet, pb};
+use super::convert::{Wire, agreement, offer_to_proto};
+use super::{actor, invalid, pb, resource_id};
+use crate::app::{App, PageRequest, dispatch};
+use crate::domain::dispatch::DeclineReason;
+use crate::domain::validation::Violations;
 
-pub struct ProviderService;
+const COLLECTION: &str = "offers";
+
+pub struct ProviderService {
+    pub app: App,
+}
+
+impl ProviderService {
+    async fn list(
+        &self,
+        request: &Request<impl Sized>,
+        view: dispatch::OfferView,
+        page_size: i32,
+        page_token: &str,
+    ) -> Result<(Vec<pb::Offer>, String), Status> {
+        let actor = actor(request)?;
+        let page = PageRequest::parse(page_size, page_token)?;
+        let page = dispatch::list_for_provider(&self.app, &actor, view, page).await?;
+        let now = self.app.now();
+        Ok((
+            page.items
+                .iter()
+                .map(|(o, r)| offer_to_proto(o, r, now))
+                .collect(),
+            page.next_page_token,
+        ))
+    }
+
+    async fn answer(
+        &self,
+        offer: crate::domain::dispatch::Offer,
+    ) -> Result<Response<pb::Offer>, Status> {
+        // The answer shows what the provider may now see of the request.
+        let request = dispatch::request_of_offer(&self.app, &offer).await?;
+        Ok(Response::new(offer_to_proto(
+            &offer,
+            &request,
+            self.app.now(),
+        )))
+    }
+}
 
 #[tonic::async_trait]
 impl pb::provider_service_server::ProviderService for ProviderService {
     async fn list_offers(
         &self,
-        _: Request<pb::ListOffersRequest>,
+        request: Request<pb::ListOffersRequest>,
     ) -> Result<Response<pb::ListOffersResponse>, Status> {
-        Err(not_yet("ListOffers"))
+        let body = request.get_ref();
+        let (offers, next_page_token) = self
+            .list(
+                &request,
+                dispatch::OfferView::Offers,
+                body.page_size,
+                &body.page_token,
+            )
+            .await?;
+        Ok(Response::new(pb::ListOffersResponse {
+            offers,
+            next_page_token,
+        }))
     }
 
     async fn accept_offer(
         &self,
-        _: Request<pb::AcceptOfferRequest>,
+        request: Request<pb::AcceptOfferRequest>,
     ) -> Result<Response<pb::Offer>, Status> {
-        Err(not_yet("AcceptOffer"))
+        let actor = actor(&request)?;
+        let id = resource_id("name", &request.get_ref().name, COLLECTION)?;
+        let offer = dispatch::accept(&self.app, &actor, id).await?;
+        self.answer(offer).await
     }
 
     async fn decline_offer(
         &self,
-        _: Request<pb::DeclineOfferRequest>,
+        request: Request<pb::DeclineOfferRequest>,
     ) -> Result<Response<pb::Offer>, Status> {
-        Err(not_yet("DeclineOffer"))
+        let actor = actor(&request)?;
+        let body = request.get_ref();
+        let id = resource_id("name", &body.name, COLLECTION)?;
+        let mut v = Violations::new();
+        let reason = DeclineReason::from_wire(body.reason);
+        if reason.is_none() {
+            v.add("reason", "a reason code is required");
+        }
+        let note = v.text("note", &body.note, 0..=2_000);
+        v.finish(()).map_err(|v| invalid(&v))?;
+        let offer =
+            dispatch::decline(&self.app, &actor, id, reason.expect("checked"), &note).await?;
+        self.answer(offer).await
     }
 
     async fn record_agreement(
         &self,
-        _: Request<pb::RecordAgreementRequest>,
+        request: Request<pb::RecordAgreementRequest>,
     ) -> Result<Response<pb::Offer>, Status> {
-        Err(not_yet("RecordAgreement"))
+        let actor = actor(&request)?;
+        let body = request.get_ref();
+        let id = resource_id("name", &body.name, COLLECTION)?;
+        let agreement =
+            agreement(body.agreement.as_ref(), self.app.now()).map_err(|v| invalid(&v))?;
+        let offer = dispatch::record_agreement(&self.app, &actor, id, agreement).await?;
+        self.answer(offer).await
     }
 
     async fn list_assignments(
         &self,
-        _: Request<pb::ListAssignmentsRequest>,
+        request: Request<pb::ListAssignmentsRequest>,
     ) -> Result<Response<pb::ListAssignmentsResponse>, Status> {
-        Err(not_yet("ListAssignments"))
+        let body = request.get_ref();
+        let (assignments, next_page_token) = self
+            .list(
+                &request,
+                dispatch::OfferView::Assignments,
+                body.page_size,
+                &body.page_token,
+            )
+            .await?;
+        Ok(Response::new(pb::ListAssignmentsResponse {
+            assignments,
+            next_page_token,
+        }))
     }
 
     async fn complete_assignment(
         &self,
-        _: Request<pb::CompleteAssignmentRequest>,
+        request: Request<pb::CompleteAssignmentRequest>,
     ) -> Result<Response<pb::Offer>, Status> {
-        Err(not_yet("CompleteAssignment"))
+        let actor = actor(&request)?;
+        let body = request.get_ref();
+        let id = resource_id("name", &body.name, COLLECTION)?;
+        let mut v = Violations::new();
+        let note = v.text("delivery_note", &body.delivery_note, 1..=20_000);
+        v.finish(()).map_err(|v| invalid(&v))?;
+        let offer = dispatch::complete(&self.app, &actor, id, &note).await?;
+        self.answer(offer).await
     }
 }

@@ -1,11 +1,12 @@
 use tonic::{Request, Response, Status};
 
 use super::convert::{
-    country, country_to_proto, merge_country, merge_organisation, merge_provider, organisation,
+    Wire, commitment, commitment_to_proto, country, country_to_proto, date, merge_commitment,
+    merge_country, merge_organisation, merge_provider, opt_date, organisation,
     organisation_to_proto, provider, provider_to_proto,
 };
-use super::{actor, invalid, not_yet, pb, resource_id};
-use crate::app::{App, PageRequest, registry};
+use super::{actor, invalid, pb, resource_id};
+use crate::app::{App, PageRequest, capacity, registry};
 use crate::domain::validation::Violations;
 
 pub struct RegistryService {
@@ -177,29 +178,105 @@ impl pb::registry_service_server::RegistryService for RegistryService {
 
     async fn create_capacity_commitment(
         &self,
-        _request: Request<pb::CreateCapacityCommitmentRequest>,
+        request: Request<pb::CreateCapacityCommitmentRequest>,
     ) -> Result<Response<pb::CapacityCommitment>, Status> {
-        Err(not_yet("CreateCapacityCommitment"))
+        let actor = actor(&request)?;
+        let input = required(
+            "capacity_commitment",
+            request.into_inner().capacity_commitment,
+        )?;
+        let parsed = commitment(&input).map_err(|v| invalid(&v))?;
+        let created = capacity::create(&self.app, &actor, parsed).await?;
+        Ok(Response::new(commitment_to_proto(&created)))
     }
 
     async fn update_capacity_commitment(
         &self,
-        _request: Request<pb::UpdateCapacityCommitmentRequest>,
+        request: Request<pb::UpdateCapacityCommitmentRequest>,
     ) -> Result<Response<pb::CapacityCommitment>, Status> {
-        Err(not_yet("UpdateCapacityCommitment"))
+        let actor = actor(&request)?;
+        let body = request.into_inner();
+        let input = required("capacity_commitment", body.capacity_commitment)?;
+        let id = commitment_id("capacity_commitment.name", &input.name)?;
+        let paths = mask(body.update_mask);
+        let updated = capacity::update(&self.app, &actor, id, |current| {
+            merge_commitment(current, &input, &paths)
+        })
+        .await?;
+        Ok(Response::new(commitment_to_proto(&updated)))
     }
 
     async fn get_capacity_commitment(
         &self,
-        _request: Request<pb::GetCapacityCommitmentRequest>,
+        request: Request<pb::GetCapacityCommitmentRequest>,
     ) -> Result<Response<pb::CapacityCommitment>, Status> {
-        Err(not_yet("GetCapacityCommitment"))
+        let actor = actor(&request)?;
+        let id = commitment_id("name", &request.get_ref().name)?;
+        let found = capacity::get(&self.app, &actor, id).await?;
+        Ok(Response::new(commitment_to_proto(&found)))
     }
 
     async fn list_capacity_commitments(
         &self,
-        _request: Request<pb::ListCapacityCommitmentsRequest>,
+        request: Request<pb::ListCapacityCommitmentsRequest>,
     ) -> Result<Response<pb::ListCapacityCommitmentsResponse>, Status> {
-        Err(not_yet("ListCapacityCommitments"))
+        let actor = actor(&request)?;
+        let body = request.get_ref();
+        let page = PageRequest::parse(body.page_size, &body.page_token)?;
+        let provider = if body.provider.is_empty() {
+            None
+        } else {
+            Some(resource_id("provider", &body.provider, "providers")?)
+        };
+        let page = capacity::list(&self.app, &actor, provider, page).await?;
+        Ok(Response::new(pb::ListCapacityCommitmentsResponse {
+            capacity_commitments: page.items.iter().map(commitment_to_proto).collect(),
+            next_page_token: page.next_page_token,
+        }))
     }
+
+    async fn list_unused_capacity(
+        &self,
+        request: Request<pb::ListUnusedCapacityRequest>,
+    ) -> Result<Response<pb::ListUnusedCapacityResponse>, Status> {
+        let actor = actor(&request)?;
+        let mut v = Violations::new();
+        let day = opt_date(
+            &mut v,
+            "ended_on_or_before",
+            request.get_ref().ended_on_or_before.as_ref(),
+        );
+        v.finish(()).map_err(|v| invalid(&v))?;
+        let unused = capacity::unused(&self.app, &actor, day).await?;
+        let entries: Vec<pb::UnusedCapacity> = unused
+            .iter()
+            .map(|c| pb::UnusedCapacity {
+                commitment: capacity::commitment_name(c),
+                provider: format!("providers/{}", c.provider),
+                service: c.service.to_wire(),
+                period_start: Some(date(c.period_start)),
+                period_end: Some(date(c.period_end)),
+                committed_person_days: c.person_days,
+                consumed_person_days: c.consumed,
+                unused_person_days: c.free(),
+            })
+            .collect();
+        Ok(Response::new(pb::ListUnusedCapacityResponse {
+            total_unused_person_days: entries.iter().map(|e| e.unused_person_days).sum(),
+            entries,
+        }))
+    }
+}
+
+/// The id in `providers/{provider}/capacityCommitments/{id}`.
+fn commitment_id(field: &str, name: &str) -> Result<i32, Status> {
+    name.split_once("/capacityCommitments/")
+        .filter(|(p, _)| p.starts_with("providers/"))
+        .and_then(|(_, id)| id.parse::<i32>().ok())
+        .ok_or_else(|| {
+            invalid(&Violations::one(
+                field,
+                "must be a resource name `providers/{provider}/capacityCommitments/{id}`",
+            ))
+        })
 }

@@ -1,7 +1,7 @@
 use tonic::{Request, Response, Status};
 
 use super::convert::{Wire, content, merge_content, request_to_proto};
-use super::{actor, invalid, not_yet, pb, resource_id};
+use super::{actor, invalid, pb, resource_id};
 use crate::app::{App, PageRequest, requests};
 use crate::domain::request::RequestState;
 use crate::domain::validation::Violations;
@@ -31,7 +31,7 @@ impl pb::support_request_service_server::SupportRequestService for SupportReques
         };
         let content = v.finish(parsed).map_err(|v| invalid(&v))?.expect("checked");
         let created = requests::create(&self.app, &actor, &request_id, content).await?;
-        Ok(Response::new(request_to_proto(&created)))
+        Ok(Response::new(request_to_proto(&created, self.app.now())))
     }
 
     async fn update_support_request(
@@ -49,7 +49,7 @@ impl pb::support_request_service_server::SupportRequestService for SupportReques
             merge_content(current, &incoming, &paths)
         })
         .await?;
-        Ok(Response::new(request_to_proto(&updated)))
+        Ok(Response::new(request_to_proto(&updated, self.app.now())))
     }
 
     async fn submit_support_request(
@@ -59,7 +59,7 @@ impl pb::support_request_service_server::SupportRequestService for SupportReques
         let actor = actor(&request)?;
         let id = resource_id("name", &request.get_ref().name, COLLECTION)?;
         let submitted = requests::submit(&self.app, &actor, id).await?;
-        Ok(Response::new(request_to_proto(&submitted)))
+        Ok(Response::new(request_to_proto(&submitted, self.app.now())))
     }
 
     async fn get_support_request(
@@ -69,7 +69,7 @@ impl pb::support_request_service_server::SupportRequestService for SupportReques
         let actor = actor(&request)?;
         let id = resource_id("name", &request.get_ref().name, COLLECTION)?;
         let found = requests::get(&self.app, &actor, id).await?;
-        Ok(Response::new(request_to_proto(&found)))
+        Ok(Response::new(request_to_proto(&found, self.app.now())))
     }
 
     async fn list_support_requests(
@@ -88,7 +88,11 @@ impl pb::support_request_service_server::SupportRequestService for SupportReques
         let page = PageRequest::parse(body.page_size, &body.page_token)?;
         let page = requests::list(&self.app, &actor, state, page).await?;
         Ok(Response::new(pb::ListSupportRequestsResponse {
-            support_requests: page.items.iter().map(request_to_proto).collect(),
+            support_requests: page
+                .items
+                .iter()
+                .map(|r| request_to_proto(r, self.app.now()))
+                .collect(),
             next_page_token: page.next_page_token,
         }))
     }
@@ -108,13 +112,31 @@ impl pb::support_request_service_server::SupportRequestService for SupportReques
         );
         v.finish(()).map_err(|v| invalid(&v))?;
         let withdrawn = requests::withdraw(&self.app, &actor, id, &reason).await?;
-        Ok(Response::new(request_to_proto(&withdrawn)))
+        Ok(Response::new(request_to_proto(&withdrawn, self.app.now())))
     }
 
     async fn submit_summary_report(
         &self,
-        _request: Request<pb::SubmitSummaryReportRequest>,
+        request: Request<pb::SubmitSummaryReportRequest>,
     ) -> Result<Response<pb::SupportRequest>, Status> {
-        Err(not_yet("SubmitSummaryReport"))
+        let actor = actor(&request)?;
+        let body = request.get_ref();
+        let id = resource_id("name", &body.name, COLLECTION)?;
+        let mut v = Violations::new();
+        let long = crate::domain::request::limits::DESCRIPTION;
+        let service_provided = v.text("service_provided", &body.service_provided, long.clone());
+        let results = v.text("results", &body.results, long.clone());
+        let lessons = v.text("lessons_learned", &body.lessons_learned, long);
+        v.finish(()).map_err(|v| invalid(&v))?;
+        let reported = crate::app::dispatch::submit_report(
+            &self.app,
+            &actor,
+            id,
+            &service_provided,
+            &results,
+            &lessons,
+        )
+        .await?;
+        Ok(Response::new(request_to_proto(&reported, self.app.now())))
     }
 }

@@ -3,9 +3,11 @@
 //! transaction.
 
 pub mod audit;
+pub mod dispatch;
 pub mod entities;
 pub mod registry;
 pub mod requests;
+pub mod timers;
 
 use std::time::Duration;
 

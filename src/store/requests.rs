@@ -12,13 +12,14 @@ use sea_orm::{
 
 use super::entities::{
     affected_entity, eligibility_evaluation, granted_line, reference_counter, service_line,
-    support_request,
+    summary_report, support_request,
 };
 use super::{from_json, parse_code, to_json};
 use crate::domain::eligibility::{Decision, RuleResult};
 use crate::domain::priority::PriorityScore;
 use crate::domain::request::{
-    AffectedEntity, ContactPoint, RequestContent, RequestState, ServiceLine, SupportRequest,
+    AffectedEntity, ContactPoint, RequestContent, RequestState, ServiceLine, SummaryReport,
+    SupportRequest,
 };
 
 /// A request as stored, with its row key (orders lists and keys the children)
@@ -201,6 +202,8 @@ pub struct Changes<'a> {
     pub response_deadline: Option<DateTime<Utc>>,
     pub decided_at: Option<DateTime<Utc>>,
     pub granted_duration_days: Option<u32>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub report_overdue: Option<bool>,
 }
 
 /// A guarded state change: applies only if the request is still in `from` at
@@ -241,6 +244,12 @@ pub async fn transition<C: ConnectionTrait>(conn: &C, t: Transition<'_>) -> Resu
     if let Some(days) = c.granted_duration_days {
         row.granted_duration_days = Set(Some(days as i32));
     }
+    if let Some(at) = c.completed_at {
+        row.completed_at = Set(Some(at));
+    }
+    if let Some(overdue) = c.report_overdue {
+        row.report_overdue = Set(overdue);
+    }
     let updated = support_request::Entity::update_many()
         .set(row)
         .filter(support_request::Column::Id.eq(t.key))
@@ -249,6 +258,16 @@ pub async fn transition<C: ConnectionTrait>(conn: &C, t: Transition<'_>) -> Resu
         .exec(conn)
         .await?;
     Ok(updated.rows_affected == 1)
+}
+
+/// Flags the summary report as overdue (a flag, not a state change).
+pub async fn flag_report_overdue<C: ConnectionTrait>(conn: &C, key: i64) -> Result<(), DbErr> {
+    support_request::Entity::update_many()
+        .col_expr(support_request::Column::ReportOverdue, Expr::value(true))
+        .filter(support_request::Column::Id.eq(key))
+        .exec(conn)
+        .await?;
+    Ok(())
 }
 
 pub async fn insert_evaluation<C: ConnectionTrait>(
@@ -302,6 +321,21 @@ pub async fn find_by_id<C: ConnectionTrait>(
         .one(conn)
         .await?;
     Ok(assemble(conn, row.into_iter().collect()).await?.pop())
+}
+
+/// Requests by row key (in no particular order).
+pub async fn find_by_keys<C: ConnectionTrait>(
+    conn: &C,
+    keys: Vec<i64>,
+) -> Result<Vec<StoredRequest>, DbErr> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = support_request::Entity::find()
+        .filter(support_request::Column::Id.is_in(keys))
+        .all(conn)
+        .await?;
+    assemble(conn, rows).await
 }
 
 pub async fn find_by_request_id<C: ConnectionTrait>(
@@ -433,6 +467,23 @@ async fn assemble<C: ConnectionTrait>(
                 planned_use: l.planned_use,
             });
     }
+    let mut reports: HashMap<i64, SummaryReport> = HashMap::new();
+    for r in summary_report::Entity::find()
+        .filter(summary_report::Column::SupportRequestId.is_in(keys.clone()))
+        .all(conn)
+        .await?
+    {
+        reports.insert(
+            r.support_request_id,
+            SummaryReport {
+                service_provided: r.service_provided,
+                results: r.results,
+                lessons_learned: r.lessons_learned,
+                recipients: from_json("summary_reports.recipients", &r.recipients)?,
+                submitted_at: r.submitted_at,
+            },
+        );
+    }
     let mut lines: HashMap<i64, Vec<ServiceLine>> = HashMap::new();
     for l in service_line::Entity::find()
         .filter(service_line::Column::SupportRequestId.is_in(keys))
@@ -501,6 +552,9 @@ async fn assemble<C: ConnectionTrait>(
                     decided_at: r.decided_at,
                     granted_lines: granted.remove(&r.id).unwrap_or_default(),
                     granted_duration_days: r.granted_duration_days.map(|d| d as u32),
+                    completed_at: r.completed_at,
+                    report_overdue: r.report_overdue,
+                    summary_report: reports.remove(&r.id),
                 },
             })
         })

@@ -92,6 +92,10 @@ impl Keys {
 
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// The application behind the server, for the timer worker's `run_once`.
+    pub app: reserve_dispatch::app::App,
+    /// The server's clock: advance it to make deadlines pass.
+    pub clock: Arc<reserve_dispatch::app::ManualClock>,
     pub db: Arc<TestDb>,
     pub keys: Arc<Keys>,
     shutdown: Option<oneshot::Sender<()>>,
@@ -115,12 +119,15 @@ pub async fn spawn_on(db: Arc<TestDb>, keys: Arc<Keys>) -> TestApp {
         ..Settings::default()
     };
     let verifier = Arc::new(startup::verifier(&settings).expect("verifier"));
-    let app = startup::app(&settings).await.expect("application");
+    let mut app = startup::app(&settings).await.expect("application");
+    let clock = Arc::new(reserve_dispatch::app::ManualClock::default());
+    app.clock = clock.clone();
+    let server_app = app.clone();
     let listener = server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();
     let handle = tokio::spawn(async move {
-        server::serve(listener, app, verifier, async {
+        server::serve(listener, server_app, verifier, async {
             rx.await.ok();
         })
         .await
@@ -128,6 +135,8 @@ pub async fn spawn_on(db: Arc<TestDb>, keys: Arc<Keys>) -> TestApp {
     });
     TestApp {
         addr,
+        app,
+        clock,
         db,
         keys,
         shutdown: Some(tx),
@@ -349,4 +358,109 @@ pub fn day_from_today(days: i64) -> Option<reserve_dispatch::proto::google::r#ty
         month: d.month() as i32,
         day: d.day() as i32,
     })
+}
+
+impl TestApp {
+    pub async fn provider_client(
+        &self,
+    ) -> pb::provider_service_client::ProviderServiceClient<Channel> {
+        pb::provider_service_client::ProviderServiceClient::new(self.channel().await)
+    }
+
+    /// Records `person_days` of `service` for `provider`, valid around today.
+    pub async fn commit_capacity(
+        &self,
+        provider: &str,
+        service: pb::ServiceType,
+        person_days: u32,
+    ) -> pb::CapacityCommitment {
+        self.registry()
+            .await
+            .create_capacity_commitment(authed(
+                pb::CreateCapacityCommitmentRequest {
+                    capacity_commitment: Some(pb::CapacityCommitment {
+                        provider: format!("providers/{provider}"),
+                        service: service as i32,
+                        person_days,
+                        period_start: day_from_today(-30),
+                        period_end: day_from_today(300),
+                        ..Default::default()
+                    }),
+                },
+                &self.token("admin", "reserve-admin"),
+            ))
+            .await
+            .expect("commitment created")
+            .into_inner()
+    }
+
+    /// Registers a provider as an administrator.
+    pub async fn add_provider(&self, provider: pb::Provider) {
+        self.registry()
+            .await
+            .create_provider(authed(
+                pb::CreateProviderRequest {
+                    provider: Some(provider),
+                },
+                &self.token("admin", "reserve-admin"),
+            ))
+            .await
+            .expect("provider created");
+    }
+
+    /// The request as its organisation reads it.
+    pub async fn read(&self, org: &str, name: &str) -> pb::SupportRequest {
+        self.requests()
+            .await
+            .get_support_request(authed(
+                pb::GetSupportRequestRequest { name: name.into() },
+                &self.token("requester", org),
+            ))
+            .await
+            .expect("read")
+            .into_inner()
+    }
+
+    /// Audit events of one resource, as an auditor reads them.
+    pub async fn events(&self, resource: &str) -> Vec<pb::AuditEvent> {
+        let mut all = Vec::new();
+        let mut page_token = String::new();
+        loop {
+            let page = self
+                .audit()
+                .await
+                .list_events(authed(
+                    pb::ListEventsRequest {
+                        resource: resource.into(),
+                        page_size: 100,
+                        page_token,
+                    },
+                    &self.token("auditor", "oversight"),
+                ))
+                .await
+                .expect("events")
+                .into_inner();
+            all.extend(page.events);
+            if page.next_page_token.is_empty() {
+                return all;
+            }
+            page_token = page.next_page_token;
+        }
+    }
+}
+
+/// A provider serving Moldova with incident response in Romanian and English.
+pub fn moldova_provider(id: &str) -> pb::Provider {
+    pb::Provider {
+        id: id.into(),
+        display_name: format!("{id} (test)"),
+        country: "RO".into(),
+        status: pb::ProviderStatus::Active as i32,
+        services: vec![pb::ServiceType::IncidentResponse as i32],
+        languages: vec!["ro".into(), "en".into()],
+        deployable_countries: vec!["MD".into(), "RO".into()],
+        clearance: pb::Clearance::RestreintUe as i32,
+        hours_to_deploy: 24,
+        ..Default::default()
+    }
 }

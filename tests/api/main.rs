@@ -6,6 +6,7 @@
 
 mod auth;
 mod decisions;
+mod dispatch;
 mod eligibility;
 mod helpers;
 mod platform;

@@ -97,15 +97,13 @@ async fn later_capabilities_answer_unimplemented() {
     let app = spawn_app().await;
     let mut dispatch = pb::dispatch_service_client::DispatchServiceClient::new(app.channel().await);
     let status = dispatch
-        .propose_matches(authed(
-            pb::ProposeMatchesRequest {
-                name: "supportRequests/x".into(),
-            },
+        .get_usage_report(authed(
+            pb::GetUsageReportRequest::default(),
             &app.token("duty_officer", "enisa"),
         ))
         .await
         .unwrap_err();
     assert_eq!(status.code(), tonic::Code::Unimplemented);
-    assert!(status.message().contains("ProposeMatches"));
+    assert!(status.message().contains("GetUsageReport"));
     app.stop().await;
 }

@@ -40,6 +40,8 @@ pub struct Model {
     pub response_deadline: Option<DateTimeUtc>,
     pub decided_at: Option<DateTimeUtc>,
     pub granted_duration_days: Option<i32>,
+    pub completed_at: Option<DateTimeUtc>,
+    pub report_overdue: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

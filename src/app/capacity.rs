@@ -1,0 +1,186 @@
+//! Capacity commitments: administrators record them, providers read their
+//! own, officers and auditors all; new capacity re-matches waiting requests.
+
+use chrono::NaiveDate;
+use serde_json::json;
+
+use super::{App, AppError, AppResult, Change, Page, PageRequest, dispatch, record, require};
+use crate::domain::actor::{Actor, Role};
+use crate::domain::dispatch::CapacityCommitment;
+use crate::domain::validation::Violations;
+use crate::store;
+
+pub fn commitment_name(c: &CapacityCommitment) -> String {
+    format!("providers/{}/capacityCommitments/{}", c.provider, c.id)
+}
+
+fn not_found(id: i32) -> AppError {
+    AppError::NotFound(format!("capacity commitment {id} not found"))
+}
+
+fn check_period(start: NaiveDate, end: NaiveDate) -> AppResult<()> {
+    if end < start {
+        return Err(Violations::one(
+            "capacity_commitment.period_end",
+            "must not be before period_start",
+        )
+        .into());
+    }
+    Ok(())
+}
+
+pub async fn create(
+    app: &App,
+    actor: &Actor,
+    mut c: CapacityCommitment,
+) -> AppResult<CapacityCommitment> {
+    require(actor, &[Role::Admin])?;
+    check_period(c.period_start, c.period_end)?;
+    let now = app.now();
+    let txn = store::begin(&app.db).await?;
+    if !store::dispatch::provider_exists(&txn, &c.provider).await? {
+        return Err(AppError::invalid(
+            "capacity_commitment.provider",
+            "names no registered provider",
+        ));
+    }
+    c.id = store::dispatch::insert_commitment(&txn, &c, now).await?;
+    c.held = 0;
+    c.consumed = 0;
+    record(
+        &txn,
+        actor,
+        now,
+        Change {
+            action: "CreateCapacityCommitment",
+            resource: commitment_name(&c),
+            from: "",
+            to: "",
+            payload: json!({ "service": c.service, "person_days": c.person_days,
+                             "period_start": c.period_start, "period_end": c.period_end }),
+        },
+    )
+    .await?;
+    dispatch::rematch_waiting(&txn, app, now).await?;
+    txn.commit().await?;
+    Ok(c)
+}
+
+/// Changes the size or period; never below what is held and consumed.
+pub async fn update(
+    app: &App,
+    actor: &Actor,
+    id: i32,
+    merge: impl FnOnce(&CapacityCommitment) -> Result<CapacityCommitment, Violations>,
+) -> AppResult<CapacityCommitment> {
+    require(actor, &[Role::Admin])?;
+    let now = app.now();
+    let txn = store::begin(&app.db).await?;
+    let current = store::dispatch::get_commitment(&txn, id)
+        .await?
+        .ok_or_else(|| not_found(id))?;
+    let next = merge(&current)?;
+    check_period(next.period_start, next.period_end)?;
+    if !store::dispatch::resize_commitment(
+        &txn,
+        id,
+        next.person_days,
+        next.period_start,
+        next.period_end,
+    )
+    .await?
+    {
+        return Err(AppError::FailedPrecondition(format!(
+            "{} person-days are held or consumed; the commitment cannot be smaller",
+            current.held + current.consumed
+        )));
+    }
+    record(
+        &txn,
+        actor,
+        now,
+        Change {
+            action: "UpdateCapacityCommitment",
+            resource: commitment_name(&current),
+            from: "",
+            to: "",
+            payload: json!({ "person_days": next.person_days,
+                             "period_start": next.period_start, "period_end": next.period_end }),
+        },
+    )
+    .await?;
+    dispatch::rematch_waiting(&txn, app, now).await?;
+    let updated = store::dispatch::get_commitment(&txn, id)
+        .await?
+        .ok_or_else(|| not_found(id))?;
+    txn.commit().await?;
+    Ok(updated)
+}
+
+/// Who may read which commitments: a provider its own, officers,
+/// administrators and auditors all.
+fn readable(actor: &Actor, c: &CapacityCommitment) -> bool {
+    actor.role != Role::Provider || c.provider == actor.organisation
+}
+
+fn readers(actor: &Actor) -> AppResult<()> {
+    require(
+        actor,
+        &[
+            Role::Admin,
+            Role::DutyOfficer,
+            Role::Auditor,
+            Role::Provider,
+        ],
+    )
+}
+
+pub async fn get(app: &App, actor: &Actor, id: i32) -> AppResult<CapacityCommitment> {
+    readers(actor)?;
+    match store::dispatch::get_commitment(&app.db, id).await? {
+        Some(c) if readable(actor, &c) => Ok(c),
+        _ => Err(not_found(id)),
+    }
+}
+
+pub async fn list(
+    app: &App,
+    actor: &Actor,
+    provider: Option<&str>,
+    page: PageRequest,
+) -> AppResult<Page<CapacityCommitment>> {
+    readers(actor)?;
+    let provider = if actor.role == Role::Provider {
+        Some(actor.organisation.as_str())
+    } else {
+        provider
+    };
+    let after = page
+        .after
+        .as_deref()
+        .map(|a| a.parse::<i32>())
+        .transpose()
+        .map_err(|_| AppError::invalid("page_token", "is not a token this service issued"))?;
+    let items = store::dispatch::list_commitments(&app.db, provider, after, page.size).await?;
+    let last = items.last().map(|c| c.id.to_string());
+    let next_page_token = page.next_token(items.len(), last.as_deref());
+    Ok(Page {
+        items,
+        next_page_token,
+    })
+}
+
+/// Commitments ended by `ended_by` with capacity left unused (Art. 14(2)).
+pub async fn unused(
+    app: &App,
+    actor: &Actor,
+    ended_by: Option<NaiveDate>,
+) -> AppResult<Vec<CapacityCommitment>> {
+    require(actor, &[Role::Admin, Role::DutyOfficer, Role::Auditor])?;
+    let day = ended_by.unwrap_or_else(|| app.now().date_naive());
+    Ok(store::dispatch::ended_commitments(&app.db, day)
+        .await?
+        .into_iter()
+        .filter(|c| c.person_days > c.consumed)
+        .collect())
+}
