@@ -82,6 +82,10 @@ pub struct ServeArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jwt_algorithm: Option<String>,
+    /// Key id (`kid`) of that key; tokens naming another key id are refused.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwt_key_id: Option<String>,
     /// JWKS file of trusted keys.
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]

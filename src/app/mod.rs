@@ -194,7 +194,14 @@ impl PageRequest {
                 .ok()
                 .and_then(|b| String::from_utf8(b).ok())
                 .and_then(|s| s.strip_prefix("v1:").map(str::to_owned))
-            {
+                .filter(|after| {
+                    // Every key this service pages on is a short identifier.
+                    !after.is_empty()
+                        && after.len() <= 64
+                        && after
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+                }) {
                 Some(after) => Some(after),
                 None => {
                     violations.add("page_token", "is not a token this service issued");

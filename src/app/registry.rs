@@ -47,6 +47,48 @@ async fn write(
     Ok(())
 }
 
+/// Reads, merges and writes back one registry record in one transaction,
+/// so that concurrent updates of different fields do not undo each other.
+async fn update<T>(
+    app: &App,
+    actor: &Actor,
+    action: &str,
+    resource: String,
+    load: impl AsyncFnOnce(&DatabaseTransaction) -> Result<Option<T>, DbErr>,
+    merge: impl FnOnce(&T) -> Result<T, Violations>,
+    save: impl AsyncFnOnce(
+        &DatabaseTransaction,
+        &T,
+        chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, DbErr>,
+) -> AppResult<T> {
+    require(actor, &[Role::Admin])?;
+    let now = app.now();
+    let txn = store::begin(&app.db).await?;
+    let current = load(&txn)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("{resource} not found")))?;
+    let next = merge(&current)?;
+    if !save(&txn, &next, now).await? {
+        return Err(AppError::NotFound(format!("{resource} not found")));
+    }
+    record(
+        &txn,
+        actor,
+        now,
+        Change {
+            action,
+            resource,
+            from: "",
+            to: "",
+            payload: json!({}),
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(next)
+}
+
 /// The merge of an update must keep the record's key.
 fn keep_key(field: &str, before: &str, after: &str) -> Result<(), Violations> {
     if before == after {
@@ -57,8 +99,8 @@ fn keep_key(field: &str, before: &str, after: &str) -> Result<(), Violations> {
 }
 
 fn readers(actor: &Actor) -> AppResult<()> {
-    // Every role may read the registry: requesters need their country's
-    // conditions, providers their own record, officers everything.
+    // Every role may read countries: requesters need their country's
+    // conditions, providers where they may deploy.
     require(
         actor,
         &[
@@ -70,6 +112,20 @@ fn readers(actor: &Actor) -> AppResult<()> {
             Role::Auditor,
         ],
     )
+}
+
+/// Officers, administrators and auditors read every organisation and
+/// provider; a requester only its own organisation, a provider only its own
+/// record (conflicts of interest and clearances are not for competitors).
+fn reads_all(actor: &Actor) -> bool {
+    matches!(
+        actor.role,
+        Role::DutyOfficer | Role::Commission | Role::Admin | Role::Auditor
+    )
+}
+
+fn own_record(actor: &Actor, role: Role, id: &str) -> bool {
+    reads_all(actor) || (actor.role == role && actor.organisation == id)
 }
 
 pub async fn create_country(app: &App, actor: &Actor, country: Country) -> AppResult<Country> {
@@ -87,19 +143,20 @@ pub async fn update_country(
     code: &str,
     merge: impl FnOnce(&Country) -> Result<Country, Violations>,
 ) -> AppResult<Country> {
-    require(actor, &[Role::Admin])?;
-    let current = get_country(app, actor, code).await?;
-    let country = merge(&current)?;
-    keep_key("country.code", code, &country.code)?;
-    write(
+    update(
         app,
         actor,
         "UpdateCountry",
         format!("countries/{code}"),
-        async |txn, now| store::registry::save_country(txn, &country, now, false).await,
+        async |txn| store::registry::get_country(txn, code).await,
+        |current| {
+            let country = merge(current)?;
+            keep_key("country.code", code, &country.code)?;
+            Ok(country)
+        },
+        async |txn, country, now| store::registry::save_country(txn, country, now, false).await,
     )
-    .await?;
-    Ok(country)
+    .await
 }
 
 pub async fn get_country(app: &App, actor: &Actor, code: &str) -> AppResult<Country> {
@@ -148,20 +205,34 @@ pub async fn update_organisation(
     id: &str,
     merge: impl FnOnce(&Organisation) -> Result<Organisation, Violations>,
 ) -> AppResult<Organisation> {
-    require(actor, &[Role::Admin])?;
-    let current = get_organisation(app, actor, id).await?;
-    let organisation = merge(&current)?;
-    keep_key("organisation.id", id, &organisation.id)?;
-    country_exists(app, "organisation.country", &organisation.country).await?;
-    write(
+    update(
         app,
         actor,
         "UpdateOrganisation",
         format!("organisations/{id}"),
-        async |txn, now| store::registry::save_organisation(txn, &organisation, now, false).await,
+        async |txn| store::registry::get_organisation(txn, id).await,
+        |current| {
+            let organisation = merge(current)?;
+            keep_key("organisation.id", id, &organisation.id)?;
+            Ok(organisation)
+        },
+        async |txn, organisation, now| {
+            store::registry::save_organisation(txn, organisation, now, false).await
+        },
     )
-    .await?;
-    Ok(organisation)
+    .await
+    .map_err(|err| match err {
+        // The organisation's country is a foreign key.
+        AppError::Database(db)
+            if matches!(
+                db.sql_err(),
+                Some(sea_orm::SqlErr::ForeignKeyConstraintViolation(_))
+            ) =>
+        {
+            AppError::invalid("organisation.country", "names no registered country")
+        }
+        other => other,
+    })
 }
 
 async fn country_exists(app: &App, field: &str, code: &str) -> AppResult<()> {
@@ -173,9 +244,12 @@ async fn country_exists(app: &App, field: &str, code: &str) -> AppResult<()> {
 
 pub async fn get_organisation(app: &App, actor: &Actor, id: &str) -> AppResult<Organisation> {
     readers(actor)?;
-    store::registry::get_organisation(&app.db, id)
-        .await?
-        .ok_or_else(|| AppError::NotFound(format!("organisations/{id} not found")))
+    let found = if own_record(actor, Role::Requester, id) {
+        store::registry::get_organisation(&app.db, id).await?
+    } else {
+        None
+    };
+    found.ok_or_else(|| AppError::NotFound(format!("organisations/{id} not found")))
 }
 
 pub async fn list_organisations(
@@ -184,8 +258,14 @@ pub async fn list_organisations(
     page: PageRequest,
 ) -> AppResult<Page<Organisation>> {
     readers(actor)?;
-    let items =
-        store::registry::list_organisations(&app.db, page.after.as_deref(), page.size).await?;
+    let items: Vec<Organisation> = if reads_all(actor) {
+        store::registry::list_organisations(&app.db, page.after.as_deref(), page.size).await?
+    } else {
+        let own = get_organisation(app, actor, &actor.organisation).await.ok();
+        own.into_iter()
+            .filter(|o| page.after.as_deref() < Some(o.id.as_str()))
+            .collect()
+    };
     let next_page_token = page.next_token(items.len(), items.last().map(|o| o.id.as_str()));
     Ok(Page {
         items,
@@ -208,26 +288,30 @@ pub async fn update_provider(
     id: &str,
     merge: impl FnOnce(&Provider) -> Result<Provider, Violations>,
 ) -> AppResult<Provider> {
-    require(actor, &[Role::Admin])?;
-    let current = get_provider(app, actor, id).await?;
-    let provider = merge(&current)?;
-    keep_key("provider.id", id, &provider.id)?;
-    write(
+    update(
         app,
         actor,
         "UpdateProvider",
         format!("providers/{id}"),
-        async |txn, now| store::registry::save_provider(txn, &provider, now, false).await,
+        async |txn| store::registry::get_provider(txn, id).await,
+        |current| {
+            let provider = merge(current)?;
+            keep_key("provider.id", id, &provider.id)?;
+            Ok(provider)
+        },
+        async |txn, provider, now| store::registry::save_provider(txn, provider, now, false).await,
     )
-    .await?;
-    Ok(provider)
+    .await
 }
 
 pub async fn get_provider(app: &App, actor: &Actor, id: &str) -> AppResult<Provider> {
     readers(actor)?;
-    store::registry::get_provider(&app.db, id)
-        .await?
-        .ok_or_else(|| AppError::NotFound(format!("providers/{id} not found")))
+    let found = if own_record(actor, Role::Provider, id) {
+        store::registry::get_provider(&app.db, id).await?
+    } else {
+        None
+    };
+    found.ok_or_else(|| AppError::NotFound(format!("providers/{id} not found")))
 }
 
 pub async fn list_providers(
@@ -236,7 +320,14 @@ pub async fn list_providers(
     page: PageRequest,
 ) -> AppResult<Page<Provider>> {
     readers(actor)?;
-    let items = store::registry::list_providers(&app.db, page.after.as_deref(), page.size).await?;
+    let items: Vec<Provider> = if reads_all(actor) {
+        store::registry::list_providers(&app.db, page.after.as_deref(), page.size).await?
+    } else {
+        let own = get_provider(app, actor, &actor.organisation).await.ok();
+        own.into_iter()
+            .filter(|p| page.after.as_deref() < Some(p.id.as_str()))
+            .collect()
+    };
     let next_page_token = page.next_token(items.len(), items.last().map(|p| p.id.as_str()));
     Ok(Page {
         items,

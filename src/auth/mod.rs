@@ -50,12 +50,20 @@ pub struct Claims {
     pub role: String,
     pub org: String,
     pub iss: String,
-    pub aud: String,
+    /// One audience, or several (as many identity providers issue).
+    pub aud: Audience,
     pub exp: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nbf: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iat: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum Audience {
+    One(String),
+    Many(Vec<String>),
 }
 
 struct TrustedKey {
@@ -253,8 +261,20 @@ impl Verifier {
 fn actor_of(claims: Claims) -> Result<Actor, AuthError> {
     let role = Role::from_str(&claims.role)
         .map_err(|_| AuthError::Invalid(format!("unknown role `{}`", claims.role)))?;
-    if claims.sub.is_empty() || claims.org.is_empty() {
-        return Err(AuthError::Invalid("`sub` and `org` are required".into()));
+    // Both end up in stored audit events: keep them to printable identifiers.
+    let printable = |s: &str, max: usize| {
+        !s.is_empty() && s.chars().count() <= max && !s.chars().any(char::is_control)
+    };
+    let org_ok = claims.org.len() <= 64
+        && !claims.org.is_empty()
+        && claims
+            .org
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if !printable(&claims.sub, 200) || !org_ok {
+        return Err(AuthError::Invalid(
+            "`sub` or `org` is missing or malformed".into(),
+        ));
     }
     Ok(Actor {
         subject: claims.sub,
@@ -340,7 +360,7 @@ pub fn claims_for(
         role: role.to_owned(),
         org: org.to_owned(),
         iss: issuer.to_owned(),
-        aud: audience.to_owned(),
+        aud: Audience::One(audience.to_owned()),
         exp: now + ttl_secs,
         nbf: Some(now),
         iat: Some(now),

@@ -33,11 +33,11 @@ impl CouncilAct {
             );
         }
         if let Some(days) = self.max_support_days
-            && days < MIN_SUPPORT_DAYS_CAP
+            && !(MIN_SUPPORT_DAYS_CAP..=366).contains(&days)
         {
             violations.add(
                 format!("{field}.max_support_days"),
-                format!("must be 0 (no cap) or at least {MIN_SUPPORT_DAYS_CAP} days"),
+                format!("must be 0 (no cap) or {MIN_SUPPORT_DAYS_CAP} to 366 days"),
             );
         }
     }

@@ -41,7 +41,15 @@ impl pb::audit_service_server::AuditService for AuditService {
         let actor = actor(&request)?;
         let body = request.get_ref();
         let page = PageRequest::parse(body.page_size, &body.page_token)?;
-        let resource = (!body.resource.is_empty()).then_some(body.resource.as_str());
+        let resource = match body.resource.as_str() {
+            "" => None,
+            name => {
+                let mut v = crate::domain::validation::Violations::new();
+                v.text("resource", name, 1..=200);
+                v.finish(()).map_err(|v| super::invalid(&v))?;
+                Some(name)
+            }
+        };
         let page = audit::list(&self.app, &actor, resource, page).await?;
         Ok(Response::new(pb::ListEventsResponse {
             events: page.items.iter().map(event_to_proto).collect(),

@@ -52,6 +52,30 @@ async fn tokens_that_are_missing_or_wrong_are_unauthenticated() {
         assert!(!status.message().contains("md-spoc"), "{case}");
     }
 
+    // `sub` and `org` end up in the audit trail: they must be printable.
+    let mut control = claims_for("requester", "md-spoc", "alice\u{0}", ISSUER, AUDIENCE, 600);
+    let status = client
+        .list_support_requests(authed(list(), &app.sign(&control)))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+    control.sub = "alice".into();
+    control.org = "md spoc".into();
+    let status = client
+        .list_support_requests(authed(list(), &app.sign(&control)))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+
+    // Several audiences, ours among them, are accepted.
+    let mut audiences = claims_for("requester", "md-spoc", "alice", ISSUER, AUDIENCE, 600);
+    audiences.aud =
+        reserve_dispatch::auth::Audience::Many(vec!["other-api".into(), AUDIENCE.into()]);
+    client
+        .list_support_requests(authed(list(), &app.sign(&audiences)))
+        .await
+        .expect("aud array");
+
     // The same claims, properly signed, pass.
     client
         .list_support_requests(authed(list(), &app.sign(&good)))

@@ -67,13 +67,36 @@ async fn demo_registry_is_loaded() {
         page_token = page.next_page_token;
     }
     assert_eq!(names.len(), 30);
+    // A requester reads its own organisation only; an auditor reads all.
+    let own = registry
+        .list_organisations(authed(pb::ListOrganisationsRequest::default(), &token))
+        .await
+        .unwrap()
+        .into_inner()
+        .organisations;
+    assert_eq!(own.len(), 1);
+    assert_eq!(own[0].id, "md-spoc");
+    let hidden = registry
+        .get_provider(authed(
+            pb::GetProviderRequest {
+                name: "providers/nordic-ir".into(),
+            },
+            &token,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        hidden.code(),
+        Code::NotFound,
+        "providers' details are not for requesters"
+    );
     let orgs = registry
         .list_organisations(authed(
             pb::ListOrganisationsRequest {
                 page_size: 100,
                 ..Default::default()
             },
-            &token,
+            &app.token("auditor", "oversight"),
         ))
         .await
         .unwrap()
