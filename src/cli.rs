@@ -46,6 +46,13 @@ pub enum Command {
     },
     /// Print a development token signed with the local development key.
     Token(TokenArgs),
+    /// Capacity reports, as a client of a running server.
+    Capacity {
+        #[command(flatten)]
+        connection: crate::client::Connection,
+        #[command(subcommand)]
+        command: crate::client::CapacityCommand,
+    },
     /// Support requests, as a client of a running server.
     Request {
         #[command(flatten)]
@@ -175,6 +182,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             connection,
             command,
         } => crate::client::run(connection, command).await,
+        Command::Capacity {
+            connection,
+            command,
+        } => crate::client::capacity(connection, command).await,
         Command::Token(args) => {
             let settings = Settings::load(cli.config.as_ref(), NoOverrides {})?;
             let key = DevKey::load_or_create(&settings.dev_key_file)?;

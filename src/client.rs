@@ -26,6 +26,16 @@ pub enum RequestCommand {
     List,
 }
 
+#[derive(Debug, clap::Subcommand)]
+pub enum CapacityCommand {
+    /// Commitments whose period has ended with person-days unused (Art. 14(2)).
+    Unused {
+        /// Periods ended on or before this day (YYYY-MM-DD); default today.
+        #[arg(long)]
+        ended_by: Option<chrono::NaiveDate>,
+    },
+}
+
 impl Connection {
     async fn channel(&self) -> anyhow::Result<Channel> {
         Channel::from_shared(self.addr.clone())
@@ -165,6 +175,64 @@ fn table<const N: usize>(header: [&str; N], rows: &[[String; N]]) -> String {
     for row in rows {
         out.push_str(&line(row.iter().map(String::as_str).collect()));
     }
+    out
+}
+
+pub async fn capacity(connection: Connection, command: CapacityCommand) -> anyhow::Result<()> {
+    let mut client =
+        pb::registry_service_client::RegistryServiceClient::new(connection.channel().await?);
+    match command {
+        CapacityCommand::Unused { ended_by } => {
+            use chrono::Datelike;
+            let request = pb::ListUnusedCapacityRequest {
+                ended_on_or_before: ended_by.map(|d| crate::proto::google::r#type::Date {
+                    year: d.year(),
+                    month: d.month() as i32,
+                    day: d.day() as i32,
+                }),
+            };
+            let report = client
+                .list_unused_capacity(connection.authed(request)?)
+                .await
+                .map_err(|status| anyhow::anyhow!(describe(&status)))?
+                .into_inner();
+            print!("{}", render_unused(&report));
+            Ok(())
+        }
+    }
+}
+
+/// The unused-capacity report as a table.
+pub fn render_unused(report: &pb::ListUnusedCapacityResponse) -> String {
+    let date = |d: &Option<crate::proto::google::r#type::Date>| {
+        d.as_ref()
+            .map(|d| format!("{:04}-{:02}-{:02}", d.year, d.month, d.day))
+            .unwrap_or_default()
+    };
+    let rows: Vec<[String; 5]> = report
+        .entries
+        .iter()
+        .map(|e| {
+            [
+                e.provider.trim_start_matches("providers/").to_owned(),
+                pb::ServiceType::try_from(e.service)
+                    .map(|s| s.as_str_name())
+                    .unwrap_or("?")
+                    .to_owned(),
+                format!("{} to {}", date(&e.period_start), date(&e.period_end)),
+                format!("{} of {}", e.consumed_person_days, e.committed_person_days),
+                e.unused_person_days.to_string(),
+            ]
+        })
+        .collect();
+    let mut out = table(
+        ["PROVIDER", "SERVICE", "PERIOD", "CONSUMED", "UNUSED"],
+        &rows,
+    );
+    out.push_str(&format!(
+        "total unused: {} person-days\n",
+        report.total_unused_person_days
+    ));
     out
 }
 

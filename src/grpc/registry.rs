@@ -258,7 +258,7 @@ impl pb::registry_service_server::RegistryService for RegistryService {
                 period_end: Some(date(c.period_end)),
                 committed_person_days: c.person_days,
                 consumed_person_days: c.consumed,
-                unused_person_days: c.free(),
+                unused_person_days: c.person_days - c.consumed,
             })
             .collect();
         Ok(Response::new(pb::ListUnusedCapacityResponse {

@@ -935,6 +935,12 @@ async fn unused_capacity_at_period_end_is_reported() {
     assert_eq!(report.entries.len(), 1);
     assert_eq!(report.entries[0].provider, "providers/nordic-ir");
     assert_eq!(report.total_unused_person_days, 40);
+    let printed = reserve_dispatch::client::render_unused(&report);
+    assert!(
+        printed.contains("nordic-ir  INCIDENT_RESPONSE"),
+        "{printed}"
+    );
+    assert!(printed.ends_with("total unused: 40 person-days\n"));
     let denied = registry
         .list_unused_capacity(authed(
             pb::ListUnusedCapacityRequest::default(),
