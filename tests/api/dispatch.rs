@@ -765,7 +765,7 @@ async fn of_two_concurrent_decisions_exactly_one_wins() {
         let token = app.token("duty_officer", "enisa");
         async move {
             let mut client = client.await;
-            if i % 2 == 0 {
+            if i.is_multiple_of(2) {
                 client
                     .reject_support_request(authed(
                         pb::RejectSupportRequestRequest {

@@ -75,7 +75,7 @@ fn ed25519() -> (EncodingKey, String) {
 }
 
 impl Keys {
-    fn new() -> Keys {
+    pub fn new() -> Keys {
         let dir = tempfile::tempdir().unwrap();
         let (trusted, public) = ed25519();
         let (untrusted, _) = ed25519();

@@ -11,5 +11,6 @@ mod eligibility;
 mod helpers;
 mod platform;
 mod registry;
+mod replicas;
 mod requests;
 mod validation;

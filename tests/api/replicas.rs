@@ -1,0 +1,270 @@
+//! Two `reserve serve` processes on one database: requests driven through
+//! both alternately, and each due timer fired exactly once between them.
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use jsonwebtoken::{Algorithm, Header, encode};
+use reserve_dispatch::auth::claims_for;
+use reserve_dispatch::grpc::pb;
+use tonic::transport::Channel;
+
+use crate::helpers::{
+    AUDIENCE, ISSUER, Keys, TestDb, authed, create, day_from_today, moldova_request,
+};
+
+/// A server process, killed when dropped.
+struct Process {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(db: &TestDb, keys: &Keys, rules: &std::path::Path, seed: bool) -> Process {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_reserve"))
+        .arg("serve")
+        .env("RESERVE_LISTEN_ADDR", "127.0.0.1:0")
+        .env("RESERVE_DATABASE_URL", &db.url)
+        .env("RESERVE_DB_MAX_CONNECTIONS", "4")
+        .env("RESERVE_JWT_PUBLIC_KEY_FILE", &keys.public_pem_path)
+        .env("RESERVE_JWT_ALGORITHM", "EdDSA")
+        .env("RESERVE_JWT_ISSUER", ISSUER)
+        .env("RESERVE_JWT_AUDIENCE", AUDIENCE)
+        .env("RESERVE_RULES_FILE", rules)
+        .env("RESERVE_SEED_DEMO", if seed { "true" } else { "false" })
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the reserve binary starts");
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let addr = loop {
+        let line = lines.next().expect("the server logs its address").unwrap();
+        if let Some(rest) = line.split("addr=").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    // Keep draining the log so the process never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Process {
+        child,
+        addr: format!("http://{addr}"),
+    }
+}
+
+async fn channel(p: &Process) -> Channel {
+    Channel::from_shared(p.addr.clone())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn two_processes_share_the_work_and_fire_each_timer_once() {
+    let db = TestDb::fresh().await;
+    let keys = Keys::new();
+    // Offers expire the moment they are made, so the timers are due at once.
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.toml");
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/rules/csa-v1.toml")).unwrap();
+    let zero: String = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("accept_hours_") {
+                format!("{} = 0", l.split(' ').next().unwrap())
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(&rules, zero).unwrap();
+
+    let a = start(&db, &keys, &rules, true);
+    let b = start(&db, &keys, &rules, false);
+    let token = |role: &str, org: &str| {
+        encode(
+            &Header::new(Algorithm::EdDSA),
+            &claims_for(role, org, &format!("{role}@{org}"), ISSUER, AUDIENCE, 600),
+            &keys.trusted,
+        )
+        .unwrap()
+    };
+    let (ca, cb) = (channel(&a).await, channel(&b).await);
+    let pick = |i: usize| {
+        if i.is_multiple_of(2) {
+            ca.clone()
+        } else {
+            cb.clone()
+        }
+    };
+
+    pb::registry_service_client::RegistryServiceClient::new(pick(0))
+        .create_capacity_commitment(authed(
+            pb::CreateCapacityCommitmentRequest {
+                capacity_commitment: Some(pb::CapacityCommitment {
+                    provider: "providers/nordic-ir".into(),
+                    service: pb::ServiceType::IncidentResponse as i32,
+                    person_days: 200,
+                    period_start: day_from_today(-1),
+                    period_end: day_from_today(100),
+                    ..Default::default()
+                }),
+            },
+            &token("admin", "reserve"),
+        ))
+        .await
+        .unwrap();
+
+    let mut names = Vec::new();
+    for i in 0..6 {
+        let mut requests =
+            pb::support_request_service_client::SupportRequestServiceClient::new(pick(i));
+        let created = requests
+            .create_support_request(authed(
+                create(moldova_request(), &format!("r{i}")),
+                &token("requester", "md-spoc"),
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        let mut requests =
+            pb::support_request_service_client::SupportRequestServiceClient::new(pick(i + 1));
+        let referred = requests
+            .submit_support_request(authed(
+                pb::SubmitSupportRequestRequest {
+                    name: created.name.clone(),
+                },
+                &token("requester", "md-spoc"),
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(referred.state, pb::RequestState::Referred as i32);
+        let mut dispatch = pb::dispatch_service_client::DispatchServiceClient::new(pick(i));
+        dispatch
+            .authorise_support(authed(
+                pb::AuthoriseSupportRequest {
+                    name: created.name.clone(),
+                    granted_lines: vec![pb::ServiceLine {
+                        service: pb::ServiceType::IncidentResponse as i32,
+                        person_days: 5,
+                        ..Default::default()
+                    }],
+                    duration_days: 30,
+                    ..Default::default()
+                },
+                &token("commission", "ec"),
+            ))
+            .await
+            .unwrap();
+        let mut dispatch = pb::dispatch_service_client::DispatchServiceClient::new(pick(i + 1));
+        dispatch
+            .approve_dispatch(authed(
+                pb::ApproveDispatchRequest {
+                    name: created.name.clone(),
+                    plan: vec![pb::LinePlan {
+                        line_index: 0,
+                        provider: "providers/nordic-ir".into(),
+                        ..Default::default()
+                    }],
+                    version: 0,
+                },
+                &token("duty_officer", "enisa"),
+            ))
+            .await
+            .unwrap();
+        names.push(created.name);
+    }
+
+    // Both workers race for the six expiries; each offer expires once and
+    // its request, with no fallback, waits for capacity.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut audit = pb::audit_service_client::AuditServiceClient::new(pick(1));
+    let auditor = token("auditor", "oversight");
+    let expiries = loop {
+        let mut expiries = Vec::new();
+        let mut page_token = String::new();
+        loop {
+            let page = audit
+                .list_events(authed(
+                    pb::ListEventsRequest {
+                        page_size: 100,
+                        page_token,
+                        ..Default::default()
+                    },
+                    &auditor,
+                ))
+                .await
+                .unwrap()
+                .into_inner();
+            expiries.extend(
+                page.events
+                    .into_iter()
+                    .filter(|e| e.action == "ExpireOffer")
+                    .map(|e| e.resource),
+            );
+            if page.next_page_token.is_empty() {
+                break;
+            }
+            page_token = page.next_page_token;
+        }
+        if expiries.len() >= 6 || Instant::now() > deadline {
+            break expiries;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    // Let both workers run a few more passes: nothing may fire twice.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let mut again = expiries.clone();
+    again.sort();
+    again.dedup();
+    assert_eq!(again.len(), 6, "six distinct offers expired: {expiries:?}");
+    let mut requests =
+        pb::support_request_service_client::SupportRequestServiceClient::new(pick(0));
+    for name in &names {
+        let read = requests
+            .get_support_request(authed(
+                pb::GetSupportRequestRequest { name: name.clone() },
+                &token("requester", "md-spoc"),
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            read.state,
+            pb::RequestState::WaitingCapacity as i32,
+            "{name}"
+        );
+    }
+    let conn = sea_orm::Database::connect(&db.url).await.unwrap();
+    let pending = reserve_dispatch::store::timers::pending(&conn)
+        .await
+        .unwrap();
+    assert!(
+        pending.iter().all(|(kind, _, _)| kind != "OFFER_EXPIRY"),
+        "{pending:?}"
+    );
+    let count: usize = {
+        let events = reserve_dispatch::store::audit::list(&conn, None, 0, 10_000)
+            .await
+            .unwrap();
+        events.iter().filter(|e| e.action == "ExpireOffer").count()
+    };
+    assert_eq!(count, 6, "each timer fired exactly once");
+    conn.close().await.ok();
+    drop(a);
+    drop(b);
+}
