@@ -759,7 +759,7 @@ async fn check_ledger(app: &TestApp, name: &str) {
 async fn of_two_concurrent_decisions_exactly_one_wins() {
     let app = spawn_app().await;
     let eligible = app.submit_new("ro-csirt", member_state_request("RO")).await;
-    let calls = (0..8).map(|i| {
+    let calls = (0..8u32).map(|i| {
         let name = eligible.name.clone();
         let client = app.dispatch();
         let token = app.token("duty_officer", "enisa");
