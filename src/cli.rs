@@ -46,6 +46,13 @@ pub enum Command {
     },
     /// Print a development token signed with the local development key.
     Token(TokenArgs),
+    /// Verify or export the audit trail, reading the database directly.
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
+        #[command(flatten)]
+        db: DbArgs,
+    },
     /// Capacity reports, as a client of a running server.
     Capacity {
         #[command(flatten)]
@@ -125,6 +132,28 @@ pub enum MigrateAction {
 #[derive(Serialize)]
 struct NoOverrides {}
 
+#[derive(Debug, Subcommand)]
+pub enum AuditAction {
+    /// Recompute the hash chain; exit 1 at the first broken event.
+    Verify {
+        /// Start after this sequence (a trusted checkpoint).
+        #[arg(long, default_value_t = 0)]
+        after: i64,
+        /// The hash of the checkpoint event.
+        #[arg(long)]
+        checkpoint_hash: Option<String>,
+    },
+    /// Write the events, with their hashes, as JSON lines.
+    Export {
+        /// File to write; standard output when absent.
+        #[arg(long)]
+        output: Option<PathBuf>,
+        /// Only events after this sequence.
+        #[arg(long, default_value_t = 0)]
+        after: i64,
+    },
+}
+
 #[derive(Debug, clap::Args)]
 pub struct TokenArgs {
     /// requester, duty_officer, commission, provider, admin or auditor.
@@ -186,6 +215,55 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             connection,
             command,
         } => crate::client::capacity(connection, command).await,
+        Command::Audit { action, db } => {
+            crate::telemetry::init("text");
+            let settings = Settings::load(cli.config.as_ref(), &db)?;
+            let conn = store::connect(&settings.database_url, 2).await?;
+            match action {
+                AuditAction::Verify {
+                    after,
+                    checkpoint_hash,
+                } => {
+                    let result =
+                        crate::app::audit::verify_chain(&conn, after, checkpoint_hash.as_deref())
+                            .await?;
+                    match result.broken {
+                        None => {
+                            println!("OK: {} events verified", result.checked);
+                            Ok(())
+                        }
+                        Some((sequence, problem)) => {
+                            println!("BROKEN at sequence {sequence}: {problem}");
+                            std::process::exit(1);
+                        }
+                    }
+                }
+                AuditAction::Export { output, after } => {
+                    use std::io::Write;
+                    let mut out: Box<dyn Write> = match &output {
+                        Some(path) => Box::new(std::io::BufWriter::new(
+                            std::fs::File::create(path)
+                                .with_context(|| format!("cannot create {}", path.display()))?,
+                        )),
+                        None => Box::new(std::io::BufWriter::new(std::io::stdout())),
+                    };
+                    let mut cursor = after;
+                    let mut written = 0u64;
+                    loop {
+                        let page = store::audit::list(&conn, None, cursor, 1_000).await?;
+                        let Some(last) = page.last() else { break };
+                        cursor = last.sequence;
+                        for e in &page {
+                            writeln!(out, "{}", crate::domain::audit::to_json_line(e))?;
+                            written += 1;
+                        }
+                    }
+                    out.flush()?;
+                    eprintln!("{written} events exported");
+                    Ok(())
+                }
+            }
+        }
         Command::Token(args) => {
             let settings = Settings::load(cli.config.as_ref(), NoOverrides {})?;
             let key = DevKey::load_or_create(&settings.dev_key_file)?;

@@ -67,7 +67,17 @@ pub async fn serve(
         )
         .on_failure(());
 
-    Server::builder()
+    let tail = tokio::spawn(crate::app::events::tail(
+        app.clone(),
+        Duration::from_millis(100),
+    ));
+    let events = app.events.clone();
+    let shutdown = async move {
+        shutdown.await;
+        // Open watches would hold the graceful shutdown forever: end them.
+        events.close();
+    };
+    let served = Server::builder()
         .layer(trace)
         .layer(AuthLayer::new(verifier))
         .add_service(health_service)
@@ -91,7 +101,9 @@ pub async fn serve(
             grpc::audit::AuditService { app },
         ))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
-        .await
+        .await;
+    tail.abort();
+    served
 }
 
 fn finished(span: &Span, code: &str, latency: Duration) {

@@ -2,7 +2,7 @@
 
 use super::{App, AppError, AppResult, Page, PageRequest, require};
 use crate::domain::actor::{Actor, Role};
-use crate::domain::audit::AuditEvent;
+use crate::domain::audit::{AuditEvent, GENESIS_HASH};
 use crate::store;
 
 /// Events in sequence order, for auditors and duty officers.
@@ -26,4 +26,80 @@ pub async fn list(
         items,
         next_page_token,
     })
+}
+
+/// The result of checking the chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verification {
+    pub checked: i64,
+    /// The first sequence whose hash or link is broken, with what is wrong.
+    pub broken: Option<(i64, String)>,
+}
+
+/// Recomputes the chain from a trusted checkpoint (`after`, with its hash),
+/// or from the start, page by page.
+pub async fn verify_chain<C: sea_orm::ConnectionTrait>(
+    conn: &C,
+    after: i64,
+    checkpoint_hash: Option<&str>,
+) -> AppResult<Verification> {
+    let mut expected_sequence = after + 1;
+    let mut previous = match (after, checkpoint_hash) {
+        (0, _) => GENESIS_HASH.to_owned(),
+        (_, Some(hash)) => hash.to_owned(),
+        (_, None) => match store::audit::list(conn, None, after - 1, 1).await?.pop() {
+            Some(e) if e.sequence == after => e.hash,
+            _ => {
+                return Err(AppError::invalid(
+                    "after_sequence",
+                    "names no stored event; give its hash as checkpoint_hash",
+                ));
+            }
+        },
+    };
+    let mut checked = 0;
+    let mut cursor = after;
+    loop {
+        let page = store::audit::list(conn, None, cursor, 1_000).await?;
+        let Some(last) = page.last() else {
+            return Ok(Verification {
+                checked,
+                broken: None,
+            });
+        };
+        cursor = last.sequence;
+        for event in page {
+            let problem = if event.sequence != expected_sequence {
+                Some(format!(
+                    "expected sequence {expected_sequence}, found {}",
+                    event.sequence
+                ))
+            } else if event.previous_hash != previous {
+                Some("its previous hash does not match the event before it".to_owned())
+            } else if event.compute_hash() != event.hash {
+                Some("its hash does not match its content".to_owned())
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                return Ok(Verification {
+                    checked,
+                    broken: Some((event.sequence, problem)),
+                });
+            }
+            checked += 1;
+            expected_sequence += 1;
+            previous = event.hash;
+        }
+    }
+}
+
+pub async fn verify(
+    app: &App,
+    actor: &Actor,
+    after: i64,
+    checkpoint_hash: Option<&str>,
+) -> AppResult<Verification> {
+    require(actor, &[Role::Auditor, Role::DutyOfficer, Role::Admin])?;
+    verify_chain(&app.db, after, checkpoint_hash).await
 }

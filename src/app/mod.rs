@@ -5,6 +5,7 @@ pub mod audit;
 pub mod capacity;
 pub mod decisions;
 pub mod dispatch;
+pub mod events;
 pub mod registry;
 pub mod requests;
 
@@ -102,6 +103,8 @@ pub struct App {
     pub clock: Arc<dyn Clock>,
     /// The eligibility rule set in force, with thresholds, deadlines and weights.
     pub rules: Arc<RuleSet>,
+    /// Live events for watchers in this process.
+    pub events: Arc<events::EventBus>,
 }
 
 impl App {
@@ -110,6 +113,7 @@ impl App {
             db,
             clock: Arc::new(SystemClock),
             rules: Arc::new(rules),
+            events: Arc::default(),
         }
     }
 

@@ -414,7 +414,43 @@ pub async fn get(app: &App, actor: &Actor, id: &str) -> AppResult<SupportRequest
             Role::Auditor,
         ],
     )?;
-    Ok(load_visible(&app.db, actor, id).await?.request)
+    let request = load_visible(&app.db, actor, id).await?.request;
+    record_red_reads(app, actor, [&request]).await?;
+    Ok(request)
+}
+
+/// Reads of requests marked TLP RED are recorded: who read which, and when.
+async fn record_red_reads<'a>(
+    app: &App,
+    actor: &Actor,
+    requests: impl IntoIterator<Item = &'a SupportRequest>,
+) -> AppResult<()> {
+    let red: Vec<&SupportRequest> = requests
+        .into_iter()
+        .filter(|r| r.content.tlp == crate::domain::codes::Tlp::Red)
+        .collect();
+    if red.is_empty() {
+        return Ok(());
+    }
+    let now = app.now();
+    let txn = store::begin(&app.db).await?;
+    for request in red {
+        record(
+            &txn,
+            actor,
+            now,
+            Change {
+                action: "ReadSupportRequest",
+                resource: resource_name(&request.id),
+                from: request.state.as_str(),
+                to: request.state.as_str(),
+                payload: json!({ "tlp": "RED" }),
+            },
+        )
+        .await?;
+    }
+    txn.commit().await?;
+    Ok(())
 }
 
 pub async fn list(
@@ -459,12 +495,14 @@ pub async fn list(
     let rows = store::requests::list(&app.db, &filter, before, page.size).await?;
     let last = rows.last().map(|r| r.key.to_string());
     let next_page_token = page.next_token(rows.len(), last.as_deref());
+    let items: Vec<SupportRequest> = rows
+        .into_iter()
+        .map(|r| r.request)
+        .filter(|r| r.visible_to(actor))
+        .collect();
+    record_red_reads(app, actor, &items).await?;
     Ok(Page {
-        items: rows
-            .into_iter()
-            .map(|r| r.request)
-            .filter(|r| r.visible_to(actor))
-            .collect(),
+        items,
         next_page_token,
     })
 }

@@ -58,6 +58,103 @@ impl AuditEvent {
     }
 }
 
+/// Whose an event's resource is, for deciding who may watch it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Owner {
+    Request {
+        organisation: String,
+        third_country: bool,
+    },
+    Offer {
+        provider: String,
+        organisation: String,
+        third_country: bool,
+    },
+    /// Countries, organisations, providers and their capacity.
+    Registry,
+}
+
+/// How much of an event a watcher may see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Visibility {
+    Full,
+    /// A provider's view of its own offers: who did it and the payload are
+    /// withheld (the payload may carry request details).
+    Redacted,
+    Hidden,
+}
+
+/// Requesters see their organisation's requests and the offers made for
+/// them; providers their own offers, redacted; the Commission third-country
+/// requests; administrators the registry; duty officers and auditors all.
+pub fn visibility(actor: &super::actor::Actor, owner: Option<&Owner>) -> Visibility {
+    use super::actor::Role;
+    match (actor.role, owner) {
+        (Role::DutyOfficer | Role::Auditor, _) => Visibility::Full,
+        (
+            Role::Requester,
+            Some(Owner::Request { organisation, .. } | Owner::Offer { organisation, .. }),
+        ) if *organisation == actor.organisation => Visibility::Full,
+        (Role::Provider, Some(Owner::Offer { provider, .. }))
+            if *provider == actor.organisation =>
+        {
+            Visibility::Redacted
+        }
+        (
+            Role::Commission,
+            Some(
+                Owner::Request {
+                    third_country: true,
+                    ..
+                }
+                | Owner::Offer {
+                    third_country: true,
+                    ..
+                },
+            ),
+        ) => Visibility::Full,
+        (Role::Admin, Some(Owner::Registry)) => Visibility::Full,
+        _ => Visibility::Hidden,
+    }
+}
+
+impl AuditEvent {
+    /// The event as a watcher with `visibility` receives it.
+    pub fn seen_as(&self, visibility: Visibility) -> Option<AuditEvent> {
+        match visibility {
+            Visibility::Full => Some(self.clone()),
+            Visibility::Redacted => Some(AuditEvent {
+                actor: String::new(),
+                role: String::new(),
+                organisation: String::new(),
+                payload: "{}".into(),
+                ..self.clone()
+            }),
+            Visibility::Hidden => None,
+        }
+    }
+}
+
+/// One event as a JSON line, for archiving: every stored field, the hashes
+/// included, so that the chain can be verified from the export alone.
+pub fn to_json_line(e: &AuditEvent) -> String {
+    serde_json::json!({
+        "sequence": e.sequence,
+        "time": e.time.to_rfc3339_opts(SecondsFormat::Micros, true),
+        "actor": e.actor,
+        "role": e.role,
+        "organisation": e.organisation,
+        "action": e.action,
+        "resource": e.resource,
+        "from_state": e.from_state,
+        "to_state": e.to_state,
+        "payload": e.payload,
+        "previous_hash": e.previous_hash,
+        "hash": e.hash,
+    })
+    .to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,14 +1,13 @@
-//! The audit trail. `ListEvents` reads it (auditors and duty officers);
-//! streaming and chain verification answer `UNIMPLEMENTED` for now.
+//! The audit trail: listing, live watching and verification of the chain.
 
 use std::pin::Pin;
 
-use tokio_stream::Stream;
+use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
 
 use super::convert::timestamp;
-use super::{actor, not_yet, pb};
-use crate::app::{App, PageRequest, audit};
+use super::{actor, pb};
+use crate::app::{App, PageRequest, audit, events};
 use crate::domain::audit::AuditEvent;
 
 pub struct AuditService {
@@ -61,15 +60,61 @@ impl pb::audit_service_server::AuditService for AuditService {
 
     async fn watch_events(
         &self,
-        _: Request<pb::WatchEventsRequest>,
+        request: Request<pb::WatchEventsRequest>,
     ) -> Result<Response<Self::WatchEventsStream>, Status> {
-        Err(not_yet("WatchEvents"))
+        let actor = actor(&request)?;
+        let body = request.into_inner();
+        let mut v = crate::domain::validation::Violations::new();
+        if body.after_sequence < 0 {
+            v.add("after_sequence", "must not be negative");
+        }
+        v.text("resource", &body.resource, 0..=200);
+        v.text("action", &body.action, 0..=100);
+        v.finish(()).map_err(|v| super::invalid(&v))?;
+        let filter = events::WatchFilter {
+            after: body.after_sequence,
+            resource: (!body.resource.is_empty()).then_some(body.resource),
+            action: (!body.action.is_empty()).then_some(body.action),
+        };
+        let receiver = events::watch(&self.app, actor, filter)?;
+        let stream = tokio_stream::wrappers::ReceiverStream::new(receiver).map(|item| match item {
+            events::WatchItem::Event(e) => Ok(event_to_proto(&e)),
+            events::WatchItem::Lagged { last } => Err(Status::resource_exhausted(format!(
+                "the stream fell behind; watch again with after_sequence = {last}"
+            ))),
+            events::WatchItem::Closing { last } => Err(Status::unavailable(format!(
+                "the server is shutting down; watch again with after_sequence = {last}"
+            ))),
+            events::WatchItem::Failed(err) => Err(err.into()),
+        });
+        Ok(Response::new(Box::pin(stream)))
     }
 
     async fn verify_audit_chain(
         &self,
-        _: Request<pb::VerifyAuditChainRequest>,
+        request: Request<pb::VerifyAuditChainRequest>,
     ) -> Result<Response<pb::VerifyAuditChainResponse>, Status> {
-        Err(not_yet("VerifyAuditChain"))
+        let actor = actor(&request)?;
+        let body = request.get_ref();
+        let mut v = crate::domain::validation::Violations::new();
+        if body.after_sequence < 0 {
+            v.add("after_sequence", "must not be negative");
+        }
+        let checkpoint = match body.checkpoint_hash.as_str() {
+            "" => None,
+            hash if hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()) => Some(hash),
+            _ => {
+                v.add("checkpoint_hash", "must be 64 hexadecimal digits");
+                None
+            }
+        };
+        v.finish(()).map_err(|v| super::invalid(&v))?;
+        let result = audit::verify(&self.app, &actor, body.after_sequence, checkpoint).await?;
+        Ok(Response::new(pb::VerifyAuditChainResponse {
+            ok: result.broken.is_none(),
+            events_checked: result.checked,
+            first_broken_sequence: result.broken.as_ref().map(|b| b.0).unwrap_or(0),
+            detail: result.broken.map(|b| b.1).unwrap_or_default(),
+        }))
     }
 }

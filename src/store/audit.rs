@@ -8,7 +8,7 @@ use sea_orm::{
 };
 
 use super::entities::{audit_event, audit_head};
-use crate::domain::audit::AuditEvent;
+use crate::domain::audit::{AuditEvent, Owner};
 
 /// An event to append; sequence and hashes are assigned here.
 #[derive(Debug, Clone)]
@@ -118,4 +118,51 @@ fn into_domain(m: audit_event::Model) -> AuditEvent {
         previous_hash: m.previous_hash,
         hash: m.hash,
     }
+}
+
+/// Whose `resource` is (see `domain::audit::visibility`); None for resources
+/// that no longer exist or that no one owns.
+pub async fn owner_of<C: ConnectionTrait>(
+    conn: &C,
+    resource: &str,
+) -> Result<Option<Owner>, DbErr> {
+    use super::entities::{offer, support_request};
+    let third = |kind: &str| kind.starts_with("TC_");
+    if let Some(id) = resource.strip_prefix("supportRequests/") {
+        let row = support_request::Entity::find()
+            .filter(support_request::Column::Uid.eq(id))
+            .one(conn)
+            .await?;
+        return Ok(row.map(|r| Owner::Request {
+            third_country: third(&r.organisation_kind),
+            organisation: r.organisation_id,
+        }));
+    }
+    if let Some(id) = resource.strip_prefix("offers/") {
+        let Some(o) = offer::Entity::find_by_id(id.to_owned()).one(conn).await? else {
+            return Ok(None);
+        };
+        let request = support_request::Entity::find_by_id(o.support_request_id)
+            .one(conn)
+            .await?;
+        return Ok(request.map(|r| Owner::Offer {
+            provider: o.provider_id,
+            third_country: third(&r.organisation_kind),
+            organisation: r.organisation_id,
+        }));
+    }
+    let registry = ["countries/", "organisations/", "providers/"];
+    Ok(registry
+        .iter()
+        .any(|p| resource.starts_with(p))
+        .then_some(Owner::Registry))
+}
+
+/// The sequence of the last event, 0 when there is none.
+pub async fn last_sequence<C: ConnectionTrait>(conn: &C) -> Result<i64, DbErr> {
+    Ok(audit_head::Entity::find_by_id(1)
+        .one(conn)
+        .await?
+        .map(|h| h.last_sequence)
+        .unwrap_or(0))
 }

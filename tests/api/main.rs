@@ -4,6 +4,7 @@
 //! PostgreSQL URL such as `postgres://postgres@127.0.0.1:5432/postgres`, on
 //! which each test creates its own database.
 
+mod audit;
 mod auth;
 mod decisions;
 mod dispatch;
