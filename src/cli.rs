@@ -60,6 +60,13 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::client::CapacityCommand,
     },
+    /// A usage report (Art. 16(11)-(12)) as CSV or JSON, from a running server.
+    Usage {
+        #[command(flatten)]
+        connection: crate::client::Connection,
+        #[command(flatten)]
+        args: crate::client::UsageArgs,
+    },
     /// Support requests, as a client of a running server.
     Request {
         #[command(flatten)]
@@ -264,6 +271,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
         }
+        Command::Usage { connection, args } => crate::client::usage(connection, args).await,
         Command::Token(args) => {
             let settings = Settings::load(cli.config.as_ref(), NoOverrides {})?;
             let key = DevKey::load_or_create(&settings.dev_key_file)?;

@@ -8,6 +8,7 @@ pub mod dispatch;
 pub mod events;
 pub mod registry;
 pub mod requests;
+pub mod usage;
 
 use std::sync::Arc;
 

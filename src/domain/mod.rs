@@ -10,4 +10,5 @@ pub mod matching;
 pub mod priority;
 pub mod registry;
 pub mod request;
+pub mod usage;
 pub mod validation;

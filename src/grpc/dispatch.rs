@@ -1,13 +1,13 @@
-//! Decisions on requests and dispatch. Usage reports answer `UNIMPLEMENTED`
-//! until they land.
+//! Decisions on requests, dispatch, and usage reports.
 
 use tonic::{Request, Response, Status};
 
-use super::convert::{Wire, code, request_to_proto};
-use super::{actor, invalid, not_yet, pb, resource_id};
-use crate::app::{App, PageRequest, decisions, dispatch};
+use super::convert::{Wire, code, request_to_proto, time};
+use super::{actor, invalid, pb, resource_id};
+use crate::app::{App, PageRequest, decisions, dispatch, usage};
 use crate::domain::matching;
 use crate::domain::request::limits;
+use crate::domain::usage::UsageView;
 use crate::domain::validation::Violations;
 
 const COLLECTION: &str = "supportRequests";
@@ -185,8 +185,60 @@ impl pb::dispatch_service_server::DispatchService for DispatchService {
 
     async fn get_usage_report(
         &self,
-        _: Request<pb::GetUsageReportRequest>,
+        request: Request<pb::GetUsageReportRequest>,
     ) -> Result<Response<pb::UsageReport>, Status> {
-        Err(not_yet("GetUsageReport"))
+        let actor = actor(&request)?;
+        let body = request.get_ref();
+        let mut v = Violations::new();
+        let from = time(&mut v, "period_start", body.period_start.as_ref());
+        let to = time(&mut v, "period_end", body.period_end.as_ref());
+        if let (Some(from), Some(to)) = (from, to)
+            && to <= from
+        {
+            v.add("period_end", "must be after period_start");
+        }
+        let view = match pb::UsageView::try_from(body.view) {
+            Ok(pb::UsageView::NisCooperationGroup) => Some(UsageView::NisCooperationGroup),
+            Ok(pb::UsageView::Council) => Some(UsageView::Council),
+            _ => {
+                v.add("view", "is required");
+                None
+            }
+        };
+        v.finish(()).map_err(|v| invalid(&v))?;
+        let (from, to, view) = (
+            from.expect("checked"),
+            to.expect("checked"),
+            view.expect("checked"),
+        );
+        let rows = usage::report(&self.app, &actor, view, from, to).await?;
+        let rows: Vec<pb::UsageRow> = rows
+            .into_iter()
+            .map(|r| pb::UsageRow {
+                user_kind: r.user_kind.map(|k| k.to_wire()).unwrap_or(0),
+                country: r.country,
+                requests_by_outcome: r.by_outcome.into_iter().collect(),
+                decided_within_deadline: r.decided_within_deadline,
+                deadline_breaches: r.deadline_breaches,
+                mean_response_hours: r.mean_response_hours,
+                person_days_used: r.person_days_used,
+                providers: r
+                    .providers
+                    .into_iter()
+                    .map(|p| format!("providers/{p}"))
+                    .collect(),
+            })
+            .collect();
+        Ok(Response::new(pb::UsageReport {
+            view: body.view,
+            period_start: body.period_start,
+            period_end: body.period_end,
+            total_requests: rows
+                .iter()
+                .map(|r| r.requests_by_outcome.values().sum::<u32>())
+                .sum(),
+            total_person_days: rows.iter().map(|r| r.person_days_used).sum(),
+            rows,
+        }))
     }
 }

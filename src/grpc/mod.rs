@@ -78,10 +78,3 @@ pub fn resource_id<'a>(field: &str, name: &'a str, collection: &str) -> Result<&
             ))
         })
 }
-
-/// The answer of an RPC whose capability is not built yet.
-pub fn not_yet(rpc: &str) -> Status {
-    Status::unimplemented(format!(
-        "{rpc} is not available in this version of the service"
-    ))
-}

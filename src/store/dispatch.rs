@@ -520,6 +520,25 @@ pub async fn offers_of_provider<C: ConnectionTrait>(
         .collect()
 }
 
+/// What providers took on (accepted, active, delivered) for the given
+/// requests: (request key, provider, person-days).
+pub async fn taken_on<C: ConnectionTrait>(
+    conn: &C,
+    keys: Vec<i64>,
+) -> Result<Vec<(i64, String, u32)>, DbErr> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(offer::Entity::find()
+        .filter(offer::Column::SupportRequestId.is_in(keys))
+        .filter(offer::Column::State.is_in(["ACCEPTED", "ACTIVE", "DELIVERED"]))
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|o| (o.support_request_id, o.provider_id, o.person_days as u32))
+        .collect())
+}
+
 fn offer_from_row(r: offer::Model) -> Result<Offer, DbErr> {
     let agreement = match (r.agreement_reference, r.agreement_signed_at) {
         (Some(reference), Some(signed_at)) => Some(Agreement {

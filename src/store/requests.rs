@@ -323,6 +323,23 @@ pub async fn find_by_id<C: ConnectionTrait>(
     Ok(assemble(conn, row.into_iter().collect()).await?.pop())
 }
 
+/// Requests submitted in `[from, to)` by organisations of the given kinds.
+pub async fn submitted_between<C: ConnectionTrait>(
+    conn: &C,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    organisation_kinds: Vec<String>,
+) -> Result<Vec<StoredRequest>, DbErr> {
+    let rows = support_request::Entity::find()
+        .filter(support_request::Column::SubmittedAt.gte(from))
+        .filter(support_request::Column::SubmittedAt.lt(to))
+        .filter(support_request::Column::OrganisationKind.is_in(organisation_kinds))
+        .order_by_asc(support_request::Column::Id)
+        .all(conn)
+        .await?;
+    assemble(conn, rows).await
+}
+
 /// Requests by row key (in no particular order).
 pub async fn find_by_keys<C: ConnectionTrait>(
     conn: &C,

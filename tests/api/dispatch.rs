@@ -951,3 +951,113 @@ async fn unused_capacity_at_period_end_is_reported() {
     assert_eq!(denied.code(), Code::PermissionDenied);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_usage_report_adds_up_to_what_was_written() {
+    let app = spawn_app().await;
+    app.commit_capacity("danube-cyber", IR, 50).await;
+    let start = app.app.now() - chrono::Duration::minutes(1);
+    // Romania: one authorised and dispatched (6 days accepted), one rejected,
+    // one left undecided; Germany: one eligible; Moldova: one referred.
+    let dispatched = app.submit_new("ro-csirt", member_state_request("RO")).await;
+    authorise(&app, &dispatched.name, &[(IR, 6)], "duty_officer").await;
+    approve(
+        &app,
+        &dispatched.name,
+        vec![plan(0, "danube-cyber", &[], "")],
+    )
+    .await
+    .unwrap();
+    let offer = open_offer(&offers_of(&app, "danube-cyber").await, &dispatched.name).clone();
+    app.provider_client()
+        .await
+        .accept_offer(authed(
+            pb::AcceptOfferRequest { name: offer.name },
+            &app.token("provider", "danube-cyber"),
+        ))
+        .await
+        .unwrap();
+    let rejected = app.submit_new("ro-csirt", member_state_request("RO")).await;
+    app.dispatch()
+        .await
+        .reject_support_request(authed(
+            pb::RejectSupportRequestRequest {
+                name: rejected.name,
+                reason: "national capacity".into(),
+                version: 0,
+            },
+            &app.token("duty_officer", "enisa"),
+        ))
+        .await
+        .unwrap();
+    app.submit_new("ro-csirt", member_state_request("RO")).await;
+    app.submit_new("de-csirt", member_state_request("DE")).await;
+    app.submit_new("md-spoc", moldova_request()).await;
+    let end = app.app.now() + chrono::Duration::minutes(1);
+    let period = |t: chrono::DateTime<chrono::Utc>| prost_types::Timestamp {
+        seconds: t.timestamp(),
+        nanos: 0,
+    };
+
+    let report = |view: pb::UsageView, role: &'static str| {
+        let dispatch = app.dispatch();
+        let token = app.token(role, "x");
+        async move {
+            dispatch
+                .await
+                .get_usage_report(authed(
+                    pb::GetUsageReportRequest {
+                        period_start: Some(period(start)),
+                        period_end: Some(period(end)),
+                        view: view as i32,
+                    },
+                    &token,
+                ))
+                .await
+        }
+    };
+    let nis = report(pb::UsageView::NisCooperationGroup, "auditor")
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(nis.total_requests, 4);
+    assert_eq!(nis.total_person_days, 6);
+    let romania = nis.rows.iter().find(|r| r.country == "RO").unwrap();
+    assert_eq!(romania.user_kind, pb::OrganisationKind::MsCsirt as i32);
+    assert_eq!(romania.requests_by_outcome.get("DISPATCHING"), Some(&1));
+    assert_eq!(romania.requests_by_outcome.get("REJECTED"), Some(&1));
+    assert_eq!(romania.requests_by_outcome.get("ELIGIBLE"), Some(&1));
+    assert_eq!(romania.decided_within_deadline, 2);
+    assert_eq!(romania.deadline_breaches, 0);
+    assert_eq!(romania.providers, ["providers/danube-cyber"]);
+    let germany = nis.rows.iter().find(|r| r.country == "DE").unwrap();
+    assert_eq!(germany.requests_by_outcome.values().sum::<u32>(), 1);
+
+    let council = report(pb::UsageView::Council, "commission")
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(council.total_requests, 1);
+    assert_eq!(
+        council.rows[0].requests_by_outcome.get("REFERRED"),
+        Some(&1)
+    );
+    let denied = report(pb::UsageView::NisCooperationGroup, "commission")
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), Code::PermissionDenied);
+    let printed = reserve_dispatch::client::usage_csv(&nis);
+    let mut lines = printed.lines();
+    assert_eq!(
+        lines.next(),
+        Some(
+            "user_kind,country,outcome,requests,decided_within_deadline,deadline_breaches,mean_response_hours,person_days_used,providers"
+        )
+    );
+    assert_eq!(
+        printed.lines().count(),
+        1 + 4,
+        "a line per kind, country and outcome"
+    );
+    app.stop().await;
+}

@@ -1,7 +1,6 @@
 use tokio_stream::StreamExt;
 
-use crate::helpers::{authed, spawn_app};
-use reserve_dispatch::grpc::pb;
+use crate::helpers::spawn_app;
 
 #[tokio::test]
 async fn health_answers_serving_without_a_token() {
@@ -89,21 +88,5 @@ async fn reflection_lists_the_services_in_v1_and_v1alpha() {
             "v1alpha lacks {service}: {names:?}"
         );
     }
-    app.stop().await;
-}
-
-#[tokio::test]
-async fn later_capabilities_answer_unimplemented() {
-    let app = spawn_app().await;
-    let mut dispatch = pb::dispatch_service_client::DispatchServiceClient::new(app.channel().await);
-    let status = dispatch
-        .get_usage_report(authed(
-            pb::GetUsageReportRequest::default(),
-            &app.token("duty_officer", "enisa"),
-        ))
-        .await
-        .unwrap_err();
-    assert_eq!(status.code(), tonic::Code::Unimplemented);
-    assert!(status.message().contains("GetUsageReport"));
     app.stop().await;
 }
