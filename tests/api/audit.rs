@@ -344,3 +344,112 @@ async fn reads_of_tlp_red_requests_are_recorded() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_slow_watcher_is_ended_with_its_cursor_and_others_go_on() {
+    let app = spawn_app().await;
+    let auditor = app.token("auditor", "oversight");
+    let start = app.events("").await.last().unwrap().sequence;
+    // A reader that takes little: an HTTP/2 window of 1 KiB, so the server
+    // cannot push the backlog into socket buffers.
+    let narrow = tonic::transport::Endpoint::from_shared(format!("http://{}", app.addr))
+        .unwrap()
+        .initial_stream_window_size(Some(1024))
+        .initial_connection_window_size(Some(1024))
+        .connect()
+        .await
+        .unwrap();
+    let mut slow = pb::audit_service_client::AuditServiceClient::new(narrow)
+        .watch_events(authed(
+            pb::WatchEventsRequest {
+                after_sequence: start,
+                ..Default::default()
+            },
+            &auditor,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut fast = watch(&app, &auditor, start).await;
+    // More events than the stream and the shared buffer hold, while the slow
+    // watcher reads nothing; the fast one keeps up.
+    let total = (reserve_dispatch::app::events::BUS_CAPACITY
+        + reserve_dispatch::app::events::STREAM_BUFFER) as i64
+        + 600;
+    let db = sea_orm::Database::connect(&app.db.url).await.unwrap();
+    let writer = tokio::spawn(async move {
+        for batch in 0..total / 100 {
+            let txn = reserve_dispatch::store::begin(&db).await.unwrap();
+            for i in 0..100 {
+                reserve_dispatch::store::audit::append(
+                    &txn,
+                    reserve_dispatch::store::audit::NewEvent {
+                        time: chrono::Utc::now(),
+                        actor: "load".into(),
+                        role: "admin".into(),
+                        organisation: "test".into(),
+                        action: "Test".into(),
+                        resource: "tests/load".into(),
+                        from_state: String::new(),
+                        to_state: String::new(),
+                        payload: format!("{{\"n\":{}}}", batch * 100 + i),
+                    },
+                )
+                .await
+                .unwrap();
+            }
+            txn.commit().await.unwrap();
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        db.close().await.ok();
+    });
+    let expected_last = start + (total / 100) * 100;
+    let received = collect(&mut fast, |seen| {
+        seen.last().is_some_and(|e| e.sequence == expected_last)
+    })
+    .await;
+    assert_eq!(
+        received.len() as i64,
+        expected_last - start,
+        "the fast watcher got every event"
+    );
+    writer.await.unwrap();
+
+    // The slow one gets what was buffered, then a clear end with its cursor.
+    let mut got = 0i64;
+    let status = loop {
+        match tokio::time::timeout(Duration::from_secs(5), slow.next())
+            .await
+            .expect("no hang")
+        {
+            Some(Ok(event)) => {
+                got += 1;
+                assert_eq!(event.sequence, start + got);
+            }
+            Some(Err(status)) => break status,
+            None => panic!("the stream ended without saying why"),
+        }
+    };
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted);
+    assert!(got < expected_last - start);
+    assert!(
+        status.message().contains("after_sequence"),
+        "{}",
+        status.message()
+    );
+    // Resuming from the cursor delivers the rest.
+    let cursor: i64 = status
+        .message()
+        .rsplit("= ")
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut resumed = watch(&app, &auditor, cursor).await;
+    let rest = collect(&mut resumed, |seen| {
+        seen.last().is_some_and(|e| e.sequence == expected_last)
+    })
+    .await;
+    assert_eq!(rest.first().unwrap().sequence, cursor + 1);
+    app.stop().await;
+}
