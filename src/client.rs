@@ -14,6 +14,14 @@ pub struct Connection {
     /// Bearer token (see `reserve token`).
     #[arg(long, env = "RESERVE_TOKEN", hide_env_values = true)]
     pub token: String,
+    /// CA certificate (PEM) to verify the server with; connects with TLS.
+    #[arg(long, env = "RESERVE_CA_FILE")]
+    pub ca_file: Option<std::path::PathBuf>,
+    /// Client certificate and key (PEM) for mutual TLS.
+    #[arg(long, env = "RESERVE_CERT_FILE", requires = "key_file")]
+    pub cert_file: Option<std::path::PathBuf>,
+    #[arg(long, env = "RESERVE_KEY_FILE", requires = "cert_file")]
+    pub key_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -38,8 +46,23 @@ pub enum CapacityCommand {
 
 impl Connection {
     async fn channel(&self) -> anyhow::Result<Channel> {
-        Channel::from_shared(self.addr.clone())
-            .context("invalid server address")?
+        let mut endpoint =
+            Channel::from_shared(self.addr.clone()).context("invalid server address")?;
+        if let Some(ca) = &self.ca_file {
+            let read = |p: &std::path::PathBuf| {
+                std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))
+            };
+            let mut tls = tonic::transport::ClientTlsConfig::new()
+                .ca_certificate(tonic::transport::Certificate::from_pem(read(ca)?));
+            if let (Some(cert), Some(key)) = (&self.cert_file, &self.key_file) {
+                tls = tls.identity(tonic::transport::Identity::from_pem(
+                    read(cert)?,
+                    read(key)?,
+                ));
+            }
+            endpoint = endpoint.tls_config(tls).context("invalid TLS settings")?;
+        }
+        endpoint
             .connect()
             .await
             .with_context(|| format!("cannot reach {}", self.addr))

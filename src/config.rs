@@ -41,6 +41,11 @@ pub struct Settings {
     pub log_format: String,
     /// An eligibility rule set replacing the one shipped (`rules/csa-v1.toml`).
     pub rules_file: Option<PathBuf>,
+    /// TLS: the server's certificate chain and private key (PEM).
+    pub tls_cert_file: Option<PathBuf>,
+    pub tls_key_file: Option<PathBuf>,
+    /// Mutual TLS: clients must present a certificate signed by this CA (PEM).
+    pub tls_client_ca_file: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -62,6 +67,9 @@ impl Default for Settings {
             jwt_hs256_secret_file: None,
             log_format: "text".into(),
             rules_file: None,
+            tls_cert_file: None,
+            tls_key_file: None,
+            tls_client_ca_file: None,
         }
     }
 }

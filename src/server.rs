@@ -5,7 +5,10 @@ use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
-use tonic::{body::Body, transport::Server};
+use tonic::{
+    body::Body,
+    transport::{Certificate, Identity, Server, ServerTlsConfig},
+};
 use tower_http::trace::TraceLayer;
 use tracing::{Span, field::Empty};
 
@@ -19,6 +22,7 @@ pub async fn serve(
     listener: TcpListener,
     app: App,
     verifier: Arc<Verifier>,
+    tls: Option<ServerTlsConfig>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -77,7 +81,11 @@ pub async fn serve(
         // Open watches would hold the graceful shutdown forever: end them.
         events.close();
     };
-    let served = Server::builder()
+    let mut builder = Server::builder();
+    if let Some(tls) = tls {
+        builder = builder.tls_config(tls)?;
+    }
+    let served = builder
         .layer(trace)
         .layer(AuthLayer::new(verifier))
         .add_service(health_service)
@@ -133,6 +141,20 @@ pub async fn shutdown_signal() {
         _ = terminate => {},
     }
     tracing::info!("shutdown requested; finishing calls in flight");
+}
+
+/// The TLS configuration: a certificate and key, and with `client_ca` the
+/// client certificates it signs are required (mutual TLS).
+pub fn tls_config(
+    cert_pem: &[u8],
+    key_pem: &[u8],
+    client_ca_pem: Option<&[u8]>,
+) -> ServerTlsConfig {
+    let config = ServerTlsConfig::new().identity(Identity::from_pem(cert_pem, key_pem));
+    match client_ca_pem {
+        Some(ca) => config.client_ca_root(Certificate::from_pem(ca)),
+        None => config,
+    }
 }
 
 /// Binds the listening socket (port 0 picks a free one).

@@ -94,11 +94,43 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             let _ = worker_stopped.await;
         },
     ));
-    server::serve(listener, app, verifier, server::shutdown_signal()).await?;
+    server::serve(
+        listener,
+        app,
+        verifier,
+        tls(&settings)?,
+        server::shutdown_signal(),
+    )
+    .await?;
     let _ = stop_worker.send(());
     let _ = worker.await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The TLS configuration from the settings, if any.
+pub fn tls(settings: &Settings) -> anyhow::Result<Option<tonic::transport::ServerTlsConfig>> {
+    let read = |p: &std::path::PathBuf| {
+        std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))
+    };
+    match (&settings.tls_cert_file, &settings.tls_key_file) {
+        (Some(cert), Some(key)) => {
+            let ca = settings.tls_client_ca_file.as_ref().map(read).transpose()?;
+            Ok(Some(server::tls_config(
+                &read(cert)?,
+                &read(key)?,
+                ca.as_deref(),
+            )))
+        }
+        (None, None) => {
+            anyhow::ensure!(
+                settings.tls_client_ca_file.is_none(),
+                "client certificates (tls_client_ca_file) need TLS: give tls_cert_file and tls_key_file"
+            );
+            Ok(None)
+        }
+        _ => anyhow::bail!("TLS needs both tls_cert_file and tls_key_file"),
+    }
 }
 
 /// A database URL without its password, for logs and errors.

@@ -108,6 +108,15 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_on(db: Arc<TestDb>, keys: Arc<Keys>) -> TestApp {
+    spawn_with(db, keys, None).await
+}
+
+/// A server with the given TLS configuration.
+pub async fn spawn_with(
+    db: Arc<TestDb>,
+    keys: Arc<Keys>,
+    tls: Option<tonic::transport::ServerTlsConfig>,
+) -> TestApp {
     let settings = Settings {
         database_url: db.url.clone(),
         db_max_connections: 5,
@@ -127,7 +136,7 @@ pub async fn spawn_on(db: Arc<TestDb>, keys: Arc<Keys>) -> TestApp {
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();
     let handle = tokio::spawn(async move {
-        server::serve(listener, server_app, verifier, async {
+        server::serve(listener, server_app, verifier, tls, async {
             rx.await.ok();
         })
         .await

@@ -14,4 +14,5 @@ mod platform;
 mod registry;
 mod replicas;
 mod requests;
+mod tls;
 mod validation;
