@@ -272,5 +272,7 @@ pub async fn request_information(
         ..Default::default()
     };
     apply(&txn, actor, &stored, now, vec![step], changes).await?;
+    // A new response deadline starts at the next submission.
+    store::timers::cancel(&txn, TimerKind::AssessmentDeadline, id, now).await?;
     commit_and_read(txn, id).await
 }

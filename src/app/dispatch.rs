@@ -535,6 +535,13 @@ async fn move_on<C: ConnectionTrait>(
         .await?
         .pop()
         .ok_or_else(|| not_found(&offer.support_request_id))?;
+    if !matches!(
+        stored.request.state,
+        RequestState::Dispatching | RequestState::WaitingCapacity
+    ) {
+        // Withdrawn (or otherwise past dispatch): nothing more to offer.
+        return Ok(());
+    }
     let country = country_of(conn, &stored.request).await?;
     let line = store::dispatch::lines(conn, key)
         .await?

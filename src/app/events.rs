@@ -158,6 +158,8 @@ async fn run(
                 let _ = tx.send(WatchItem::Closing { last: watcher.last }).await;
                 return;
             }
+            // The client went away: end even if nothing was for it.
+            _ = tx.closed() => return,
         };
         match received {
             Ok(event) => {

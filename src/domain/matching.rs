@@ -13,7 +13,8 @@ pub struct Pool {
     pub provider: Provider,
     /// Person-days committed for the service in periods covering today.
     pub committed: u32,
-    /// Of those, neither held nor consumed.
+    /// Free person-days of its most available single commitment (a hold
+    /// must fit in one).
     pub free: u32,
     /// Past offers accepted, and past offers answered (accepted, declined, expired).
     pub accepted: u32,

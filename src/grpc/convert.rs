@@ -208,6 +208,17 @@ pub fn content(p: &pb::SupportRequest, prefix: &str) -> Result<RequestContent, V
         limits::SERVICE_LINES,
         service_line,
     );
+    // One line per service: a grant names services, and matching takes each
+    // line's languages and clearance.
+    let services: Vec<i32> = p.service_lines.iter().map(|l| l.service).collect();
+    for (i, service) in services.iter().enumerate() {
+        if services[..i].contains(service) {
+            v.add(
+                format!("{prefix}.service_lines[{i}].service"),
+                "repeats the service of an earlier line",
+            );
+        }
+    }
     let tlp = code(&mut v, &f("tlp"), p.tlp);
     let contact = match &p.contact {
         None => {

@@ -284,9 +284,11 @@ pub async fn pool<C: ConnectionTrait>(
         .map(|p| {
             let mine = commitments.iter().filter(|c| c.provider_id == p.id);
             let committed: i32 = mine.clone().map(|c| c.person_days).sum();
+            // A hold must fit in one commitment: what counts is the largest free part.
             let free: i32 = mine
                 .map(|c| c.person_days - c.held_days - c.consumed_days)
-                .sum();
+                .max()
+                .unwrap_or(0);
             let history: Vec<&String> = answered
                 .iter()
                 .filter(|(id, _)| *id == p.id)

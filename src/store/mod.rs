@@ -39,15 +39,28 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
     Database::connect(options).await
 }
 
-/// Starts a transaction that will write. On SQLite it takes the write lock at
-/// once (`BEGIN IMMEDIATE`), so that two writers never deadlock upgrading a
-/// read lock; PostgreSQL ignores the mode.
+/// Starts a transaction that will write, holding the database's single
+/// write lock until it ends: on SQLite `BEGIN IMMEDIATE`; on PostgreSQL the
+/// row lock of the audit chain's head, which every change takes anyway to
+/// append its event. Taking it first, before any read, makes each use case
+/// see and change a state no other writer is changing: check-then-write
+/// steps (all lines active? which lines wait?) cannot race, and locks are
+/// always taken in the same order, so writers never deadlock.
 pub async fn begin(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
-    db.begin_with_options(TransactionOptions {
-        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-        ..Default::default()
-    })
-    .await
+    let txn = db
+        .begin_with_options(TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..Default::default()
+        })
+        .await?;
+    if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        use sea_orm::{EntityTrait, QuerySelect};
+        entities::audit_head::Entity::find_by_id(1)
+            .lock_exclusive()
+            .one(&txn)
+            .await?;
+    }
+    Ok(txn)
 }
 
 /// Lists of codes are stored as JSON text.

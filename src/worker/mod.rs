@@ -53,6 +53,8 @@ async fn fire(app: &App, timer: &Timer) -> AppResult<bool> {
         TimerKind::AssessmentDeadline => {
             if let Some(stored) = store::requests::find_by_id(&txn, &timer.target).await?
                 && stored.request.decided_at.is_none()
+                // A timer of an earlier submission is not this deadline.
+                && stored.request.response_deadline == Some(timer.due_at)
                 && matches!(
                     stored.request.state,
                     RequestState::Eligible | RequestState::Referred

@@ -1061,3 +1061,94 @@ async fn the_usage_report_adds_up_to_what_was_written() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn concurrent_answers_on_two_lines_move_the_request_on() {
+    let app = spawn_app().await;
+    app.commit_capacity("nordic-ir", DF, 100).await;
+    app.commit_capacity("danube-cyber", IR, 100).await;
+    for _ in 0..3 {
+        let request = authorised_moldova(&app, &[(IR, 5), (DF, 5)]).await;
+        let name = request.name.clone();
+        approve(
+            &app,
+            &name,
+            vec![
+                plan(0, "danube-cyber", &[], ""),
+                plan(1, "nordic-ir", &[], ""),
+            ],
+        )
+        .await
+        .unwrap();
+        let ir = open_offer(&offers_of(&app, "danube-cyber").await, &name)
+            .name
+            .clone();
+        let df = open_offer(&offers_of(&app, "nordic-ir").await, &name)
+            .name
+            .clone();
+        let agreement = || pb::Agreement {
+            reference: "SA".into(),
+            template_version: "1".into(),
+            sign_time: Some(prost_types::Timestamp {
+                seconds: chrono::Utc::now().timestamp() - 60,
+                nanos: 0,
+            }),
+            liability_conditions: "standard".into(),
+            affected_entity: String::new(),
+        };
+        let both = |step: &'static str| {
+            let calls = [(ir.clone(), "danube-cyber"), (df.clone(), "nordic-ir")].map(
+                |(offer, provider)| {
+                    let client = app.provider_client();
+                    let token = app.token("provider", provider);
+                    let agreement = agreement();
+                    async move {
+                        let mut client = client.await;
+                        match step {
+                            "accept" => client
+                                .accept_offer(authed(
+                                    pb::AcceptOfferRequest { name: offer },
+                                    &token,
+                                ))
+                                .await
+                                .map(|_| ()),
+                            "agree" => client
+                                .record_agreement(authed(
+                                    pb::RecordAgreementRequest {
+                                        name: offer,
+                                        agreement: Some(agreement),
+                                    },
+                                    &token,
+                                ))
+                                .await
+                                .map(|_| ()),
+                            _ => client
+                                .complete_assignment(authed(
+                                    pb::CompleteAssignmentRequest {
+                                        name: offer,
+                                        delivery_note: "done".into(),
+                                    },
+                                    &token,
+                                ))
+                                .await
+                                .map(|_| ()),
+                        }
+                    }
+                },
+            );
+            futures_util::future::join_all(calls)
+        };
+        for result in both("accept").await {
+            result.unwrap();
+        }
+        for result in both("agree").await {
+            result.unwrap();
+        }
+        assert_eq!(state(&app.read("md-spoc", &name).await), S::Dispatched);
+        for result in both("complete").await {
+            result.unwrap();
+        }
+        assert_eq!(state(&app.read("md-spoc", &name).await), S::Completed);
+    }
+    app.stop().await;
+}

@@ -91,6 +91,9 @@ fn broken_requests() -> Vec<(&'static str, Mutation)> {
         ("support_request.service_lines", |r| {
             r.service_lines = vec![r.service_lines[0].clone(); 11]
         }),
+        ("support_request.service_lines[1].service", |r| {
+            r.service_lines[1].service = r.service_lines[0].service
+        }),
         ("support_request.tlp", |r| r.tlp = 0),
         ("support_request.contact", |r| r.contact = None),
         ("support_request.contact.name", |r| {
