@@ -81,7 +81,9 @@ pub async fn serve(
         // Open watches would hold the graceful shutdown forever: end them.
         events.close();
     };
-    let mut builder = Server::builder();
+    // Headers up to 96 KiB reach the auth layer, which refuses oversized
+    // tokens with a clear UNAUTHENTICATED rather than a transport error.
+    let mut builder = Server::builder().http2_max_header_list_size(Some(96 * 1024));
     if let Some(tls) = tls {
         builder = builder.tls_config(tls)?;
     }

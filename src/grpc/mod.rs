@@ -27,15 +27,15 @@ impl From<AppError> for Status {
             AppError::AlreadyExists(m) => Status::already_exists(m),
             AppError::Aborted(m) => Status::aborted(m),
             AppError::Database(err) => {
-                let unavailable = matches!(
-                    err,
-                    sea_orm::DbErr::Conn(_) | sea_orm::DbErr::ConnectionAcquire(_)
-                );
                 tracing::error!(error = %err, "database error");
-                if unavailable {
-                    Status::unavailable("the database is unavailable; retry later")
-                } else {
-                    Status::internal("internal error")
+                match crate::store::classify(&err) {
+                    crate::store::Failure::Unavailable => {
+                        Status::unavailable("the database is unavailable; retry later")
+                    }
+                    crate::store::Failure::Conflict => {
+                        Status::aborted("a concurrent change got in the way; read again and retry")
+                    }
+                    crate::store::Failure::Other => Status::internal("internal error"),
                 }
             }
         }

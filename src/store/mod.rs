@@ -84,3 +84,38 @@ fn corrupt(column: &str, error: impl std::fmt::Display) -> DbErr {
         "stored value of `{column}` cannot be read: {error}"
     ))
 }
+
+/// What a database error means for the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// The database cannot be reached, or is busy past the timeouts: retry later.
+    Unavailable,
+    /// A serialisation failure or deadlock: the transaction may be retried.
+    Conflict,
+    Other,
+}
+
+pub fn classify(err: &DbErr) -> Failure {
+    use std::ops::Deref;
+    match err {
+        DbErr::Conn(_) | DbErr::ConnectionAcquire(_) => Failure::Unavailable,
+        DbErr::Exec(sea_orm::RuntimeErr::SqlxError(e))
+        | DbErr::Query(sea_orm::RuntimeErr::SqlxError(e)) => {
+            match e.deref() {
+                sea_orm::sqlx::Error::Io(_)
+                | sea_orm::sqlx::Error::PoolTimedOut
+                | sea_orm::sqlx::Error::PoolClosed => Failure::Unavailable,
+                sea_orm::sqlx::Error::Database(db) => match db.code().as_deref() {
+                    // PostgreSQL: serialization failure, deadlock; lock or statement timeout.
+                    Some("40001" | "40P01") => Failure::Conflict,
+                    Some("55P03" | "57014") => Failure::Unavailable,
+                    // SQLite: busy or locked past the busy timeout.
+                    Some("5" | "6" | "517") => Failure::Unavailable,
+                    _ => Failure::Other,
+                },
+                _ => Failure::Other,
+            }
+        }
+        _ => Failure::Other,
+    }
+}

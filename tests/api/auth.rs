@@ -76,6 +76,46 @@ async fn tokens_that_are_missing_or_wrong_are_unauthenticated() {
         .await
         .expect("aud array");
 
+    // Algorithm confusion: HS256 with the server's public key as the secret.
+    let public_pem = std::fs::read(&app.keys.public_pem_path).unwrap();
+    let confused = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &good,
+        &jsonwebtoken::EncodingKey::from_secret(&public_pem),
+    )
+    .unwrap();
+    // A key id no trusted key has.
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+    header.kid = Some("unknown-key".into());
+    let unknown_kid = jsonwebtoken::encode(&header, &good, &app.keys.trusted).unwrap();
+    // A validly signed token whose payload is swapped for another role's.
+    let signed = app.sign(&good);
+    let parts: Vec<&str> = signed.split('.').collect();
+    let mut admin = good.clone();
+    admin.role = "admin".into();
+    let forged_body = {
+        use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(&admin).unwrap())
+    };
+    let tampered = format!("{}.{}.{}", parts[0], forged_body, parts[2]);
+    let truncated = signed[..signed.len() - 10].to_owned();
+    let mut huge = good.clone();
+    huge.sub = "x".repeat(64 * 1024);
+    let oversized = app.sign(&huge);
+    for (case, token) in [
+        ("algorithm confusion", confused),
+        ("unknown kid", unknown_kid),
+        ("tampered payload", tampered),
+        ("truncated", truncated),
+        ("64 KiB token", oversized),
+    ] {
+        let status = client
+            .list_support_requests(authed(list(), &token))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::Unauthenticated, "{case}: {status:?}");
+    }
+
     // The same claims, properly signed, pass.
     client
         .list_support_requests(authed(list(), &app.sign(&good)))
