@@ -9,7 +9,7 @@ use super::{App, AppError, AppResult, Page, PageRequest, require};
 use crate::domain::actor::{Actor, Role};
 use crate::domain::codes::{OrganisationKind, ServiceType};
 use crate::domain::dispatch::TimerKind;
-use crate::domain::priority::{QueueKey, queue_order};
+use crate::domain::priority::{QueueKey, queue_position};
 use crate::domain::request::{Action, RequestState, ServiceLine, SupportRequest};
 use crate::domain::validation::Violations;
 use crate::store::{self, requests::StoredRequest};
@@ -49,16 +49,19 @@ pub async fn queue(app: &App, actor: &Actor, page: PageRequest) -> AppResult<Pag
         kind: r.organisation_kind,
         submitted_at: r.submitted_at.unwrap_or(r.created_at),
     };
-    rows.sort_by(|a, b| queue_order(&key(a), &key(b)));
-    let offset = match &page.after {
-        Some(after) => after
-            .parse::<usize>()
-            .map_err(|_| AppError::invalid("page_token", "is not a token this service issued"))?,
-        None => 0,
+    let position = |r: &SupportRequest| queue_position(&key(r), &r.id);
+    rows.sort_by_cached_key(position);
+    // Keyset paging: the token is the position of the last entry shown, so a
+    // request decided or added meanwhile shifts nothing.
+    let after = match &page.after {
+        Some(token) => Some(parse_position(token).ok_or_else(|| {
+            AppError::invalid("page_token", "is not a token this service issued")
+        })?),
+        None => None,
     };
     let items: Vec<QueueEntry> = rows
         .into_iter()
-        .skip(offset)
+        .filter(|r| after.as_ref().is_none_or(|a| position(r) > *a))
         .take(page.size as usize)
         .map(|request| {
             let deadline = request.response_deadline.unwrap_or(now);
@@ -69,12 +72,25 @@ pub async fn queue(app: &App, actor: &Actor, page: PageRequest) -> AppResult<Pag
             }
         })
         .collect();
-    let end = (offset + items.len()).to_string();
-    let next_page_token = page.next_token(items.len(), Some(&end));
+    let last = items.last().map(|e| {
+        let (total, rank, micros, id) = position(&e.request);
+        format!("{total}_{rank}_{micros}_{id}")
+    });
+    let next_page_token = page.next_token(items.len(), last.as_deref());
     Ok(Page {
         items,
         next_page_token,
     })
+}
+
+fn parse_position(token: &str) -> Option<(i64, u8, i64, String)> {
+    let mut parts = token.splitn(4, '_');
+    Some((
+        parts.next()?.parse().ok()?,
+        parts.next()?.parse().ok()?,
+        parts.next()?.parse().ok()?,
+        parts.next()?.to_owned(),
+    ))
 }
 
 /// Loads a request for its decider, checking the caller is the one who decides.

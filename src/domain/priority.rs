@@ -119,6 +119,26 @@ fn round(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
+/// Member State users first (Art. 16(4)), then CERT-EU, then third countries.
+pub fn user_rank(kind: OrganisationKind) -> u8 {
+    match kind {
+        OrganisationKind::MsCsirt | OrganisationKind::MsCrisisAuthority => 0,
+        OrganisationKind::CertEu => 1,
+        OrganisationKind::TcCsirt | OrganisationKind::TcAuthority => 2,
+    }
+}
+
+/// A total order for paging a queue: `queue_order`, then the request id.
+/// Scores have two decimals, so they compare exactly as hundredths.
+pub fn queue_position(k: &QueueKey, id: &str) -> (i64, u8, i64, String) {
+    (
+        -(k.total * 100.0).round() as i64,
+        user_rank(k.kind),
+        k.submitted_at.timestamp_micros(),
+        id.to_owned(),
+    )
+}
+
 /// What the queue order looks at.
 #[derive(Debug, Clone, Copy)]
 pub struct QueueKey {
@@ -130,11 +150,7 @@ pub struct QueueKey {
 /// Higher score first; on equal scores Member State users first (Art. 16(4)),
 /// then CERT-EU, then third countries; then the earlier submission.
 pub fn queue_order(a: &QueueKey, b: &QueueKey) -> Ordering {
-    let rank = |k: OrganisationKind| match k {
-        OrganisationKind::MsCsirt | OrganisationKind::MsCrisisAuthority => 0,
-        OrganisationKind::CertEu => 1,
-        OrganisationKind::TcCsirt | OrganisationKind::TcAuthority => 2,
-    };
+    let rank = user_rank;
     b.total
         .total_cmp(&a.total)
         .then(rank(a.kind).cmp(&rank(b.kind)))

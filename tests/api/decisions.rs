@@ -373,6 +373,47 @@ async fn the_queue_follows_priority_then_member_states_then_submission_time() {
             low.name
         ]
     );
+
+    // Deciding an entry between two pages shifts nothing on the next page.
+    let first = dispatch
+        .list_assessment_queue(authed(
+            pb::ListAssessmentQueueRequest {
+                page_size: 2,
+                page_token: String::new(),
+            },
+            &duty,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    dispatch
+        .reject_support_request(authed(
+            pb::RejectSupportRequestRequest {
+                name: order[0].clone(),
+                reason: "decided meanwhile".into(),
+                version: 0,
+            },
+            &duty,
+        ))
+        .await
+        .unwrap();
+    let second = dispatch
+        .list_assessment_queue(authed(
+            pb::ListAssessmentQueueRequest {
+                page_size: 2,
+                page_token: first.next_page_token,
+            },
+            &duty,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let names: Vec<_> = second
+        .entries
+        .into_iter()
+        .map(|e| e.support_request.unwrap().name)
+        .collect();
+    assert_eq!(names, order[2..4].to_vec());
     app.stop().await;
 }
 
