@@ -623,7 +623,7 @@ async fn capacity_is_never_overbooked_under_concurrency() {
     // Authorised requests competing for the same ten person-days, three each.
     let countries = ["RO", "DE", "FR", "AT", "BE"];
     let mut names = Vec::new();
-    for i in 0..20 {
+    for i in 0..50 {
         let country = countries[i % countries.len()];
         let org = format!("{}-csirt", country.to_lowercase());
         let eligible = app.submit_new(&org, member_state_request(country)).await;
@@ -660,7 +660,7 @@ async fn capacity_is_never_overbooked_under_concurrency() {
     );
     assert_eq!(
         states.iter().filter(|s| **s == S::WaitingCapacity).count(),
-        17
+        47
     );
 
     // Every offer accepted at once, concurrently.
