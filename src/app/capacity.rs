@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::{App, AppError, AppResult, Change, Page, PageRequest, dispatch, record, require};
 use crate::domain::actor::{Actor, Role};
-use crate::domain::dispatch::CapacityCommitment;
+use crate::domain::dispatch::{CapacityCommitment, TimerKind};
 use crate::domain::validation::Violations;
 use crate::store;
 
@@ -61,6 +61,7 @@ pub async fn create(
         },
     )
     .await?;
+    schedule_start(&txn, &c, now).await?;
     dispatch::rematch_waiting(&txn, app, now).await?;
     txn.commit().await?;
     Ok(c)
@@ -109,12 +110,30 @@ pub async fn update(
         },
     )
     .await?;
+    schedule_start(&txn, &next, now).await?;
     dispatch::rematch_waiting(&txn, app, now).await?;
     let updated = store::dispatch::get_commitment(&txn, id)
         .await?
         .ok_or_else(|| not_found(id))?;
     txn.commit().await?;
     Ok(updated)
+}
+
+/// A period that begins later re-matches waiting requests when it begins.
+async fn schedule_start<C: sea_orm::ConnectionTrait>(
+    conn: &C,
+    c: &CapacityCommitment,
+    now: chrono::DateTime<chrono::Utc>,
+) -> AppResult<()> {
+    if c.period_start > now.date_naive() {
+        let starts = c
+            .period_start
+            .and_hms_opt(0, 0, 0)
+            .expect("midnight exists")
+            .and_utc();
+        store::timers::schedule(conn, TimerKind::CapacityStarts, &c.id.to_string(), starts).await?;
+    }
+    Ok(())
 }
 
 /// Who may read which commitments: a provider its own, officers,

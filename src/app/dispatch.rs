@@ -643,6 +643,14 @@ pub(crate) async fn rematch_waiting<C: ConnectionTrait>(
     Ok(())
 }
 
+/// Re-matches waiting requests in a transaction of its own.
+pub(crate) async fn rematch_now(app: &App) -> AppResult<()> {
+    let txn = store::begin(&app.db).await?;
+    rematch_waiting(&txn, app, app.now()).await?;
+    txn.commit().await?;
+    Ok(())
+}
+
 /// An offer whose deadline passed unanswered expires, as a decline would.
 pub(crate) async fn expire<C: ConnectionTrait>(
     conn: &C,

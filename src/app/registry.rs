@@ -288,7 +288,7 @@ pub async fn update_provider(
     id: &str,
     merge: impl FnOnce(&Provider) -> Result<Provider, Violations>,
 ) -> AppResult<Provider> {
-    update(
+    let provider = update(
         app,
         actor,
         "UpdateProvider",
@@ -301,7 +301,13 @@ pub async fn update_provider(
         },
         async |txn, provider, now| store::registry::save_provider(txn, provider, now, false).await,
     )
-    .await
+    .await?;
+    // An active provider (perhaps reactivated, or newly deployable) may take
+    // lines that wait for capacity.
+    if provider.status == crate::domain::codes::ProviderStatus::Active {
+        super::dispatch::rematch_now(app).await?;
+    }
+    Ok(provider)
 }
 
 pub async fn get_provider(app: &App, actor: &Actor, id: &str) -> AppResult<Provider> {

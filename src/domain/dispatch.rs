@@ -95,6 +95,8 @@ code_enum!(
         AssessmentDeadline = "ASSESSMENT_DEADLINE",
         /// The summary report is due (Art. 16(9)).
         ReportDue = "REPORT_DUE",
+        /// A capacity commitment's period begins: waiting requests may use it.
+        CapacityStarts = "CAPACITY_STARTS",
     }
 );
 

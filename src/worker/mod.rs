@@ -50,6 +50,7 @@ async fn fire(app: &App, timer: &Timer) -> AppResult<bool> {
     let actor = Actor::system("timer");
     match timer.kind {
         TimerKind::OfferExpiry => dispatch::expire(&txn, app, &timer.target, now).await?,
+        TimerKind::CapacityStarts => dispatch::rematch_waiting(&txn, app, now).await?,
         TimerKind::AssessmentDeadline => {
             if let Some(stored) = store::requests::find_by_id(&txn, &timer.target).await?
                 && stored.request.decided_at.is_none()

@@ -1152,3 +1152,101 @@ async fn concurrent_answers_on_two_lines_move_the_request_on() {
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn waiting_requests_are_matched_when_a_provider_returns_or_a_period_begins() {
+    let app = spawn_app().await;
+    let admin = app.token("admin", "reserve-admin");
+    let mut returning = moldova_provider("returning-ir");
+    returning.status = pb::ProviderStatus::Suspended as i32;
+    app.add_provider(returning.clone()).await;
+    app.commit_capacity("returning-ir", IR, 20).await;
+
+    // No one able: the request waits.
+    let first = authorised_moldova(&app, &[(IR, 5)]).await;
+    let waiting = approve(
+        &app,
+        &first.name,
+        vec![plan(0, "danube-cyber", &[], "the usual partner")],
+    )
+    .await
+    .unwrap();
+    assert_eq!(state(&waiting), S::WaitingCapacity);
+
+    // The suspended provider is reactivated: matched at once.
+    app.registry()
+        .await
+        .update_provider(authed(
+            pb::UpdateProviderRequest {
+                provider: Some(pb::Provider {
+                    name: "providers/returning-ir".into(),
+                    status: pb::ProviderStatus::Active as i32,
+                    ..Default::default()
+                }),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["status".into()],
+                }),
+            },
+            &admin,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        state(&app.read("md-spoc", &first.name).await),
+        S::Dispatching
+    );
+    let offer = open_offer(&offers_of(&app, "returning-ir").await, &first.name)
+        .name
+        .clone();
+    // Accepted, so that no expiry frees capacity when the clock moves below.
+    app.provider_client()
+        .await
+        .accept_offer(authed(
+            pb::AcceptOfferRequest { name: offer },
+            &app.token("provider", "returning-ir"),
+        ))
+        .await
+        .unwrap();
+
+    // A commitment whose period begins tomorrow matches when it begins.
+    let second = authorised_moldova(&app, &[(IR, 18)]).await;
+    approve(
+        &app,
+        &second.name,
+        vec![plan(0, "danube-cyber", &[], "the usual partner")],
+    )
+    .await
+    .unwrap();
+    app.add_provider(moldova_provider("later-ir")).await;
+    app.registry()
+        .await
+        .create_capacity_commitment(authed(
+            pb::CreateCapacityCommitmentRequest {
+                capacity_commitment: Some(pb::CapacityCommitment {
+                    provider: "providers/later-ir".into(),
+                    service: IR as i32,
+                    person_days: 30,
+                    period_start: day_from_today(1),
+                    period_end: day_from_today(100),
+                    ..Default::default()
+                }),
+            },
+            &admin,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        state(&app.read("md-spoc", &second.name).await),
+        S::WaitingCapacity
+    );
+    app.clock.advance(chrono::Duration::hours(25));
+    reserve_dispatch::worker::run_once(&app.app, "w")
+        .await
+        .unwrap();
+    assert_eq!(
+        state(&app.read("md-spoc", &second.name).await),
+        S::Dispatching
+    );
+    open_offer(&offers_of(&app, "later-ir").await, &second.name);
+    app.stop().await;
+}
