@@ -588,6 +588,7 @@ pub(crate) async fn rematch_waiting<C: ConnectionTrait>(
         let country = country_of(conn, &stored.request).await?;
         let proposals = proposals(conn, &stored.request, now).await?;
         let mut still_waiting = false;
+        let offers = store::dispatch::offers_of_request(conn, stored.key).await?;
         for line in store::dispatch::lines(conn, stored.key).await? {
             if line.state != LineState::Waiting {
                 continue;
@@ -595,11 +596,10 @@ pub(crate) async fn rematch_waiting<C: ConnectionTrait>(
             // Providers already offered this line (and who declined or let it
             // expire) are not asked again; the rest of the plan comes first,
             // then anyone able now, best first.
-            let tried: Vec<String> = store::dispatch::offers_of_request(conn, stored.key)
-                .await?
-                .into_iter()
+            let tried: Vec<&str> = offers
+                .iter()
                 .filter(|o| o.line_index == line.line_index)
-                .map(|o| o.provider)
+                .map(|o| o.provider.as_str())
                 .collect();
             let mut plan: Vec<String> = line.plan[..line.next_candidate as usize].to_vec();
             let untried = line.plan[line.next_candidate as usize..]
@@ -614,7 +614,9 @@ pub(crate) async fn rematch_waiting<C: ConnectionTrait>(
                 );
             let start = plan.len() as u32;
             for provider in untried {
-                if !tried.contains(&provider) && !plan[start as usize..].contains(&provider) {
+                if !tried.contains(&provider.as_str())
+                    && !plan[start as usize..].contains(&provider)
+                {
                     plan.push(provider);
                 }
             }

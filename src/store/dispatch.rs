@@ -265,7 +265,8 @@ pub async fn pool<C: ConnectionTrait>(
         .filter(cc::Column::PeriodEnd.gte(day))
         .all(conn)
         .await?;
-    let answered = offer::Entity::find()
+    // Each provider's record of answering offers, counted in the database.
+    let answered: Vec<(String, String, i64)> = offer::Entity::find()
         .filter(offer::Column::State.is_in([
             "ACCEPTED",
             "ACTIVE",
@@ -276,7 +277,10 @@ pub async fn pool<C: ConnectionTrait>(
         .select_only()
         .column(offer::Column::ProviderId)
         .column(offer::Column::State)
-        .into_tuple::<(String, String)>()
+        .column_as(offer::Column::Id.count(), "answers")
+        .group_by(offer::Column::ProviderId)
+        .group_by(offer::Column::State)
+        .into_tuple()
         .all(conn)
         .await?;
     Ok(providers
@@ -289,20 +293,19 @@ pub async fn pool<C: ConnectionTrait>(
                 .map(|c| c.person_days - c.held_days - c.consumed_days)
                 .max()
                 .unwrap_or(0);
-            let history: Vec<&String> = answered
-                .iter()
-                .filter(|(id, _)| *id == p.id)
-                .map(|(_, s)| s)
-                .collect();
-            let accepted = history
-                .iter()
-                .filter(|s| !matches!(s.as_str(), "DECLINED" | "EXPIRED"))
-                .count();
+            let mut accepted = 0;
+            let mut answers = 0;
+            for (_, state, n) in answered.iter().filter(|(id, _, _)| *id == p.id) {
+                answers += n;
+                if !matches!(state.as_str(), "DECLINED" | "EXPIRED") {
+                    accepted += n;
+                }
+            }
             Pool {
                 committed: committed as u32,
                 free: Ord::max(free, 0) as u32,
                 accepted: accepted as u32,
-                answered: history.len() as u32,
+                answered: answers as u32,
                 provider: p,
             }
         })

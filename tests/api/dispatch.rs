@@ -461,6 +461,28 @@ async fn declines_and_expiries_move_to_the_fallback_then_wait_for_capacity() {
         .sum();
     assert_eq!(held, 0);
 
+    // The decline and the expiry count in the providers' records.
+    let proposal = app
+        .dispatch()
+        .await
+        .propose_matches(authed(
+            pb::ProposeMatchesRequest { name: name.clone() },
+            &app.token("duty_officer", "enisa"),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    for candidate in &proposal.lines[0].candidates {
+        assert!(
+            candidate
+                .reasons
+                .iter()
+                .any(|r| r == "accepted 0 of 1 past offers"),
+            "{candidate:?}"
+        );
+    }
+    assert_eq!(proposal.lines[0].candidates.len(), 2);
+
     // New capacity from a provider not yet asked: matched again at once.
     app.add_provider(moldova_provider("prut-response")).await;
     app.commit_capacity("prut-response", IR, 12).await;
