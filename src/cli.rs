@@ -127,6 +127,10 @@ pub struct ServeArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log_format: Option<String>,
+    /// Serve Prometheus metrics at `http://ADDR/metrics` [default: off].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 #[derive(Debug, clap::Args, Serialize)]
@@ -193,7 +197,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => {
             let settings = Settings::load(cli.config.as_ref(), &args)?;
-            crate::telemetry::init(&settings.log_format);
+            // Kept until the server stops: dropping it sends the last spans.
+            let _telemetry = crate::telemetry::init_service(&settings.log_format)?;
             startup::run(settings).await
         }
         Command::Migrate { action, db } => {

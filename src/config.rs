@@ -46,6 +46,8 @@ pub struct Settings {
     pub tls_key_file: Option<PathBuf>,
     /// Mutual TLS: clients must present a certificate signed by this CA (PEM).
     pub tls_client_ca_file: Option<PathBuf>,
+    /// Where `GET /metrics` (Prometheus text format) is served; off when unset.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 impl Default for Settings {
@@ -70,6 +72,7 @@ impl Default for Settings {
             tls_cert_file: None,
             tls_key_file: None,
             tls_client_ca_file: None,
+            metrics_addr: None,
         }
     }
 }

@@ -20,6 +20,8 @@ pub mod client;
 pub mod config;
 pub mod domain;
 pub mod grpc;
+pub mod metrics;
+pub mod observe;
 pub mod seed;
 pub mod server;
 pub mod startup;

@@ -1,16 +1,12 @@
 //! Server assembly in one place: the services, health and reflection, the
-//! tracing and authentication layers, and a graceful shutdown.
+//! observation (span, log line, metrics) and authentication layers, and a
+//! graceful shutdown.
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
-use tonic::{
-    body::Body,
-    transport::{Certificate, Identity, Server, ServerTlsConfig},
-};
-use tower_http::trace::TraceLayer;
-use tracing::{Span, field::Empty};
+use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 
 use crate::app::App;
 use crate::auth::{AuthLayer, Verifier};
@@ -42,35 +38,6 @@ pub async fn serve(
         .build_v1alpha()
         .expect("the embedded descriptor set is valid");
 
-    let trace = TraceLayer::new_for_grpc()
-        .make_span_with(|request: &http::Request<Body>| {
-            tracing::info_span!(
-                "rpc",
-                rpc.method = %request.uri().path(),
-                rpc.code = Empty,
-                latency_ms = Empty,
-            )
-        })
-        .on_request(())
-        .on_response(
-            |response: &http::Response<_>, latency: Duration, span: &Span| {
-                // A failure answered in the headers alone ("trailers-only").
-                if let Some(code) = response.headers().get("grpc-status") {
-                    finished(span, code.to_str().unwrap_or("?"), latency);
-                }
-            },
-        )
-        .on_eos(
-            |trailers: Option<&http::HeaderMap>, latency: Duration, span: &Span| {
-                let code = trailers
-                    .and_then(|t| t.get("grpc-status"))
-                    .and_then(|c| c.to_str().ok())
-                    .unwrap_or("0");
-                finished(span, code, latency);
-            },
-        )
-        .on_failure(());
-
     let tail = tokio::spawn(crate::app::events::tail(
         app.clone(),
         Duration::from_millis(100),
@@ -88,7 +55,7 @@ pub async fn serve(
         builder = builder.tls_config(tls)?;
     }
     let served = builder
-        .layer(trace)
+        .layer(crate::observe::ObserveLayer::new(app.metrics.clone()))
         .layer(AuthLayer::new(verifier))
         .add_service(health_service)
         .add_service(reflection_v1)
@@ -114,12 +81,6 @@ pub async fn serve(
         .await;
     tail.abort();
     served
-}
-
-fn finished(span: &Span, code: &str, latency: Duration) {
-    span.record("rpc.code", code);
-    span.record("latency_ms", latency.as_secs_f64() * 1000.0);
-    tracing::info!(parent: span, "rpc finished");
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -9,6 +9,7 @@ use crate::app::App;
 use crate::auth::{Verifier, VerifierBuilder};
 use crate::config::Settings;
 use crate::domain::eligibility::RuleSet;
+use crate::metrics::Metrics;
 use crate::{seed, server, store};
 
 /// The keys the server trusts, from the settings.
@@ -69,13 +70,28 @@ pub async fn app(settings: &Settings) -> anyhow::Result<App> {
             .await
             .context("applying migrations")?;
     }
-    let app = App::new(db, rules(settings)?);
+    let app = App::new(db, rules(settings)?).with_metrics(metrics()?);
     if settings.seed_demo {
         seed::demo(&app)
             .await
             .context("loading the demo registry")?;
     }
     Ok(app)
+}
+
+/// The metrics' instruments: read by the Prometheus endpoint, and pushed
+/// over OTLP when the `OTEL_*` variables name a collector.
+pub fn metrics() -> anyhow::Result<Metrics> {
+    if !crate::telemetry::otlp_wanted("METRICS") {
+        return Ok(Metrics::new(None));
+    }
+    let exporter = opentelemetry_otlp::MetricExporter::builder()
+        .with_tonic()
+        .build()
+        .context("the OTLP metrics exporter")?;
+    // The interval follows OTEL_METRIC_EXPORT_INTERVAL (default 60 s).
+    let reader = opentelemetry_sdk::metrics::PeriodicReader::builder(exporter).build();
+    Ok(Metrics::new(Some(reader)))
 }
 
 /// Runs the server until SIGINT or SIGTERM.
@@ -86,6 +102,36 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", settings.listen_addr))?;
     tracing::info!(addr = %listener.local_addr()?, database = %redact(&settings.database_url), "reserve-dispatch serving");
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let until_stopped = move || {
+        let mut stopped = stopped.clone();
+        async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        }
+    };
+    let mut background = Vec::new();
+    if let Some(addr) = settings.metrics_addr {
+        let listener = server::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr} for metrics"))?;
+        tracing::info!(addr = %listener.local_addr()?, "serving Prometheus metrics at /metrics");
+        background.push(tokio::spawn({
+            let app = app.clone();
+            let stopped = until_stopped();
+            async move {
+                if let Err(err) = crate::metrics::serve(listener, app, stopped).await {
+                    tracing::error!(error = %err, "the metrics endpoint failed");
+                }
+            }
+        }));
+    }
+    if crate::telemetry::otlp_wanted("METRICS") {
+        background.push(tokio::spawn(crate::metrics::refresh_every(
+            app.clone(),
+            std::time::Duration::from_secs(15),
+            until_stopped(),
+        )));
+    }
     let (stop_worker, worker_stopped) = tokio::sync::oneshot::channel::<()>();
     let worker = tokio::spawn(crate::worker::run(
         app.clone(),
@@ -94,6 +140,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             let _ = worker_stopped.await;
         },
     ));
+    let metrics_handle = app.metrics.clone();
     server::serve(
         listener,
         app,
@@ -104,6 +151,11 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     .await?;
     let _ = stop_worker.send(());
     let _ = worker.await;
+    let _ = stop.send(true);
+    for task in background {
+        let _ = task.await;
+    }
+    metrics_handle.flush();
     tracing::info!("stopped");
     Ok(())
 }

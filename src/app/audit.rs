@@ -6,6 +6,7 @@ use crate::domain::audit::{AuditEvent, GENESIS_HASH};
 use crate::store;
 
 /// Events in sequence order, for auditors and duty officers.
+#[tracing::instrument(name = "audit.list", skip_all)]
 pub async fn list(
     app: &App,
     actor: &Actor,
@@ -38,6 +39,7 @@ pub struct Verification {
 
 /// Recomputes the chain from a trusted checkpoint (`after`, with its hash),
 /// or from the start, page by page.
+#[tracing::instrument(name = "audit.verify_chain", skip_all)]
 pub async fn verify_chain<C: sea_orm::ConnectionTrait>(
     conn: &C,
     after: i64,
@@ -94,6 +96,7 @@ pub async fn verify_chain<C: sea_orm::ConnectionTrait>(
     }
 }
 
+#[tracing::instrument(name = "audit.verify", skip_all)]
 pub async fn verify(
     app: &App,
     actor: &Actor,

@@ -29,6 +29,7 @@ fn check_period(start: NaiveDate, end: NaiveDate) -> AppResult<()> {
     Ok(())
 }
 
+#[tracing::instrument(name = "capacity.create", skip_all)]
 pub async fn create(
     app: &App,
     actor: &Actor,
@@ -68,6 +69,7 @@ pub async fn create(
 }
 
 /// Changes the size or period; never below what is held and consumed.
+#[tracing::instrument(name = "capacity.update", skip_all)]
 pub async fn update(
     app: &App,
     actor: &Actor,
@@ -154,6 +156,7 @@ fn readers(actor: &Actor) -> AppResult<()> {
     )
 }
 
+#[tracing::instrument(name = "capacity.get", skip_all)]
 pub async fn get(app: &App, actor: &Actor, id: i32) -> AppResult<CapacityCommitment> {
     readers(actor)?;
     match store::dispatch::get_commitment(&app.db, id).await? {
@@ -162,6 +165,7 @@ pub async fn get(app: &App, actor: &Actor, id: i32) -> AppResult<CapacityCommitm
     }
 }
 
+#[tracing::instrument(name = "capacity.list", skip_all)]
 pub async fn list(
     app: &App,
     actor: &Actor,
@@ -190,6 +194,7 @@ pub async fn list(
 }
 
 /// Commitments ended by `ended_by` with capacity left unused (Art. 14(2)).
+#[tracing::instrument(name = "capacity.unused", skip_all)]
 pub async fn unused(
     app: &App,
     actor: &Actor,

@@ -25,6 +25,7 @@ pub struct QueueEntry {
 /// The caller's queue: for duty officers the ELIGIBLE requests of Member
 /// States and CERT-EU, for Commission officers the REFERRED requests of
 /// third countries; by priority, then Member State users, then submission.
+#[tracing::instrument(name = "decisions.queue", skip_all)]
 pub async fn queue(app: &App, actor: &Actor, page: PageRequest) -> AppResult<Page<QueueEntry>> {
     require(actor, &[Role::DutyOfficer, Role::Commission])?;
     let third_country = actor.role == Role::Commission;
@@ -99,7 +100,7 @@ async fn load_for_decision(
     actor: &Actor,
     id: &str,
     expected_version: i64,
-) -> AppResult<(sea_orm::DatabaseTransaction, StoredRequest)> {
+) -> AppResult<(crate::store::Txn, StoredRequest)> {
     require(actor, &[Role::DutyOfficer, Role::Commission])?;
     let (txn, stored) = load_for_change(app, actor, id).await?;
     let decider = stored.request.decider();
@@ -128,6 +129,7 @@ pub struct Grant {
     pub note: String,
 }
 
+#[tracing::instrument(name = "decisions.authorise", skip_all)]
 pub async fn authorise(
     app: &App,
     actor: &Actor,
@@ -244,6 +246,7 @@ fn granted_lines(
     Ok(v.finish(lines)?)
 }
 
+#[tracing::instrument(name = "decisions.reject", skip_all)]
 pub async fn reject(
     app: &App,
     actor: &Actor,
@@ -268,6 +271,7 @@ pub async fn reject(
     commit_and_read(txn, id).await
 }
 
+#[tracing::instrument(name = "decisions.request_information", skip_all)]
 pub async fn request_information(
     app: &App,
     actor: &Actor,

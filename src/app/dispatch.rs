@@ -82,6 +82,7 @@ async fn proposals<C: ConnectionTrait>(
 }
 
 /// The ranked candidates for each granted line of an authorised request.
+#[tracing::instrument(name = "dispatch.propose", skip_all)]
 pub async fn propose(app: &App, actor: &Actor, id: &str) -> AppResult<Vec<LineProposal>> {
     require(actor, &[Role::DutyOfficer])?;
     let stored = load_visible(&app.db, actor, id).await?;
@@ -109,6 +110,7 @@ pub struct LinePlan {
 /// Approves the plan: each line becomes an offer to its first provider with
 /// free capacity, holding that capacity until answered; AUTHORISED ->
 /// DISPATCHING (or WAITING_CAPACITY when a line finds no one).
+#[tracing::instrument(name = "dispatch.approve", skip_all)]
 pub async fn approve(
     app: &App,
     actor: &Actor,
@@ -418,6 +420,7 @@ fn capacity_error() -> AppError {
     AppError::FailedPrecondition("the capacity ledger does not bear this movement".into())
 }
 
+#[tracing::instrument(name = "dispatch.accept", skip_all)]
 pub async fn accept(app: &App, actor: &Actor, id: &str) -> AppResult<Offer> {
     let now = app.now();
     let txn = store::begin(&app.db).await?;
@@ -475,6 +478,7 @@ async fn set_line_state<C: ConnectionTrait>(
     Ok(())
 }
 
+#[tracing::instrument(name = "dispatch.decline", skip_all)]
 pub async fn decline(
     app: &App,
     actor: &Actor,
@@ -683,6 +687,7 @@ pub(crate) async fn expire<C: ConnectionTrait>(
     move_on(conn, app, &offer, key, now).await
 }
 
+#[tracing::instrument(name = "dispatch.record_agreement", skip_all)]
 pub async fn record_agreement(
     app: &App,
     actor: &Actor,
@@ -716,6 +721,7 @@ pub async fn record_agreement(
     Ok(offer)
 }
 
+#[tracing::instrument(name = "dispatch.complete", skip_all)]
 pub async fn complete(app: &App, actor: &Actor, id: &str, delivery_note: &str) -> AppResult<Offer> {
     let now = app.now();
     let txn = store::begin(&app.db).await?;
@@ -863,6 +869,7 @@ pub enum OfferView {
     Assignments,
 }
 
+#[tracing::instrument(name = "dispatch.list_for_provider", skip_all)]
 pub async fn list_for_provider(
     app: &App,
     actor: &Actor,
@@ -910,6 +917,7 @@ pub async fn list_for_provider(
 }
 
 /// The request an offer belongs to, for showing the offer to its provider.
+#[tracing::instrument(name = "dispatch.request_of_offer", skip_all)]
 pub async fn request_of_offer(app: &App, offer: &Offer) -> AppResult<SupportRequest> {
     Ok(
         store::requests::find_by_id(&app.db, &offer.support_request_id)
@@ -920,6 +928,7 @@ pub async fn request_of_offer(app: &App, offer: &Offer) -> AppResult<SupportRequ
 }
 
 /// Files the summary report (Art. 16(9)) and records its distribution.
+#[tracing::instrument(name = "dispatch.submit_report", skip_all)]
 pub async fn submit_report(
     app: &App,
     actor: &Actor,
@@ -965,6 +974,7 @@ pub async fn submit_report(
     commit_and_read(txn, id).await
 }
 
+#[tracing::instrument(name = "dispatch.close", skip_all)]
 pub async fn close(app: &App, actor: &Actor, id: &str) -> AppResult<SupportRequest> {
     require(actor, &[Role::DutyOfficer])?;
     let now = app.now();

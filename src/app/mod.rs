@@ -106,6 +106,8 @@ pub struct App {
     pub rules: Arc<RuleSet>,
     /// Live events for watchers in this process.
     pub events: Arc<events::EventBus>,
+    /// The instruments RPCs, timers and gauges report to.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl App {
@@ -115,7 +117,14 @@ impl App {
             clock: Arc::new(SystemClock),
             rules: Arc::new(rules),
             events: Arc::default(),
+            metrics: Arc::default(),
         }
+    }
+
+    /// Reports to `metrics` (with an OTLP reader, say) instead.
+    pub fn with_metrics(mut self, metrics: crate::metrics::Metrics) -> Self {
+        self.metrics = Arc::new(metrics);
+        self
     }
 
     pub fn now(&self) -> DateTime<Utc> {

@@ -1,6 +1,8 @@
 //! Registry use cases: administrators write, every authenticated role reads.
 
-use sea_orm::{DatabaseTransaction, DbErr};
+use sea_orm::DbErr;
+
+use crate::store::Txn;
 use serde_json::json;
 
 use super::{App, AppError, AppResult, Change, Page, PageRequest, record, require};
@@ -16,7 +18,7 @@ async fn write(
     actor: &Actor,
     action: &str,
     resource: String,
-    save: impl AsyncFnOnce(&DatabaseTransaction, chrono::DateTime<chrono::Utc>) -> Result<bool, DbErr>,
+    save: impl AsyncFnOnce(&Txn, chrono::DateTime<chrono::Utc>) -> Result<bool, DbErr>,
 ) -> AppResult<()> {
     require(actor, &[Role::Admin])?;
     let now = app.now();
@@ -54,13 +56,9 @@ async fn update<T>(
     actor: &Actor,
     action: &str,
     resource: String,
-    load: impl AsyncFnOnce(&DatabaseTransaction) -> Result<Option<T>, DbErr>,
+    load: impl AsyncFnOnce(&Txn) -> Result<Option<T>, DbErr>,
     merge: impl FnOnce(&T) -> Result<T, Violations>,
-    save: impl AsyncFnOnce(
-        &DatabaseTransaction,
-        &T,
-        chrono::DateTime<chrono::Utc>,
-    ) -> Result<bool, DbErr>,
+    save: impl AsyncFnOnce(&Txn, &T, chrono::DateTime<chrono::Utc>) -> Result<bool, DbErr>,
 ) -> AppResult<T> {
     require(actor, &[Role::Admin])?;
     let now = app.now();
@@ -128,6 +126,7 @@ fn own_record(actor: &Actor, role: Role, id: &str) -> bool {
     reads_all(actor) || (actor.role == role && actor.organisation == id)
 }
 
+#[tracing::instrument(name = "registry.create_country", skip_all)]
 pub async fn create_country(app: &App, actor: &Actor, country: Country) -> AppResult<Country> {
     let resource = format!("countries/{}", country.code);
     write(app, actor, "CreateCountry", resource, async |txn, now| {
@@ -137,6 +136,7 @@ pub async fn create_country(app: &App, actor: &Actor, country: Country) -> AppRe
     Ok(country)
 }
 
+#[tracing::instrument(name = "registry.update_country", skip_all)]
 pub async fn update_country(
     app: &App,
     actor: &Actor,
@@ -159,6 +159,7 @@ pub async fn update_country(
     .await
 }
 
+#[tracing::instrument(name = "registry.get_country", skip_all)]
 pub async fn get_country(app: &App, actor: &Actor, code: &str) -> AppResult<Country> {
     readers(actor)?;
     store::registry::get_country(&app.db, code)
@@ -166,6 +167,7 @@ pub async fn get_country(app: &App, actor: &Actor, code: &str) -> AppResult<Coun
         .ok_or_else(|| AppError::NotFound(format!("countries/{code} not found")))
 }
 
+#[tracing::instrument(name = "registry.list_countries", skip_all)]
 pub async fn list_countries(
     app: &App,
     actor: &Actor,
@@ -180,6 +182,7 @@ pub async fn list_countries(
     })
 }
 
+#[tracing::instrument(name = "registry.create_organisation", skip_all)]
 pub async fn create_organisation(
     app: &App,
     actor: &Actor,
@@ -199,6 +202,7 @@ pub async fn create_organisation(
     Ok(organisation)
 }
 
+#[tracing::instrument(name = "registry.update_organisation", skip_all)]
 pub async fn update_organisation(
     app: &App,
     actor: &Actor,
@@ -242,6 +246,7 @@ async fn country_exists(app: &App, field: &str, code: &str) -> AppResult<()> {
     }
 }
 
+#[tracing::instrument(name = "registry.get_organisation", skip_all)]
 pub async fn get_organisation(app: &App, actor: &Actor, id: &str) -> AppResult<Organisation> {
     readers(actor)?;
     let found = if own_record(actor, Role::Requester, id) {
@@ -252,6 +257,7 @@ pub async fn get_organisation(app: &App, actor: &Actor, id: &str) -> AppResult<O
     found.ok_or_else(|| AppError::NotFound(format!("organisations/{id} not found")))
 }
 
+#[tracing::instrument(name = "registry.list_organisations", skip_all)]
 pub async fn list_organisations(
     app: &App,
     actor: &Actor,
@@ -273,6 +279,7 @@ pub async fn list_organisations(
     })
 }
 
+#[tracing::instrument(name = "registry.create_provider", skip_all)]
 pub async fn create_provider(app: &App, actor: &Actor, provider: Provider) -> AppResult<Provider> {
     let resource = format!("providers/{}", provider.id);
     write(app, actor, "CreateProvider", resource, async |txn, now| {
@@ -282,6 +289,7 @@ pub async fn create_provider(app: &App, actor: &Actor, provider: Provider) -> Ap
     Ok(provider)
 }
 
+#[tracing::instrument(name = "registry.update_provider", skip_all)]
 pub async fn update_provider(
     app: &App,
     actor: &Actor,
@@ -310,6 +318,7 @@ pub async fn update_provider(
     Ok(provider)
 }
 
+#[tracing::instrument(name = "registry.get_provider", skip_all)]
 pub async fn get_provider(app: &App, actor: &Actor, id: &str) -> AppResult<Provider> {
     readers(actor)?;
     let found = if own_record(actor, Role::Provider, id) {
@@ -320,6 +329,7 @@ pub async fn get_provider(app: &App, actor: &Actor, id: &str) -> AppResult<Provi
     found.ok_or_else(|| AppError::NotFound(format!("providers/{id} not found")))
 }
 
+#[tracing::instrument(name = "registry.list_providers", skip_all)]
 pub async fn list_providers(
     app: &App,
     actor: &Actor,

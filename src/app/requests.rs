@@ -56,6 +56,7 @@ pub(crate) async fn load_visible<C: sea_orm::ConnectionTrait>(
     }
 }
 
+#[tracing::instrument(name = "requests.create", skip_all)]
 pub async fn create(
     app: &App,
     actor: &Actor,
@@ -145,6 +146,7 @@ fn replay(existing: StoredRequest, hash: &str, request_id: &str) -> AppResult<Su
 
 /// Replaces the request's content by `merge(current)`: the gRPC layer applies
 /// the field mask there, and every field is validated again.
+#[tracing::instrument(name = "requests.update", skip_all)]
 pub async fn update(
     app: &App,
     actor: &Actor,
@@ -254,17 +256,14 @@ pub(crate) async fn load_for_change(
     app: &App,
     actor: &Actor,
     id: &str,
-) -> AppResult<(sea_orm::DatabaseTransaction, StoredRequest)> {
+) -> AppResult<(crate::store::Txn, StoredRequest)> {
     let txn = store::begin(&app.db).await?;
     let stored = load_visible(&txn, actor, id).await?;
     Ok((txn, stored))
 }
 
 /// Reads the request back inside the transaction, then commits.
-pub(crate) async fn commit_and_read(
-    txn: sea_orm::DatabaseTransaction,
-    id: &str,
-) -> AppResult<SupportRequest> {
+pub(crate) async fn commit_and_read(txn: crate::store::Txn, id: &str) -> AppResult<SupportRequest> {
     let request = store::requests::find_by_id(&txn, id)
         .await?
         .ok_or_else(|| not_found(id))?
@@ -276,6 +275,7 @@ pub(crate) async fn commit_and_read(
 /// Submits the request and decides its eligibility at once: SUBMITTED, then
 /// ELIGIBLE, INELIGIBLE or NEEDS_INFO by the rule set, and an eligible
 /// third-country request on to the Commission (REFERRED, the Council informed).
+#[tracing::instrument(name = "requests.submit", skip_all)]
 pub async fn submit(app: &App, actor: &Actor, id: &str) -> AppResult<SupportRequest> {
     require(actor, &[Role::Requester])?;
     let now = app.now();
@@ -380,6 +380,7 @@ pub async fn submit(app: &App, actor: &Actor, id: &str) -> AppResult<SupportRequ
     commit_and_read(txn, id).await
 }
 
+#[tracing::instrument(name = "requests.withdraw", skip_all)]
 pub async fn withdraw(
     app: &App,
     actor: &Actor,
@@ -404,6 +405,7 @@ pub async fn withdraw(
     commit_and_read(txn, id).await
 }
 
+#[tracing::instrument(name = "requests.get", skip_all)]
 pub async fn get(app: &App, actor: &Actor, id: &str) -> AppResult<SupportRequest> {
     require(
         actor,
@@ -453,6 +455,7 @@ async fn record_red_reads<'a>(
     Ok(())
 }
 
+#[tracing::instrument(name = "requests.list", skip_all)]
 pub async fn list(
     app: &App,
     actor: &Actor,

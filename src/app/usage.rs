@@ -9,6 +9,7 @@ use crate::domain::usage::{UsageRow, UsageView, Use, aggregate};
 use crate::store;
 
 /// The report for requests submitted in `[from, to)`.
+#[tracing::instrument(name = "usage.report", skip_all)]
 pub async fn report(
     app: &App,
     actor: &Actor,

@@ -7,16 +7,19 @@ pub mod dispatch;
 pub mod entities;
 pub mod registry;
 pub mod requests;
+pub mod stats;
 pub mod timers;
 
 use std::time::Duration;
 
 use sea_orm::{
-    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbErr,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbErr,
+    ExecResult, QueryResult, SqliteTransactionMode, Statement, TransactionOptions,
+    TransactionTrait,
     sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
 };
 use serde::{Serialize, de::DeserializeOwned};
+use tracing::{Instrument, field::Empty};
 
 pub use sea_orm::DatabaseConnection as Db;
 
@@ -46,13 +49,27 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
 /// see and change a state no other writer is changing: check-then-write
 /// steps (all lines active? which lines wait?) cannot race, and locks are
 /// always taken in the same order, so writers never deadlock.
-pub async fn begin(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+pub async fn begin(db: &DatabaseConnection) -> Result<Txn, DbErr> {
+    let span = tracing::info_span!(
+        "db.transaction",
+        otel.kind = "internal",
+        db.system = match db.get_database_backend() {
+            sea_orm::DatabaseBackend::Postgres => "postgresql",
+            _ => "sqlite",
+        },
+        db.outcome = Empty,
+    );
     let txn = db
         .begin_with_options(TransactionOptions {
             sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
             ..Default::default()
         })
+        .instrument(span.clone())
         .await?;
+    let txn = Txn {
+        inner: Some(txn),
+        span,
+    };
     if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
         use sea_orm::{EntityTrait, QuerySelect};
         entities::audit_head::Entity::find_by_id(1)
@@ -61,6 +78,83 @@ pub async fn begin(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr
             .await?;
     }
     Ok(txn)
+}
+
+/// A write transaction, traced as one `db.transaction` span from BEGIN to
+/// COMMIT (or to the rollback when it is dropped), with its statements
+/// inside. It runs everything a `DatabaseTransaction` runs.
+pub struct Txn {
+    /// Taken by `commit` and `rollback`.
+    inner: Option<DatabaseTransaction>,
+    span: tracing::Span,
+}
+
+impl Txn {
+    fn inner(&self) -> &DatabaseTransaction {
+        self.inner
+            .as_ref()
+            .expect("a transaction is not used after it ends")
+    }
+
+    pub async fn commit(mut self) -> Result<(), DbErr> {
+        let inner = self.inner.take().expect("a transaction ends once");
+        let result = inner.commit().instrument(self.span.clone()).await;
+        self.span.record(
+            "db.outcome",
+            if result.is_ok() { "commit" } else { "failed" },
+        );
+        result
+    }
+
+    pub async fn rollback(mut self) -> Result<(), DbErr> {
+        let inner = self.inner.take().expect("a transaction ends once");
+        self.span.record("db.outcome", "rollback");
+        inner.rollback().instrument(self.span.clone()).await
+    }
+}
+
+impl Drop for Txn {
+    fn drop(&mut self) {
+        if self.inner.is_some() {
+            // Dropped before its end: the driver rolls it back.
+            self.span.record("db.outcome", "rollback");
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl ConnectionTrait for Txn {
+    fn get_database_backend(&self) -> sea_orm::DbBackend {
+        self.inner().get_database_backend()
+    }
+
+    async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        self.inner()
+            .execute_raw(stmt)
+            .instrument(self.span.clone())
+            .await
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        self.inner()
+            .execute_unprepared(sql)
+            .instrument(self.span.clone())
+            .await
+    }
+
+    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        self.inner()
+            .query_one_raw(stmt)
+            .instrument(self.span.clone())
+            .await
+    }
+
+    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        self.inner()
+            .query_all_raw(stmt)
+            .instrument(self.span.clone())
+            .await
+    }
 }
 
 /// Lists of codes are stored as JSON text.

@@ -28,7 +28,11 @@ pub async fn run_once(app: &App, owner: &str) -> AppResult<usize> {
     let mut fired = 0;
     for timer in claimed {
         match fire(app, &timer).await {
-            Ok(true) => fired += 1,
+            Ok(true) => {
+                fired += 1;
+                app.metrics
+                    .timer_fired(timer.kind.as_str(), app.now() - timer.due_at);
+            }
             Ok(false) => {}
             // Left unfired: claimed again when the lease runs out.
             Err(err) => {

@@ -153,6 +153,18 @@ pub async fn spawn_with(
     }
 }
 
+impl Keys {
+    /// A token signed with the trusted key for `role` in `org`.
+    pub fn token_for(&self, role: &str, org: &str) -> String {
+        encode(
+            &Header::new(Algorithm::EdDSA),
+            &claims_for(role, org, &format!("{role}@{org}"), ISSUER, AUDIENCE, 600),
+            &self.trusted,
+        )
+        .unwrap()
+    }
+}
+
 impl TestApp {
     pub async fn channel(&self) -> Channel {
         Channel::from_shared(format!("http://{}", self.addr))
@@ -178,14 +190,7 @@ impl TestApp {
 
     /// A valid token for `role` in `org`.
     pub fn token(&self, role: &str, org: &str) -> String {
-        self.sign(&claims_for(
-            role,
-            org,
-            &format!("{role}@{org}"),
-            ISSUER,
-            AUDIENCE,
-            600,
-        ))
+        self.keys.token_for(role, org)
     }
 
     pub fn sign(&self, claims: &Claims) -> String {
@@ -471,5 +476,58 @@ pub fn moldova_provider(id: &str) -> pb::Provider {
         clearance: pb::Clearance::RestreintUe as i32,
         hours_to_deploy: 24,
         ..Default::default()
+    }
+}
+
+/// A `reserve serve` process, killed when dropped.
+pub struct ServerProcess {
+    child: std::process::Child,
+    pub addr: String,
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the real binary on `db`, trusting `keys`, on a free port, with
+/// `env` added to its environment; returns once it logs its address.
+pub fn start_server(db: &TestDb, keys: &Keys, env: &[(&str, &str)]) -> ServerProcess {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let mut command = Command::new(env!("CARGO_BIN_EXE_reserve"));
+    command
+        .arg("serve")
+        .env("RESERVE_LISTEN_ADDR", "127.0.0.1:0")
+        .env("RESERVE_DATABASE_URL", &db.url)
+        .env("RESERVE_DB_MAX_CONNECTIONS", "4")
+        .env("RESERVE_JWT_PUBLIC_KEY_FILE", &keys.public_pem_path)
+        .env("RESERVE_JWT_ALGORITHM", "EdDSA")
+        .env("RESERVE_JWT_ISSUER", ISSUER)
+        .env("RESERVE_JWT_AUDIENCE", AUDIENCE)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let mut child = command.spawn().expect("the reserve binary starts");
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let addr = loop {
+        let line = lines.next().expect("the server logs its address").unwrap();
+        if line.contains("reserve-dispatch serving")
+            && let Some(rest) = line.split("addr=").nth(1)
+        {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    // Keep draining the log so the process never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    ServerProcess {
+        child,
+        addr: format!("http://{addr}"),
     }
 }

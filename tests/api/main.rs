@@ -14,5 +14,6 @@ mod platform;
 mod registry;
 mod replicas;
 mod requests;
+mod telemetry;
 mod tls;
 mod validation;

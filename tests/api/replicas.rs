@@ -1,11 +1,7 @@
 //! Two `reserve serve` processes on one database: requests driven through
 //! both alternately, and each due timer fired exactly once between them.
 
-use std::{
-    io::{BufRead, BufReader},
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use jsonwebtoken::{Algorithm, Header, encode};
 use reserve_dispatch::auth::claims_for;
@@ -13,56 +9,22 @@ use reserve_dispatch::grpc::pb;
 use tonic::transport::Channel;
 
 use crate::helpers::{
-    AUDIENCE, ISSUER, Keys, TestDb, authed, create, day_from_today, moldova_request,
+    AUDIENCE, ISSUER, Keys, ServerProcess, TestDb, authed, create, day_from_today, moldova_request,
+    start_server,
 };
 
-/// A server process, killed when dropped.
-struct Process {
-    child: Child,
-    addr: String,
+fn start(db: &TestDb, keys: &Keys, rules: &std::path::Path, seed: bool) -> ServerProcess {
+    start_server(
+        db,
+        keys,
+        &[
+            ("RESERVE_RULES_FILE", rules.to_str().unwrap()),
+            ("RESERVE_SEED_DEMO", if seed { "true" } else { "false" }),
+        ],
+    )
 }
 
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(db: &TestDb, keys: &Keys, rules: &std::path::Path, seed: bool) -> Process {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_reserve"))
-        .arg("serve")
-        .env("RESERVE_LISTEN_ADDR", "127.0.0.1:0")
-        .env("RESERVE_DATABASE_URL", &db.url)
-        .env("RESERVE_DB_MAX_CONNECTIONS", "4")
-        .env("RESERVE_JWT_PUBLIC_KEY_FILE", &keys.public_pem_path)
-        .env("RESERVE_JWT_ALGORITHM", "EdDSA")
-        .env("RESERVE_JWT_ISSUER", ISSUER)
-        .env("RESERVE_JWT_AUDIENCE", AUDIENCE)
-        .env("RESERVE_RULES_FILE", rules)
-        .env("RESERVE_SEED_DEMO", if seed { "true" } else { "false" })
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the reserve binary starts");
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let addr = loop {
-        let line = lines.next().expect("the server logs its address").unwrap();
-        if let Some(rest) = line.split("addr=").nth(1) {
-            break rest.split_whitespace().next().unwrap().to_owned();
-        }
-    };
-    // Keep draining the log so the process never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    Process {
-        child,
-        addr: format!("http://{addr}"),
-    }
-}
-
-async fn channel(p: &Process) -> Channel {
+async fn channel(p: &ServerProcess) -> Channel {
     Channel::from_shared(p.addr.clone())
         .unwrap()
         .connect()

@@ -1,0 +1,264 @@
+//! Metrics: OpenTelemetry instruments, read by a Prometheus scrape endpoint
+//! and, when the standard `OTEL_*` variables name a collector, pushed to it
+//! over OTLP as well.
+//!
+//! | name (Prometheus)              | kind      | labels                                  |
+//! |--------------------------------|-----------|-----------------------------------------|
+//! | `rpc_server_duration_seconds`  | histogram | `rpc_service`, `rpc_method`, `rpc_grpc_status_code` |
+//! | `reserve_requests`             | gauge     | `state`                                 |
+//! | `reserve_offers_open`          | gauge     |                                         |
+//! | `reserve_assessments_overdue`  | gauge     |                                         |
+//! | `reserve_timers_due`           | gauge     |                                         |
+//! | `reserve_timers_lag_seconds`   | gauge     | (age of the oldest due, unfired timer)  |
+//! | `reserve_timer_fire_lag_seconds` | histogram | `kind` (due time to firing)           |
+//!
+//! The gauges come from the database: they are read again at each scrape
+//! and, when OTLP is on, every few seconds by [`refresh_every`].
+
+use std::{
+    collections::BTreeMap,
+    future::Future,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use chrono::{DateTime, Utc};
+use opentelemetry::{
+    KeyValue,
+    metrics::{Histogram, MeterProvider},
+};
+use opentelemetry_sdk::metrics::SdkMeterProvider;
+use sea_orm::DatabaseConnection;
+
+use crate::store;
+
+/// Latency buckets of RPCs, in seconds: 1 ms to 10 s.
+const RPC_BUCKETS: [f64; 14] = [
+    0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+/// Timer lateness buckets, in seconds: a timer fires within the worker's
+/// period (1 s) when all is well.
+const TIMER_BUCKETS: [f64; 10] = [0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0];
+
+/// What the gauges report, as last read from the database.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Snapshot {
+    pub requests_by_state: BTreeMap<String, i64>,
+    pub open_offers: i64,
+    pub overdue_assessments: i64,
+    pub timers_due: i64,
+    pub timer_lag_seconds: f64,
+}
+
+/// The instruments of one server.
+pub struct Metrics {
+    provider: SdkMeterProvider,
+    registry: prometheus::Registry,
+    rpc_duration: Histogram<f64>,
+    timer_lag: Histogram<f64>,
+    snapshot: Arc<Mutex<Snapshot>>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new(None)
+    }
+}
+
+impl Metrics {
+    /// Instruments read by the Prometheus endpoint, and by `otlp` (a reader
+    /// pushing to a collector) when given.
+    pub fn new(
+        otlp: Option<
+            opentelemetry_sdk::metrics::PeriodicReader<opentelemetry_otlp::MetricExporter>,
+        >,
+    ) -> Self {
+        let registry = prometheus::Registry::new();
+        let exporter = opentelemetry_prometheus::exporter()
+            .with_registry(registry.clone())
+            .scope_info_enabled(false)
+            .build()
+            .expect("a fresh registry accepts the exporter");
+        let mut builder = SdkMeterProvider::builder()
+            .with_reader(exporter)
+            .with_resource(crate::telemetry::resource());
+        if let Some(reader) = otlp {
+            builder = builder.with_reader(reader);
+        }
+        let provider = builder.build();
+        let meter = provider.meter("reserve-dispatch");
+        let rpc_duration = meter
+            .f64_histogram("rpc.server.duration")
+            .with_unit("s")
+            .with_description("Duration of RPCs served, by method and status code")
+            .with_boundaries(RPC_BUCKETS.to_vec())
+            .build();
+        let timer_lag = meter
+            .f64_histogram("reserve.timer.fire_lag")
+            .with_unit("s")
+            .with_description("Time from a durable timer's due time to its firing")
+            .with_boundaries(TIMER_BUCKETS.to_vec())
+            .build();
+        let snapshot = Arc::new(Mutex::new(Snapshot::default()));
+        let read = |f: fn(&Snapshot) -> f64| {
+            let snapshot = snapshot.clone();
+            move |observer: &dyn opentelemetry::metrics::AsyncInstrument<f64>| {
+                observer.observe(f(&snapshot.lock().expect("metrics lock")), &[])
+            }
+        };
+        let by_state = snapshot.clone();
+        meter
+            .f64_observable_gauge("reserve.requests")
+            .with_description("Support requests by state")
+            .with_callback(move |observer| {
+                for (state, n) in &by_state.lock().expect("metrics lock").requests_by_state {
+                    observer.observe(*n as f64, &[KeyValue::new("state", state.clone())]);
+                }
+            })
+            .build();
+        meter
+            .f64_observable_gauge("reserve.offers.open")
+            .with_description("Offers awaiting the provider's answer")
+            .with_callback(read(|s| s.open_offers as f64))
+            .build();
+        meter
+            .f64_observable_gauge("reserve.assessments.overdue")
+            .with_description("Requests past their response deadline with no decision")
+            .with_callback(read(|s| s.overdue_assessments as f64))
+            .build();
+        meter
+            .f64_observable_gauge("reserve.timers.due")
+            .with_description("Durable timers due and not yet fired")
+            .with_callback(read(|s| s.timers_due as f64))
+            .build();
+        meter
+            .f64_observable_gauge("reserve.timers.lag")
+            .with_unit("s")
+            .with_description("How long the oldest due, unfired timer has waited")
+            .with_callback(read(|s| s.timer_lag_seconds))
+            .build();
+        Metrics {
+            provider,
+            registry,
+            rpc_duration,
+            timer_lag,
+            snapshot,
+        }
+    }
+
+    /// One RPC answered (`code` is the numeric gRPC status).
+    pub fn rpc_finished(&self, path: &str, code: &str, elapsed: Duration) {
+        let (service, method) = split_path(path);
+        self.rpc_duration.record(
+            elapsed.as_secs_f64(),
+            &[
+                KeyValue::new("rpc.system", "grpc"),
+                KeyValue::new("rpc.service", service.to_owned()),
+                KeyValue::new("rpc.method", method.to_owned()),
+                KeyValue::new("rpc.grpc.status_code", code.parse::<i64>().unwrap_or(2)),
+            ],
+        );
+    }
+
+    /// One durable timer fired `lag` after it was due.
+    pub fn timer_fired(&self, kind: &str, lag: chrono::Duration) {
+        let seconds = lag.num_milliseconds().max(0) as f64 / 1000.0;
+        self.timer_lag
+            .record(seconds, &[KeyValue::new("kind", kind.to_owned())]);
+    }
+
+    /// Reads the gauges' figures from the database.
+    pub async fn refresh(
+        &self,
+        db: &DatabaseConnection,
+        now: DateTime<Utc>,
+    ) -> Result<(), sea_orm::DbErr> {
+        let snapshot = store::stats::read(db, now).await?;
+        *self.snapshot.lock().expect("metrics lock") = snapshot;
+        Ok(())
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        self.snapshot.lock().expect("metrics lock").clone()
+    }
+
+    /// The Prometheus text exposition of every instrument.
+    pub fn render(&self) -> String {
+        use prometheus::Encoder;
+        let mut out = Vec::new();
+        prometheus::TextEncoder::new()
+            .encode(&self.registry.gather(), &mut out)
+            .expect("text encoding into memory does not fail");
+        String::from_utf8(out).expect("the text format is UTF-8")
+    }
+
+    /// Pushes what is pending to the OTLP collector, if any.
+    pub fn flush(&self) {
+        let _ = self.provider.force_flush();
+    }
+}
+
+/// `/reserve.v1.DispatchService/ApproveDispatch` → (`reserve.v1.DispatchService`, `ApproveDispatch`).
+pub fn split_path(path: &str) -> (&str, &str) {
+    path.trim_start_matches('/')
+        .split_once('/')
+        .unwrap_or((path, ""))
+}
+
+/// Re-reads the gauges every `every` until `shutdown`, so that a push
+/// exporter sends current figures.
+pub async fn refresh_every(
+    app: crate::app::App,
+    every: Duration,
+    shutdown: impl Future<Output = ()>,
+) {
+    let refresh = async {
+        loop {
+            if let Err(err) = app.metrics.refresh(&app.db, app.now()).await {
+                tracing::warn!(error = %err, "cannot read the metrics' figures");
+            }
+            tokio::time::sleep(every).await;
+        }
+    };
+    tokio::select! {
+        _ = refresh => {},
+        _ = shutdown => {},
+    }
+}
+
+/// Serves `GET /metrics` (Prometheus text format) on `listener` until
+/// `shutdown`.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: crate::app::App,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use axum::{Router, http::header, response::IntoResponse, routing::get};
+    let scrape = move || {
+        let app = app.clone();
+        async move {
+            if let Err(err) = app.metrics.refresh(&app.db, app.now()).await {
+                // Serve the last figures read rather than nothing.
+                tracing::warn!(error = %err, "cannot read the metrics' figures");
+            }
+            (
+                [(
+                    header::CONTENT_TYPE,
+                    "text/plain; version=0.0.4; charset=utf-8",
+                )],
+                app.metrics.render(),
+            )
+                .into_response()
+        }
+    };
+    let router = Router::new().route("/metrics", get(scrape));
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
