@@ -48,6 +48,18 @@ pub struct Settings {
     pub tls_client_ca_file: Option<PathBuf>,
     /// Where `GET /metrics` (Prometheus text format) is served; off when unset.
     pub metrics_addr: Option<SocketAddr>,
+    /// Largest request message accepted, in bytes.
+    pub max_message_bytes: usize,
+    /// Calls one connection may have open at once.
+    pub max_concurrent_streams: u32,
+    /// Seconds a unary call may take.
+    pub request_timeout_secs: u64,
+    /// Calls per second per organisation (0: no limit), and the burst above it.
+    pub rate_limit_per_second: u32,
+    pub rate_limit_burst: u32,
+    /// Milliseconds one statement may run (PostgreSQL `statement_timeout`)
+    /// or wait for the write lock (SQLite busy timeout).
+    pub db_statement_timeout_ms: u64,
 }
 
 impl Default for Settings {
@@ -73,11 +85,33 @@ impl Default for Settings {
             tls_key_file: None,
             tls_client_ca_file: None,
             metrics_addr: None,
+            max_message_bytes: 1024 * 1024,
+            max_concurrent_streams: 64,
+            request_timeout_secs: 30,
+            rate_limit_per_second: 50,
+            rate_limit_burst: 100,
+            db_statement_timeout_ms: 10_000,
         }
     }
 }
 
 impl Settings {
+    /// The transport's limits.
+    pub fn limits(&self) -> crate::limits::Limits {
+        use std::num::NonZeroU32;
+        crate::limits::Limits {
+            max_message_bytes: self.max_message_bytes,
+            max_concurrent_streams: self.max_concurrent_streams,
+            request_timeout: std::time::Duration::from_secs(self.request_timeout_secs),
+            rate: NonZeroU32::new(self.rate_limit_per_second).map(|per_second| {
+                crate::limits::Rate {
+                    per_second,
+                    burst: NonZeroU32::new(self.rate_limit_burst).unwrap_or(per_second),
+                }
+            }),
+        }
+    }
+
     /// Loads the layers; `overrides` are the flags given on the command line.
     pub fn load(
         config_file: Option<&PathBuf>,

@@ -20,6 +20,7 @@ pub mod client;
 pub mod config;
 pub mod domain;
 pub mod grpc;
+pub mod limits;
 pub mod metrics;
 pub mod observe;
 pub mod seed;

@@ -11,14 +11,27 @@ use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 use crate::app::App;
 use crate::auth::{AuthLayer, Verifier};
 use crate::grpc::{self, pb};
+use crate::limits::{Limits, RateLimitLayer};
 
 /// Serves the API on `listener` until `shutdown` completes, then finishes the
-/// calls in flight.
+/// calls in flight; with the default limits.
 pub async fn serve(
     listener: TcpListener,
     app: App,
     verifier: Arc<Verifier>,
     tls: Option<ServerTlsConfig>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), tonic::transport::Error> {
+    serve_with(listener, app, verifier, tls, Limits::default(), shutdown).await
+}
+
+/// Serves the API with the given limits.
+pub async fn serve_with(
+    listener: TcpListener,
+    app: App,
+    verifier: Arc<Verifier>,
+    tls: Option<ServerTlsConfig>,
+    limits: Limits,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -50,33 +63,53 @@ pub async fn serve(
     };
     // Headers up to 96 KiB reach the auth layer, which refuses oversized
     // tokens with a clear UNAUTHENTICATED rather than a transport error.
-    let mut builder = Server::builder().http2_max_header_list_size(Some(96 * 1024));
+    let mut builder = Server::builder()
+        .http2_max_header_list_size(Some(96 * 1024))
+        .max_concurrent_streams(Some(limits.max_concurrent_streams))
+        .timeout(limits.request_timeout)
+        // Dead peers are noticed and their connections closed.
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+        .tcp_keepalive(Some(Duration::from_secs(60)));
+    let max = limits.max_message_bytes;
     if let Some(tls) = tls {
         builder = builder.tls_config(tls)?;
     }
     let served = builder
         .layer(crate::observe::ObserveLayer::new(app.metrics.clone()))
         .layer(AuthLayer::new(verifier))
+        .layer(RateLimitLayer::new(limits.rate))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(
             pb::support_request_service_server::SupportRequestServiceServer::new(
                 grpc::support_requests::SupportRequestService { app: app.clone() },
-            ),
+            )
+            .max_decoding_message_size(max),
         )
-        .add_service(pb::registry_service_server::RegistryServiceServer::new(
-            grpc::registry::RegistryService { app: app.clone() },
-        ))
-        .add_service(pb::dispatch_service_server::DispatchServiceServer::new(
-            grpc::dispatch::DispatchService { app: app.clone() },
-        ))
-        .add_service(pb::provider_service_server::ProviderServiceServer::new(
-            grpc::provider::ProviderService { app: app.clone() },
-        ))
-        .add_service(pb::audit_service_server::AuditServiceServer::new(
-            grpc::audit::AuditService { app },
-        ))
+        .add_service(
+            pb::registry_service_server::RegistryServiceServer::new(
+                grpc::registry::RegistryService { app: app.clone() },
+            )
+            .max_decoding_message_size(max),
+        )
+        .add_service(
+            pb::dispatch_service_server::DispatchServiceServer::new(
+                grpc::dispatch::DispatchService { app: app.clone() },
+            )
+            .max_decoding_message_size(max),
+        )
+        .add_service(
+            pb::provider_service_server::ProviderServiceServer::new(
+                grpc::provider::ProviderService { app: app.clone() },
+            )
+            .max_decoding_message_size(max),
+        )
+        .add_service(
+            pb::audit_service_server::AuditServiceServer::new(grpc::audit::AuditService { app })
+                .max_decoding_message_size(max),
+        )
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await;
     tail.abort();

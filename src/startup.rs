@@ -57,14 +57,18 @@ pub fn rules(settings: &Settings) -> anyhow::Result<RuleSet> {
 
 /// Connects, migrates (when configured) and seeds (when asked).
 pub async fn app(settings: &Settings) -> anyhow::Result<App> {
-    let db = store::connect(&settings.database_url, settings.db_max_connections)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot open the database at {}",
-                redact(&settings.database_url)
-            )
-        })?;
+    let db = store::connect_with(
+        &settings.database_url,
+        settings.db_max_connections,
+        std::time::Duration::from_millis(settings.db_statement_timeout_ms),
+    )
+    .await
+    .with_context(|| {
+        format!(
+            "cannot open the database at {}",
+            redact(&settings.database_url)
+        )
+    })?;
     if settings.migrate_on_start {
         Migrator::up(&db, None)
             .await
@@ -141,11 +145,12 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         },
     ));
     let metrics_handle = app.metrics.clone();
-    server::serve(
+    server::serve_with(
         listener,
         app,
         verifier,
         tls(&settings)?,
+        settings.limits(),
         server::shutdown_signal(),
     )
     .await?;

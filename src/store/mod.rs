@@ -23,9 +23,22 @@ use tracing::{Instrument, field::Empty};
 
 pub use sea_orm::DatabaseConnection as Db;
 
-/// Opens the pool. SQLite runs in WAL mode with a busy timeout and foreign
-/// keys on; every database gets bounded connect and acquire timeouts.
+/// Opens the pool with a 10 s statement deadline.
 pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
+    connect_with(url, max_connections, Duration::from_secs(10)).await
+}
+
+/// Opens the pool. SQLite runs in WAL mode with foreign keys on, and waits
+/// at most `statement_timeout` for the write lock; PostgreSQL cancels a
+/// statement running longer (`statement_timeout`) and a lock wait past it
+/// (`lock_timeout`). Every database gets bounded connect and acquire
+/// timeouts, so a call never waits on the database without end.
+pub async fn connect_with(
+    url: &str,
+    max_connections: u32,
+    statement_timeout: Duration,
+) -> Result<DatabaseConnection, DbErr> {
+    let millis = statement_timeout.as_millis().to_string();
     let mut options = ConnectOptions::new(url);
     options
         .max_connections(max_connections)
@@ -33,11 +46,17 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(10))
         .sqlx_logging(false)
-        .map_sqlx_sqlite_opts(|o| {
+        .map_sqlx_sqlite_opts(move |o| {
             o.journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
-                .busy_timeout(Duration::from_secs(10))
+                .busy_timeout(statement_timeout)
                 .foreign_keys(true)
+        })
+        .map_sqlx_postgres_opts(move |o| {
+            o.options([
+                ("statement_timeout", millis.as_str()),
+                ("lock_timeout", millis.as_str()),
+            ])
         });
     Database::connect(options).await
 }

@@ -117,7 +117,17 @@ pub async fn spawn_with(
     keys: Arc<Keys>,
     tls: Option<tonic::transport::ServerTlsConfig>,
 ) -> TestApp {
-    let settings = Settings {
+    spawn_configured(db, keys, tls, |_| {}).await
+}
+
+/// A server whose settings `configure` changes (limits, timeouts).
+pub async fn spawn_configured(
+    db: Arc<TestDb>,
+    keys: Arc<Keys>,
+    tls: Option<tonic::transport::ServerTlsConfig>,
+    configure: impl FnOnce(&mut Settings),
+) -> TestApp {
+    let mut settings = Settings {
         database_url: db.url.clone(),
         db_max_connections: 5,
         seed_demo: true,
@@ -125,8 +135,13 @@ pub async fn spawn_with(
         jwt_audience: AUDIENCE.into(),
         jwt_public_key_file: Some(keys.public_pem_path.clone()),
         jwt_algorithm: "EdDSA".into(),
+        // Tests drive one organisation harder than people do; the limit
+        // has tests of its own.
+        rate_limit_per_second: 0,
         ..Settings::default()
     };
+    configure(&mut settings);
+    let limits = settings.limits();
     let verifier = Arc::new(startup::verifier(&settings).expect("verifier"));
     let mut app = startup::app(&settings).await.expect("application");
     let clock = Arc::new(reserve_dispatch::app::ManualClock::default());
@@ -136,7 +151,7 @@ pub async fn spawn_with(
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();
     let handle = tokio::spawn(async move {
-        server::serve(listener, server_app, verifier, tls, async {
+        server::serve_with(listener, server_app, verifier, tls, limits, async {
             rx.await.ok();
         })
         .await
@@ -507,6 +522,7 @@ pub fn start_server(db: &TestDb, keys: &Keys, env: &[(&str, &str)]) -> ServerPro
         .env("RESERVE_JWT_ALGORITHM", "EdDSA")
         .env("RESERVE_JWT_ISSUER", ISSUER)
         .env("RESERVE_JWT_AUDIENCE", AUDIENCE)
+        .env("RESERVE_RATE_LIMIT_PER_SECOND", "0")
         .env("RUST_LOG", "info")
         .stdout(Stdio::null())
         .stderr(Stdio::piped());

@@ -10,6 +10,7 @@ mod decisions;
 mod dispatch;
 mod eligibility;
 mod helpers;
+mod limits;
 mod platform;
 mod registry;
 mod replicas;
