@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod convert;
 pub mod dispatch;
+pub mod door;
 pub mod provider;
 pub mod registry;
 pub mod support_requests;

@@ -270,3 +270,86 @@ async fn names_masks_and_pages_are_checked() {
     assert_eq!(stored, created);
     app.stop().await;
 }
+
+/// Mutation fuzzing through the front door: the encoded Moldovan request
+/// with random bytes overwritten, inserted or removed; whatever still
+/// decodes is sent to the server, which answers it (OK or a field error),
+/// never with INTERNAL or UNKNOWN, and keeps serving.
+#[test]
+fn mutated_requests_are_answered_never_with_internal() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+    use prost::Message;
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let app = runtime.block_on(spawn_app());
+    let token = app.token("requester", "md-spoc");
+    let client = runtime.block_on(app.requests());
+    let base = moldova_request().encode_to_vec();
+    let sent = std::cell::Cell::new(0u32);
+
+    // Mostly printable bytes written over others: strings stay UTF-8 and
+    // the message still decodes, so most cases reach the server.
+    let mutation = (
+        any::<prop::sample::Index>(),
+        prop_oneof![4 => 0x20u8..0x7f, 1 => any::<u8>()],
+        prop_oneof![6 => Just(0u8), 1 => Just(1u8), 1 => Just(2u8)],
+    );
+    let mut runner = TestRunner::new(Config {
+        cases: 300,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    runner
+        .run(&prop::collection::vec(mutation, 1..4), |mutations| {
+            let mut bytes = base.clone();
+            for (at, byte, op) in mutations {
+                let i = at.index(bytes.len().max(1));
+                match op {
+                    0 if !bytes.is_empty() => bytes[i] = byte,
+                    1 => bytes.insert(i.min(bytes.len()), byte),
+                    _ if !bytes.is_empty() => {
+                        bytes.remove(i);
+                    }
+                    _ => {}
+                }
+            }
+            let Ok(message) = pb::SupportRequest::decode(&bytes[..]) else {
+                return Ok(());
+            };
+            sent.set(sent.get() + 1);
+            let id = uuid::Uuid::new_v4().to_string();
+            let answer = runtime.block_on(
+                client
+                    .clone()
+                    .create_support_request(authed(create(message, &id), &token)),
+            );
+            if let Err(status) = answer {
+                prop_assert!(
+                    !matches!(status.code(), Code::Internal | Code::Unknown),
+                    "{status:?}"
+                );
+                if status.code() == Code::InvalidArgument {
+                    prop_assert!(!violated_fields(&status).is_empty(), "{status:?}");
+                }
+            }
+            Ok(())
+        })
+        .unwrap();
+    eprintln!(
+        "{} of 300 mutated requests decoded and were sent",
+        sent.get()
+    );
+    assert!(
+        sent.get() >= 100,
+        "most mutations still decode: {}",
+        sent.get()
+    );
+    runtime
+        .block_on(
+            client
+                .clone()
+                .create_support_request(authed(create(moldova_request(), "after"), &token)),
+        )
+        .expect("still serving");
+}
