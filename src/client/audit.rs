@@ -25,7 +25,8 @@ pub enum AuditAction {
         /// Start after this sequence: the last one seen, to resume.
         #[arg(long, default_value_t = 0)]
         after: i64,
-        /// Only events of this resource, such as supportRequests/….
+        /// Only events of this resource, such as supportRequests/… (or a
+        /// request's reference, CSR-…).
         #[arg(long, default_value = "")]
         resource: String,
         /// Only events of this action, such as ApproveDispatch.
@@ -72,6 +73,11 @@ pub async fn run(connection: Connection, action: AuditAction) -> anyhow::Result<
             limit,
             output,
         } => {
+            let resource = if resource.starts_with("CSR-") {
+                super::request_name(&connection, &resource).await?
+            } else {
+                resource
+            };
             let mut stream = client
                 .watch_events(connection.authed(pb::WatchEventsRequest {
                     after_sequence: after,

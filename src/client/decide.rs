@@ -4,8 +4,8 @@
 
 use tonic::transport::Channel;
 
-use super::{ClientArgs, UsageError, print, resource, server, service_name, table};
-use crate::client::requests::render;
+use super::{ClientArgs, UsageError, print, server, service_name, table};
+use crate::client::requests::render_brief as render;
 use crate::grpc::pb;
 
 type Client = pb::dispatch_service_client::DispatchServiceClient<Channel>;
@@ -73,7 +73,7 @@ pub async fn run(args: ClientArgs, command: DecideCommand) -> anyhow::Result<()>
             days,
             note,
         } => {
-            let name = resource("supportRequests", &name);
+            let name = super::request_name(connection, &name).await?;
             let granted_lines = grants
                 .iter()
                 .map(|g| parse_grant(g))
@@ -118,7 +118,7 @@ pub async fn run(args: ClientArgs, command: DecideCommand) -> anyhow::Result<()>
         DecideCommand::Reject { name, reason } => {
             let rejected = client
                 .reject_support_request(connection.authed(pb::RejectSupportRequestRequest {
-                    name: resource("supportRequests", &name),
+                    name: super::request_name(connection, &name).await?,
                     reason,
                     version: 0,
                 })?)
@@ -130,7 +130,7 @@ pub async fn run(args: ClientArgs, command: DecideCommand) -> anyhow::Result<()>
         DecideCommand::Ask { name, questions } => {
             let asked = client
                 .request_more_information(connection.authed(pb::RequestMoreInformationRequest {
-                    name: resource("supportRequests", &name),
+                    name: super::request_name(connection, &name).await?,
                     questions,
                     version: 0,
                 })?)

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use tonic::transport::Channel;
 
 use super::{ClientArgs, UsageError, files, print, resource, server, service_name, short, table};
-use crate::client::requests::render;
+use crate::client::requests::render_brief as render;
 use crate::grpc::pb;
 
 type Client = pb::dispatch_service_client::DispatchServiceClient<Channel>;
@@ -50,7 +50,7 @@ pub async fn run(args: ClientArgs, command: DispatchCommand) -> anyhow::Result<(
             let mut client = Client::new(connection.channel().await?);
             let proposal = client
                 .propose_matches(connection.authed(pb::ProposeMatchesRequest {
-                    name: resource("supportRequests", &name),
+                    name: super::request_name(connection, &name).await?,
                 })?)
                 .await
                 .map_err(server)?
@@ -64,7 +64,6 @@ pub async fn run(args: ClientArgs, command: DispatchCommand) -> anyhow::Result<(
             plan,
             proposed,
         } => {
-            let name = resource("supportRequests", &name);
             let plan = match plan {
                 Some(file) => {
                     let request: pb::ApproveDispatchRequest = files::read_message(&file)?;
@@ -72,6 +71,7 @@ pub async fn run(args: ClientArgs, command: DispatchCommand) -> anyhow::Result<(
                 }
                 None => Vec::new(),
             };
+            let name = super::request_name(connection, &name).await?;
             let mut client = Client::new(connection.channel().await?);
             let plan = if proposed {
                 let proposal = client
@@ -129,7 +129,7 @@ pub async fn run(args: ClientArgs, command: DispatchCommand) -> anyhow::Result<(
             let mut client = Client::new(connection.channel().await?);
             let closed = client
                 .close_support_request(connection.authed(pb::CloseSupportRequestRequest {
-                    name: resource("supportRequests", &name),
+                    name: super::request_name(connection, &name).await?,
                 })?)
                 .await
                 .map_err(server)?

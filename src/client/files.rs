@@ -148,18 +148,18 @@ fn locate(desc: &MessageDescriptor, value: &Value, prefix: &str) -> Option<(Stri
         let Some(field) = field else {
             return Some((path, "is not a field of this message".into()));
         };
-        if let prost_reflect::Kind::Message(inner) = field.kind() {
-            if !field.is_map() {
-                let deeper = match item {
-                    Value::Array(items) if field.is_list() => items
-                        .iter()
-                        .enumerate()
-                        .find_map(|(i, item)| locate(&inner, item, &format!("{path}[{i}]"))),
-                    _ => locate(&inner, item, &path),
-                };
-                if deeper.is_some() {
-                    return deeper;
-                }
+        if let prost_reflect::Kind::Message(inner) = field.kind()
+            && !field.is_map()
+        {
+            let deeper = match item {
+                Value::Array(items) if field.is_list() => items
+                    .iter()
+                    .enumerate()
+                    .find_map(|(i, item)| locate(&inner, item, &format!("{path}[{i}]"))),
+                _ => locate(&inner, item, &path),
+            };
+            if deeper.is_some() {
+                return deeper;
             }
         }
         return Some((path, err.to_string()));

@@ -216,6 +216,39 @@ pub fn resource(collection: &str, given: &str) -> String {
     }
 }
 
+/// A request's resource name from what a person types: its name, its id, or
+/// its reference (`CSR-2026-000001`), looked up among the requests the caller
+/// may see.
+pub async fn request_name(connection: &Connection, given: &str) -> anyhow::Result<String> {
+    if !given.starts_with("CSR-") {
+        return Ok(resource("supportRequests", given));
+    }
+    let mut client = pb::support_request_service_client::SupportRequestServiceClient::new(
+        connection.channel().await?,
+    );
+    let mut page_token = String::new();
+    loop {
+        let page = client
+            .list_support_requests(connection.authed(pb::ListSupportRequestsRequest {
+                page_size: 100,
+                page_token,
+                state: 0,
+            })?)
+            .await
+            .map_err(server)?
+            .into_inner();
+        if let Some(found) = page.support_requests.iter().find(|r| r.reference == given) {
+            return Ok(found.name.clone());
+        }
+        if page.next_page_token.is_empty() {
+            return Err(server(tonic::Status::not_found(format!(
+                "no request you may see has the reference {given}"
+            ))));
+        }
+        page_token = page.next_page_token;
+    }
+}
+
 /// The last segment of a resource name, for narrow table columns.
 pub fn short(name: &str) -> &str {
     name.rsplit('/').next().unwrap_or(name)

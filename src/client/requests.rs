@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use tonic::transport::Channel;
 
-use super::{ClientArgs, Format, files, print, resource, server, state_name, table};
+use super::{ClientArgs, Format, files, print, server, state_name, table};
 use crate::grpc::pb;
 
 type Client = pb::support_request_service_client::SupportRequestServiceClient<Channel>;
@@ -83,7 +83,7 @@ pub async fn run(args: ClientArgs, command: RequestCommand) -> anyhow::Result<()
                 Format::Json => eprintln!("request id: {request_id}"),
                 Format::Table => println!("request id: {request_id}"),
             }
-            print(out, &created, render)
+            print(out, &created, render_brief)
         }
         RequestCommand::Edit { name, file } => {
             let value = files::read_document(&file)?;
@@ -91,7 +91,7 @@ pub async fn run(args: ClientArgs, command: RequestCommand) -> anyhow::Result<()
                 .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
             let mut body: pb::SupportRequest = files::from_value(&value)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-            body.name = resource("supportRequests", &name);
+            body.name = super::request_name(connection, &name).await?;
             let updated = client()
                 .await?
                 .update_support_request(connection.authed(pb::UpdateSupportRequestRequest {
@@ -101,10 +101,10 @@ pub async fn run(args: ClientArgs, command: RequestCommand) -> anyhow::Result<()
                 .await
                 .map_err(server)?
                 .into_inner();
-            print(out, &updated, render)
+            print(out, &updated, render_brief)
         }
         RequestCommand::Submit { name } => {
-            let name = resource("supportRequests", &name);
+            let name = super::request_name(connection, &name).await?;
             let submitted = client()
                 .await?
                 .submit_support_request(
@@ -116,7 +116,7 @@ pub async fn run(args: ClientArgs, command: RequestCommand) -> anyhow::Result<()
             print(out, &submitted, render)
         }
         RequestCommand::Show { name } => {
-            let name = resource("supportRequests", &name);
+            let name = super::request_name(connection, &name).await?;
             let shown = client()
                 .await?
                 .get_support_request(connection.authed(pb::GetSupportRequestRequest { name })?)
@@ -153,7 +153,7 @@ pub async fn run(args: ClientArgs, command: RequestCommand) -> anyhow::Result<()
             print(out, &all, render_list)
         }
         RequestCommand::Withdraw { name, reason } => {
-            let name = resource("supportRequests", &name);
+            let name = super::request_name(connection, &name).await?;
             let withdrawn = client()
                 .await?
                 .withdraw_support_request(
@@ -162,7 +162,7 @@ pub async fn run(args: ClientArgs, command: RequestCommand) -> anyhow::Result<()
                 .await
                 .map_err(server)?
                 .into_inner();
-            print(out, &withdrawn, render)
+            print(out, &withdrawn, render_brief)
         }
         RequestCommand::Report {
             name,
@@ -180,20 +180,47 @@ pub async fn run(args: ClientArgs, command: RequestCommand) -> anyhow::Result<()
                     lessons_learned: lessons_learned.unwrap_or_default(),
                 },
             };
-            report.name = resource("supportRequests", &name);
+            report.name = super::request_name(connection, &name).await?;
             let reported = client()
                 .await?
                 .submit_summary_report(connection.authed(report)?)
                 .await
                 .map_err(server)?
                 .into_inner();
-            print(out, &reported, render)
+            print(out, &reported, render_brief)
         }
     }
 }
 
 /// A request as a person reads it, with its eligibility table.
 pub fn render(sr: &pb::SupportRequest) -> String {
+    let mut out = render_brief(sr);
+    if let Some(d) = &sr.eligibility {
+        out.push_str(&format!(
+            "eligibility: {} under rule set {}\n\n",
+            state_name(d.outcome),
+            d.rule_set_version
+        ));
+        let rows: Vec<[String; 4]> = d
+            .results
+            .iter()
+            .map(|r| {
+                [
+                    r.rule_id.clone(),
+                    r.article.clone(),
+                    super::enum_name(r.outcome, |o: pb::RuleOutcome| o.as_str_name()).to_owned(),
+                    r.message.clone(),
+                ]
+            })
+            .collect();
+        out.push_str(&table(["RULE", "ARTICLE", "OUTCOME", "MESSAGE"], &rows));
+    }
+    out
+}
+
+/// A request after a change: what it is, its state and what was decided,
+/// without the eligibility table (`request show` has it).
+pub fn render_brief(sr: &pb::SupportRequest) -> String {
     let mut out = format!(
         "{}  {}\n{}\nstate: {}\n",
         sr.reference,
@@ -234,26 +261,6 @@ pub fn render(sr: &pb::SupportRequest) -> String {
             super::timestamp_text(&report.submit_time),
             report.recipients.join("; ")
         ));
-    }
-    if let Some(d) = &sr.eligibility {
-        out.push_str(&format!(
-            "eligibility: {} under rule set {}\n\n",
-            state_name(d.outcome),
-            d.rule_set_version
-        ));
-        let rows: Vec<[String; 4]> = d
-            .results
-            .iter()
-            .map(|r| {
-                [
-                    r.rule_id.clone(),
-                    r.article.clone(),
-                    super::enum_name(r.outcome, |o: pb::RuleOutcome| o.as_str_name()).to_owned(),
-                    r.message.clone(),
-                ]
-            })
-            .collect();
-        out.push_str(&table(["RULE", "ARTICLE", "OUTCOME", "MESSAGE"], &rows));
     }
     out
 }

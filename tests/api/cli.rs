@@ -308,10 +308,12 @@ async fn a_moldovan_request_from_the_example_file_to_closing_with_the_cli_only()
     let shown = reserve(
         &app,
         &who.requester,
-        &["request", "show", &name, "--output", "json"],
+        &["request", "show", &reference, "--output", "json"],
     )
-    .await;
-    assert_eq!(shown.json()["state"], "DISPATCHED");
+    .await
+    .json();
+    assert_eq!(shown["name"], name.as_str(), "found by its reference");
+    assert_eq!(shown["state"], "DISPATCHED");
 
     // They deliver.
     for token in [&who.danube, &who.nordic] {
@@ -642,6 +644,17 @@ async fn the_server_s_answers_become_exit_codes_with_the_field_on_one_line() {
     )
     .await;
     assert_eq!(denied.code, 17, "PERMISSION_DENIED: {}", denied.stderr);
+
+    // The table is in the help.
+    let help = std::process::Command::new(binary())
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8(help.stdout).unwrap();
+    assert!(
+        help.contains("10 + c   the server answered with gRPC status code c"),
+        "{help}"
+    );
 
     // No token is a usage error; no server is a local one.
     let mut command = std::process::Command::new(binary());
