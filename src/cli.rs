@@ -15,7 +15,8 @@ use crate::{seed, startup, store};
 #[command(
     name = "reserve",
     version,
-    about = "EU Cybersecurity Reserve: request and dispatch service"
+    about = "EU Cybersecurity Reserve: request and dispatch service",
+    after_help = crate::client::EXIT_HELP
 )]
 pub struct Cli {
     /// Configuration file (TOML); `reserve.toml` is read when present.
@@ -46,14 +47,21 @@ pub enum Command {
     },
     /// Print a development token signed with the local development key.
     Token(TokenArgs),
-    /// Verify or export the audit trail, reading the database directly.
+    /// The audit trail: watch events live, verify the hash chain, export it.
+    ///
+    /// `verify` and `export` read the database directly when one is named
+    /// (`--database-url` or RESERVE_DATABASE_URL), and ask the server otherwise.
+    #[command(after_help = crate::client::EXIT_HELP)]
     Audit {
         #[command(subcommand)]
-        action: AuditAction,
+        action: crate::client::audit::AuditAction,
         #[command(flatten)]
-        db: DbArgs,
+        db: AuditDbArgs,
+        #[command(flatten)]
+        connection: crate::client::Connection,
     },
     /// Capacity reports, as a client of a running server.
+    #[command(after_help = crate::client::EXIT_HELP)]
     Capacity {
         #[command(flatten)]
         connection: crate::client::Connection,
@@ -61,18 +69,60 @@ pub enum Command {
         command: crate::client::CapacityCommand,
     },
     /// A usage report (Art. 16(11)-(12)) as CSV or JSON, from a running server.
+    #[command(after_help = crate::client::EXIT_HELP)]
     Usage {
         #[command(flatten)]
         connection: crate::client::Connection,
         #[command(flatten)]
         args: crate::client::UsageArgs,
     },
-    /// Support requests, as a client of a running server.
+    /// Support requests (requesters): create, edit, submit, show, list, withdraw, report.
+    #[command(after_help = crate::client::EXIT_HELP)]
     Request {
         #[command(flatten)]
-        connection: crate::client::Connection,
+        client: crate::client::ClientArgs,
         #[command(subcommand)]
-        command: crate::client::RequestCommand,
+        command: crate::client::requests::RequestCommand,
+    },
+    /// Decisions (duty and Commission officers): the queue, authorise, reject, ask.
+    #[command(after_help = crate::client::EXIT_HELP)]
+    Decide {
+        #[command(flatten)]
+        client: crate::client::ClientArgs,
+        #[command(subcommand)]
+        command: crate::client::decide::DecideCommand,
+    },
+    /// Dispatch (duty officers): propose providers, approve a plan, close.
+    #[command(after_help = crate::client::EXIT_HELP)]
+    Dispatch {
+        #[command(flatten)]
+        client: crate::client::ClientArgs,
+        #[command(subcommand)]
+        command: crate::client::dispatch::DispatchCommand,
+    },
+    /// Offers (providers): list, accept, decline, record the agreement.
+    #[command(after_help = crate::client::EXIT_HELP)]
+    Offer {
+        #[command(flatten)]
+        client: crate::client::ClientArgs,
+        #[command(subcommand)]
+        command: crate::client::provider::OfferCommand,
+    },
+    /// Assignments (providers): list, complete.
+    #[command(after_help = crate::client::EXIT_HELP)]
+    Assignment {
+        #[command(flatten)]
+        client: crate::client::ClientArgs,
+        #[command(subcommand)]
+        command: crate::client::provider::AssignmentCommand,
+    },
+    /// The registry (administrators): import, export, list.
+    #[command(after_help = crate::client::EXIT_HELP)]
+    Registry {
+        #[command(flatten)]
+        client: crate::client::ClientArgs,
+        #[command(subcommand)]
+        command: crate::client::registry::RegistryCommand,
     },
 }
 
@@ -155,26 +205,14 @@ pub enum MigrateAction {
 #[derive(Serialize)]
 struct NoOverrides {}
 
-#[derive(Debug, Subcommand)]
-pub enum AuditAction {
-    /// Recompute the hash chain; exit 1 at the first broken event.
-    Verify {
-        /// Start after this sequence (a trusted checkpoint).
-        #[arg(long, default_value_t = 0)]
-        after: i64,
-        /// The hash of the checkpoint event.
-        #[arg(long)]
-        checkpoint_hash: Option<String>,
-    },
-    /// Write the events, with their hashes, as JSON lines.
-    Export {
-        /// File to write; standard output when absent.
-        #[arg(long)]
-        output: Option<PathBuf>,
-        /// Only events after this sequence.
-        #[arg(long, default_value_t = 0)]
-        after: i64,
-    },
+/// The database of the offline audit tools; global, so that it may follow
+/// the subcommand (`reserve audit verify --database-url …`).
+#[derive(Debug, clap::Args, Serialize)]
+pub struct AuditDbArgs {
+    /// Read this database directly instead of asking a server.
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -231,62 +269,38 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             seed::demo(&app).await?;
             Ok(())
         }
-        Command::Request {
-            connection,
-            command,
-        } => crate::client::run(connection, command).await,
+        Command::Request { client, command } => crate::client::requests::run(client, command).await,
+        Command::Decide { client, command } => crate::client::decide::run(client, command).await,
+        Command::Dispatch { client, command } => {
+            crate::client::dispatch::run(client, command).await
+        }
+        Command::Offer { client, command } => {
+            crate::client::provider::offers(client, command).await
+        }
+        Command::Assignment { client, command } => {
+            crate::client::provider::assignments(client, command).await
+        }
+        Command::Registry { client, command } => {
+            crate::client::registry::run(client, command).await
+        }
         Command::Capacity {
             connection,
             command,
         } => crate::client::capacity(connection, command).await,
-        Command::Audit { action, db } => {
+        Command::Audit {
+            action,
+            db,
+            connection,
+        } => {
+            let offline =
+                db.database_url.is_some() || std::env::var_os("RESERVE_DATABASE_URL").is_some();
+            if !offline {
+                return crate::client::audit::run(connection, action).await;
+            }
             crate::telemetry::init("text");
             let settings = Settings::load(cli.config.as_ref(), &db)?;
             let conn = store::connect(&settings.database_url, 2).await?;
-            match action {
-                AuditAction::Verify {
-                    after,
-                    checkpoint_hash,
-                } => {
-                    let result =
-                        crate::app::audit::verify_chain(&conn, after, checkpoint_hash.as_deref())
-                            .await?;
-                    match result.broken {
-                        None => {
-                            println!("OK: {} events verified", result.checked);
-                            Ok(())
-                        }
-                        Some((sequence, problem)) => {
-                            println!("BROKEN at sequence {sequence}: {problem}");
-                            std::process::exit(1);
-                        }
-                    }
-                }
-                AuditAction::Export { output, after } => {
-                    use std::io::Write;
-                    let mut out: Box<dyn Write> = match &output {
-                        Some(path) => Box::new(std::io::BufWriter::new(
-                            std::fs::File::create(path)
-                                .with_context(|| format!("cannot create {}", path.display()))?,
-                        )),
-                        None => Box::new(std::io::BufWriter::new(std::io::stdout())),
-                    };
-                    let mut cursor = after;
-                    let mut written = 0u64;
-                    loop {
-                        let page = store::audit::list(&conn, None, cursor, 1_000).await?;
-                        let Some(last) = page.last() else { break };
-                        cursor = last.sequence;
-                        for e in &page {
-                            writeln!(out, "{}", crate::domain::audit::to_json_line(e))?;
-                            written += 1;
-                        }
-                    }
-                    out.flush()?;
-                    eprintln!("{written} events exported");
-                    Ok(())
-                }
-            }
+            crate::client::audit::offline(&conn, action).await
         }
         Command::Usage { connection, args } => crate::client::usage(connection, args).await,
         Command::Token(args) => {

@@ -6,8 +6,9 @@ async fn main() -> std::process::ExitCode {
     match reserve_dispatch::cli::run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
+            // One line: what failed, and for the server's answers the field at fault.
             eprintln!("error: {err:#}");
-            std::process::ExitCode::FAILURE
+            std::process::ExitCode::from(reserve_dispatch::client::exit_code(&err))
         }
     }
 }
