@@ -230,3 +230,221 @@ async fn two_processes_share_the_work_and_fire_each_timer_once() {
     drop(a);
     drop(b);
 }
+
+/// One Moldovan request from creation to closing, each step sent to the
+/// next of `channels` in turn, while an auditor watches the events on the
+/// last one. Returns the request's trail as ListEvents gives it and as the
+/// watch delivered it: (action, from, to).
+async fn lifecycle(
+    channels: &[Channel],
+    token: &dyn Fn(&str, &str) -> String,
+) -> (Vec<(String, String, String)>, Vec<(String, String, String)>) {
+    let step = std::cell::Cell::new(0usize);
+    let next = || {
+        step.set(step.get() + 1);
+        channels[step.get() % channels.len()].clone()
+    };
+    let watcher = channels.last().unwrap().clone();
+    let mut watch = pb::audit_service_client::AuditServiceClient::new(watcher)
+        .watch_events(authed(
+            pb::WatchEventsRequest::default(),
+            &token("auditor", "oversight"),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+
+    pb::registry_service_client::RegistryServiceClient::new(next())
+        .create_capacity_commitment(authed(
+            pb::CreateCapacityCommitmentRequest {
+                capacity_commitment: Some(pb::CapacityCommitment {
+                    provider: "providers/nordic-ir".into(),
+                    service: pb::ServiceType::IncidentResponse as i32,
+                    person_days: 50,
+                    period_start: day_from_today(-1),
+                    period_end: day_from_today(100),
+                    ..Default::default()
+                }),
+            },
+            &token("admin", "reserve"),
+        ))
+        .await
+        .unwrap();
+    let requester = token("requester", "md-spoc");
+    let name = pb::support_request_service_client::SupportRequestServiceClient::new(next())
+        .create_support_request(authed(create(moldova_request(), "life-1"), &requester))
+        .await
+        .unwrap()
+        .into_inner()
+        .name;
+    pb::support_request_service_client::SupportRequestServiceClient::new(next())
+        .submit_support_request(authed(
+            pb::SubmitSupportRequestRequest { name: name.clone() },
+            &requester,
+        ))
+        .await
+        .unwrap();
+    pb::dispatch_service_client::DispatchServiceClient::new(next())
+        .authorise_support(authed(
+            pb::AuthoriseSupportRequest {
+                name: name.clone(),
+                granted_lines: vec![pb::ServiceLine {
+                    service: pb::ServiceType::IncidentResponse as i32,
+                    person_days: 10,
+                    ..Default::default()
+                }],
+                duration_days: 30,
+                ..Default::default()
+            },
+            &token("commission", "ec"),
+        ))
+        .await
+        .unwrap();
+    pb::dispatch_service_client::DispatchServiceClient::new(next())
+        .approve_dispatch(authed(
+            pb::ApproveDispatchRequest {
+                name: name.clone(),
+                plan: vec![pb::LinePlan {
+                    line_index: 0,
+                    provider: "providers/nordic-ir".into(),
+                    ..Default::default()
+                }],
+                version: 0,
+            },
+            &token("duty_officer", "enisa"),
+        ))
+        .await
+        .unwrap();
+    let provider = token("provider", "nordic-ir");
+    let offer = pb::provider_service_client::ProviderServiceClient::new(next())
+        .list_offers(authed(pb::ListOffersRequest::default(), &provider))
+        .await
+        .unwrap()
+        .into_inner()
+        .offers
+        .into_iter()
+        .find(|o| o.support_request == name)
+        .expect("the offer")
+        .name;
+    pb::provider_service_client::ProviderServiceClient::new(next())
+        .accept_offer(authed(
+            pb::AcceptOfferRequest {
+                name: offer.clone(),
+            },
+            &provider,
+        ))
+        .await
+        .unwrap();
+    pb::provider_service_client::ProviderServiceClient::new(next())
+        .record_agreement(authed(
+            pb::RecordAgreementRequest {
+                name: offer.clone(),
+                agreement: Some(pb::Agreement {
+                    reference: "SA-MD-1".into(),
+                    template_version: "CSR-SA-2026.1".into(),
+                    sign_time: Some(prost_types::Timestamp {
+                        seconds: chrono::Utc::now().timestamp() - 60,
+                        nanos: 0,
+                    }),
+                    liability_conditions: "Art. 16(6)".into(),
+                    affected_entity: "Grid operator".into(),
+                }),
+            },
+            &provider,
+        ))
+        .await
+        .unwrap();
+    pb::provider_service_client::ProviderServiceClient::new(next())
+        .complete_assignment(authed(
+            pb::CompleteAssignmentRequest {
+                name: offer.clone(),
+                delivery_note: "Delivered".into(),
+            },
+            &provider,
+        ))
+        .await
+        .unwrap();
+    pb::support_request_service_client::SupportRequestServiceClient::new(next())
+        .submit_summary_report(authed(
+            pb::SubmitSummaryReportRequest {
+                name: name.clone(),
+                service_provided: "Containment".into(),
+                results: "Restored".into(),
+                lessons_learned: "Offline backups".into(),
+            },
+            &requester,
+        ))
+        .await
+        .unwrap();
+    let closed = pb::dispatch_service_client::DispatchServiceClient::new(next())
+        .close_support_request(authed(
+            pb::CloseSupportRequestRequest { name: name.clone() },
+            &token("duty_officer", "enisa"),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(closed.state, pb::RequestState::Closed as i32);
+
+    let ours = |e: &pb::AuditEvent| e.resource == name || e.resource == offer;
+    let triple = |e: pb::AuditEvent| (e.action, e.from_state, e.to_state);
+    let listed: Vec<_> = pb::audit_service_client::AuditServiceClient::new(next())
+        .list_events(authed(
+            pb::ListEventsRequest {
+                page_size: 100,
+                ..Default::default()
+            },
+            &token("auditor", "oversight"),
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .events
+        .into_iter()
+        .filter(ours)
+        .map(triple)
+        .collect();
+    let mut watched = Vec::new();
+    while watched.len() < listed.len() {
+        let event = tokio::time::timeout(Duration::from_secs(10), watch.message())
+            .await
+            .expect("every event reaches the watcher on the other process")
+            .unwrap()
+            .expect("the stream stays open");
+        if ours(&event) {
+            watched.push(triple(event));
+        }
+    }
+    (listed, watched)
+}
+
+#[tokio::test]
+async fn a_lifecycle_through_two_processes_matches_one_process() {
+    let keys = Keys::new();
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(
+        &rules,
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/rules/csa-v1.toml")).unwrap(),
+    )
+    .unwrap();
+    let token = |role: &str, org: &str| keys.token_for(role, org);
+
+    let shared = TestDb::fresh().await;
+    let a = start(&shared, &keys, &rules, true);
+    let b = start(&shared, &keys, &rules, false);
+    let (two, two_watched) = lifecycle(&[channel(&a).await, channel(&b).await], &token).await;
+
+    let alone = TestDb::fresh().await;
+    let c = start(&alone, &keys, &rules, true);
+    let (one, one_watched) = lifecycle(&[channel(&c).await], &token).await;
+
+    assert!(two.len() >= 10, "the whole trail: {two:?}");
+    assert_eq!(two, one, "two processes write the trail one process writes");
+    assert_eq!(
+        two_watched, two,
+        "the watcher on the other process saw it all, in order"
+    );
+    assert_eq!(one_watched, one);
+    drop((a, b, c));
+}
