@@ -45,6 +45,8 @@ pub enum Command {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Load-test a server started for the purpose, with ceilings to compare.
+    Bench(crate::bench::BenchArgs),
     /// Print a development token signed with the local development key.
     Token(TokenArgs),
     /// The audit trail: watch events live, verify the hash chain, export it.
@@ -303,6 +305,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             crate::client::audit::offline(&conn, action).await
         }
         Command::Usage { connection, args } => crate::client::usage(connection, args).await,
+        Command::Bench(args) => crate::bench::run(args).await,
         Command::Token(args) => {
             let settings = Settings::load(cli.config.as_ref(), NoOverrides {})?;
             let key = DevKey::load_or_create(&settings.dev_key_file)?;

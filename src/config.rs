@@ -60,6 +60,8 @@ pub struct Settings {
     /// Milliseconds one statement may run (PostgreSQL `statement_timeout`)
     /// or wait for the write lock (SQLite busy timeout).
     pub db_statement_timeout_ms: u64,
+    /// Serve `reserve.bench.v1.Ping`, the load generator's transport ceiling.
+    pub bench_ping: bool,
 }
 
 impl Default for Settings {
@@ -91,6 +93,7 @@ impl Default for Settings {
             rate_limit_per_second: 50,
             rate_limit_burst: 100,
             db_statement_timeout_ms: 10_000,
+            bench_ping: false,
         }
     }
 }

@@ -22,16 +22,27 @@ pub async fn serve(
     tls: Option<ServerTlsConfig>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
-    serve_with(listener, app, verifier, tls, Limits::default(), shutdown).await
+    serve_with(
+        listener,
+        app,
+        verifier,
+        tls,
+        Limits::default(),
+        false,
+        shutdown,
+    )
+    .await
 }
 
-/// Serves the API with the given limits.
+/// Serves the API with the given limits; with `bench_ping`, also the
+/// benchmark's trivial RPC (`reserve.bench.v1.Ping`) behind the same layers.
 pub async fn serve_with(
     listener: TcpListener,
     app: App,
     verifier: Arc<Verifier>,
     tls: Option<ServerTlsConfig>,
     limits: Limits,
+    bench_ping: bool,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -80,6 +91,7 @@ pub async fn serve_with(
         .layer(AuthLayer::new(verifier))
         .layer(RateLimitLayer::new(limits.rate))
         .add_service(health_service)
+        .add_optional_service(bench_ping.then_some(crate::bench::ping::PingServer))
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(

@@ -151,6 +151,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         verifier,
         tls(&settings)?,
         settings.limits(),
+        settings.bench_ping,
         server::shutdown_signal(),
     )
     .await?;

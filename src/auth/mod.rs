@@ -316,6 +316,15 @@ impl DevKey {
         Ok(Self(key))
     }
 
+    /// The public half, as a PEM a server can be told to trust.
+    pub fn public_pem(&self) -> String {
+        use ed25519_dalek::pkcs8::EncodePublicKey;
+        self.0
+            .verifying_key()
+            .to_public_key_pem(LineEnding::LF)
+            .expect("an Ed25519 key always encodes")
+    }
+
     pub fn sign(&self, claims: &Claims) -> Result<String, jsonwebtoken::errors::Error> {
         let pem = self
             .0

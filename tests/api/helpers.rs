@@ -151,7 +151,7 @@ pub async fn spawn_configured(
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();
     let handle = tokio::spawn(async move {
-        server::serve_with(listener, server_app, verifier, tls, limits, async {
+        server::serve_with(listener, server_app, verifier, tls, limits, false, async {
             rx.await.ok();
         })
         .await

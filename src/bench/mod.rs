@@ -1,0 +1,1044 @@
+//! `reserve bench`: a load generator. It starts `reserve serve` as a child
+//! process on a fresh database, drives it with tonic clients at each
+//! concurrency asked for, and reports throughput, latency percentiles and
+//! the server's CPU time and peak memory, with two ceilings measured in the
+//! same run so that results read as ratios:
+//!
+//! - `ping`: a trivial authenticated RPC through the same server stack
+//!   (the transport ceiling);
+//! - `db-ceiling`: transactions of one insert plus one event insert
+//!   straight through the database driver (the database ceiling).
+//!
+//! The scenarios: `submit` (create and submit a complete request, as
+//! several organisations), `lifecycle` (submit, authorise, propose, approve,
+//! accept, agree, complete, report, close: one full cycle per operation),
+//! `read` (get and list while as many writers submit), and `watch` (streams
+//! open while events are written: delivery latency and memory per stream).
+
+pub mod ping;
+
+use std::{
+    io::{BufRead, BufReader},
+    path::Path,
+    process::{Child, Command, Stdio},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use anyhow::Context;
+use serde::Serialize;
+use tonic::transport::Channel;
+
+use crate::auth::{DevKey, claims_for};
+use crate::grpc::pb;
+
+const ISSUER: &str = "reserve-bench";
+const AUDIENCE: &str = "reserve-bench";
+/// Member States whose CSIRTs submit in the benchmark.
+const SUBMITTERS: [&str; 8] = ["ee", "lv", "lt", "fi", "se", "dk", "nl", "be"];
+/// The event every submission writes, which the watchers follow.
+const SUBMIT_ACTION: &str = "SubmitSupportRequest";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scenario {
+    Ping,
+    DbCeiling,
+    Submit,
+    Lifecycle,
+    Read,
+    Watch,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// Scenarios to run, in order.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "ping,db-ceiling,submit,lifecycle,read"
+    )]
+    pub scenario: Vec<Scenario>,
+    /// Concurrent clients; each level is measured in turn.
+    #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
+    pub concurrency: Vec<usize>,
+    /// Seconds measured at each level.
+    #[arg(long, default_value_t = 10.0)]
+    pub duration: f64,
+    /// Seconds run first at each level, not measured.
+    #[arg(long, default_value_t = 2.0)]
+    pub warmup: f64,
+    /// A PostgreSQL URL (a fresh database is created on its server and
+    /// dropped after); a temporary SQLite file when absent.
+    #[arg(long)]
+    pub database_url: Option<String>,
+    /// Streams opened by the `watch` scenario.
+    #[arg(long, default_value_t = 1000)]
+    pub watchers: usize,
+    /// Events written (one a millisecond apart at most) while they watch.
+    #[arg(long, default_value_t = 200)]
+    pub watch_events: usize,
+    /// `table` or `json`.
+    #[arg(long, default_value = "table", value_parser = ["table", "json"])]
+    pub output: String,
+}
+
+/// One scenario at one concurrency.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    pub scenario: Scenario,
+    pub database: String,
+    pub concurrency: usize,
+    pub operations: u64,
+    pub errors: u64,
+    pub seconds: f64,
+    pub per_second: f64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+    /// Server CPU time per operation, in milliseconds.
+    pub server_cpu_ms_per_op: f64,
+    /// The server's peak resident memory during the measurement.
+    pub server_peak_mb: f64,
+    /// For `watch`: the server's resident memory per open stream, in KiB.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kib_per_stream: Option<f64>,
+}
+
+/// The report: every outcome and the ratios to the ceilings.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub machine: String,
+    pub outcomes: Vec<Outcome>,
+    pub ratios: Vec<Ratio>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Ratio {
+    pub scenario: Scenario,
+    pub concurrency: usize,
+    pub to_db_ceiling: Option<f64>,
+    pub to_transport_ceiling: Option<f64>,
+}
+
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let report = measure(&args).await?;
+    if args.output == "json" {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", render(&report));
+    }
+    Ok(())
+}
+
+/// Runs every scenario at every concurrency against a fresh server.
+pub async fn measure(args: &BenchArgs) -> anyhow::Result<Report> {
+    let db = BenchDb::create(args.database_url.as_deref()).await?;
+    let dir = tempfile::tempdir()?;
+    let key = DevKey::load_or_create(&dir.path().join("bench.pem"))?;
+    let public = dir.path().join("bench.pub.pem");
+    std::fs::write(&public, key.public_pem())?;
+    let server = Server::start(&db.url, &public)?;
+    let tokens = Arc::new(Tokens::new(&key)?);
+    let channels = Arc::new(connect(&server.addr, 64).await?);
+    let database = if db.url.starts_with("postgres") {
+        "postgresql"
+    } else {
+        "sqlite"
+    };
+
+    let world = Arc::new(World::prepare(&channels[0], &tokens).await?);
+    let mut outcomes = Vec::new();
+    for &scenario in &args.scenario {
+        let levels: Vec<usize> = if scenario == Scenario::Watch {
+            vec![args.watchers]
+        } else {
+            args.concurrency.clone()
+        };
+        for concurrency in levels {
+            let outcome = match scenario {
+                Scenario::Watch => watch(&server, &channels, &tokens, args).await?,
+                Scenario::DbCeiling => {
+                    let conn = crate::store::connect(&db.url, concurrency.max(1) as u32).await?;
+                    db_ceiling_setup(&conn).await?;
+                    let conn = Arc::new(conn);
+                    load(&server, concurrency, args, move |_, i| {
+                        let conn = conn.clone();
+                        async move { db_ceiling_op(&conn, i).await }
+                    })
+                    .await?
+                }
+                _ => {
+                    let (channels, tokens, world) =
+                        (channels.clone(), tokens.clone(), world.clone());
+                    load(&server, concurrency, args, move |worker, i| {
+                        let channel = channels[worker % channels.len()].clone();
+                        let (tokens, world) = (tokens.clone(), world.clone());
+                        async move { operation(scenario, channel, &tokens, &world, worker, i).await }
+                    })
+                    .await?
+                }
+            };
+            outcomes.push(Outcome {
+                scenario,
+                database: database.into(),
+                concurrency,
+                ..outcome
+            });
+        }
+    }
+    drop(server);
+    db.drop_database().await;
+    let ratios = ratios(&outcomes);
+    Ok(Report {
+        machine: machine(),
+        outcomes,
+        ratios,
+    })
+}
+
+/// Each scenario's throughput over the ceilings' at the same concurrency.
+fn ratios(outcomes: &[Outcome]) -> Vec<Ratio> {
+    let find = |s: Scenario, c: usize| {
+        outcomes
+            .iter()
+            .find(|o| o.scenario == s && o.concurrency == c)
+            .map(|o| o.per_second)
+    };
+    outcomes
+        .iter()
+        .filter(|o| {
+            !matches!(
+                o.scenario,
+                Scenario::Ping | Scenario::DbCeiling | Scenario::Watch
+            )
+        })
+        .map(|o| Ratio {
+            scenario: o.scenario,
+            concurrency: o.concurrency,
+            to_db_ceiling: find(Scenario::DbCeiling, o.concurrency).map(|c| o.per_second / c),
+            to_transport_ceiling: find(Scenario::Ping, o.concurrency).map(|c| o.per_second / c),
+        })
+        .collect()
+}
+
+/// Runs `op` from `concurrency` workers for the warm-up, then measures for
+/// the duration: the latency of each operation, the server's CPU time and
+/// its peak memory.
+async fn load<F, Fut>(
+    server: &Server,
+    concurrency: usize,
+    args: &BenchArgs,
+    op: F,
+) -> anyhow::Result<Outcome>
+where
+    F: Fn(usize, u64) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<()>> + Send,
+{
+    let started = Instant::now();
+    let warm_until = started + Duration::from_secs_f64(args.warmup);
+    let until = warm_until + Duration::from_secs_f64(args.duration);
+    let cpu_at = Arc::new(std::sync::Mutex::new(None::<f64>));
+    // The measured window starts for everyone at `warm_until`.
+    let sampler = {
+        let pid = server.pid();
+        let cpu_at = cpu_at.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep_until(warm_until.into()).await;
+            reset_peak(pid);
+            *cpu_at.lock().expect("lock") = Some(cpu_seconds(pid));
+        })
+    };
+    let workers: Vec<_> = (0..concurrency.max(1))
+        .map(|worker| {
+            let op = op.clone();
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                let mut errors = 0u64;
+                let mut i = 0u64;
+                loop {
+                    let begun = Instant::now();
+                    if begun >= until {
+                        break;
+                    }
+                    let result = op(worker, i).await;
+                    i += 1;
+                    if begun >= warm_until {
+                        match result {
+                            Ok(()) => latencies.push(begun.elapsed()),
+                            Err(_) => errors += 1,
+                        }
+                    }
+                }
+                (latencies, errors)
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    for w in workers {
+        let (l, e) = w.await?;
+        latencies.extend(l);
+        errors += e;
+    }
+    sampler.await?;
+    let seconds = Instant::now()
+        .saturating_duration_since(warm_until)
+        .as_secs_f64()
+        .max(args.duration);
+    let cpu = cpu_seconds(server.pid()) - cpu_at.lock().expect("lock").unwrap_or(0.0);
+    Ok(summarise(
+        latencies,
+        errors,
+        seconds,
+        cpu,
+        peak_mb(server.pid()),
+    ))
+}
+
+fn summarise(
+    mut latencies: Vec<Duration>,
+    errors: u64,
+    seconds: f64,
+    cpu: f64,
+    peak_mb: f64,
+) -> Outcome {
+    latencies.sort();
+    let at = |q: f64| {
+        if latencies.is_empty() {
+            return 0.0;
+        }
+        let i = ((latencies.len() as f64 * q).ceil() as usize).clamp(1, latencies.len()) - 1;
+        latencies[i].as_secs_f64() * 1000.0
+    };
+    let operations = latencies.len() as u64;
+    Outcome {
+        scenario: Scenario::Ping,
+        database: String::new(),
+        concurrency: 0,
+        operations,
+        errors,
+        seconds,
+        per_second: operations as f64 / seconds,
+        p50_ms: at(0.50),
+        p90_ms: at(0.90),
+        p99_ms: at(0.99),
+        max_ms: at(1.0),
+        server_cpu_ms_per_op: if operations > 0 {
+            cpu * 1000.0 / operations as f64
+        } else {
+            0.0
+        },
+        server_peak_mb: peak_mb,
+        kib_per_stream: None,
+    }
+}
+
+/// The tokens the scenarios call with, signed once.
+struct Tokens {
+    admin: String,
+    duty: String,
+    auditor: String,
+    submitters: Vec<String>,
+    providers: std::collections::HashMap<String, String>,
+}
+
+impl Tokens {
+    fn new(key: &DevKey) -> anyhow::Result<Self> {
+        let sign = |role: &str, org: &str| {
+            key.sign(&claims_for(
+                role,
+                org,
+                &format!("bench-{role}"),
+                ISSUER,
+                AUDIENCE,
+                6 * 3600,
+            ))
+            .context("signing a token")
+        };
+        let providers = [
+            "nordic-ir",
+            "danube-cyber",
+            "iberia-forensics",
+            "baltic-shield",
+        ]
+        .iter()
+        .map(|p| Ok((format!("providers/{p}"), sign("provider", p)?)))
+        .collect::<anyhow::Result<_>>()?;
+        Ok(Tokens {
+            admin: sign("admin", "reserve")?,
+            duty: sign("duty_officer", "enisa")?,
+            auditor: sign("auditor", "oversight")?,
+            submitters: SUBMITTERS
+                .iter()
+                .map(|cc| sign("requester", &format!("{cc}-csirt")))
+                .collect::<anyhow::Result<_>>()?,
+            providers,
+        })
+    }
+}
+
+/// What the scenarios read: a few requests to get, with capacity enough for
+/// every cycle.
+struct World {
+    readable: Vec<(String, usize)>,
+}
+
+impl World {
+    async fn prepare(channel: &Channel, tokens: &Tokens) -> anyhow::Result<Self> {
+        let mut registry = pb::registry_service_client::RegistryServiceClient::new(channel.clone());
+        let today = chrono::Utc::now().date_naive();
+        for provider in ["nordic-ir", "baltic-shield"] {
+            registry
+                .create_capacity_commitment(authed(
+                    pb::CreateCapacityCommitmentRequest {
+                        capacity_commitment: Some(pb::CapacityCommitment {
+                            provider: format!("providers/{provider}"),
+                            service: pb::ServiceType::IncidentResponse as i32,
+                            person_days: 100_000,
+                            period_start: Some(crate::grpc::convert::date(
+                                today - chrono::Duration::days(1),
+                            )),
+                            period_end: Some(crate::grpc::convert::date(
+                                today + chrono::Duration::days(365),
+                            )),
+                            ..Default::default()
+                        }),
+                    },
+                    &tokens.admin,
+                ))
+                .await
+                .context("committing capacity")?;
+        }
+        let mut readable = Vec::new();
+        for (i, _) in SUBMITTERS.iter().enumerate() {
+            let created = submit(channel.clone(), tokens, i, u64::MAX - i as u64).await?;
+            readable.push((created, i));
+        }
+        Ok(World { readable })
+    }
+}
+
+fn authed<T>(message: T, token: &str) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {token}")
+            .parse()
+            .expect("tokens are printable"),
+    );
+    request
+}
+
+/// A complete Member State request with one incident-response line.
+fn request_body(country: &str) -> pb::SupportRequest {
+    let mut body = crate::grpc::door::sample_request();
+    body.classification = pb::Classification::Significant as i32;
+    body.severity = pb::Severity::High as i32;
+    body.detect_time = Some(crate::grpc::convert::timestamp(
+        chrono::Utc::now() - chrono::Duration::hours(6),
+    ));
+    body.affected_entities[0].country = country.into();
+    body.countries_affected = vec![country.into()];
+    body.service_lines[0].person_days = 2;
+    body.service_lines[0].languages = vec!["en".into()];
+    body
+}
+
+/// Creates and submits a request as submitter `who`; returns its name.
+async fn submit(channel: Channel, tokens: &Tokens, who: usize, i: u64) -> anyhow::Result<String> {
+    let who = who % SUBMITTERS.len();
+    let token = &tokens.submitters[who];
+    let mut client = pb::support_request_service_client::SupportRequestServiceClient::new(channel);
+    let created = client
+        .create_support_request(authed(
+            pb::CreateSupportRequestRequest {
+                support_request: Some(request_body(&SUBMITTERS[who].to_uppercase())),
+                request_id: uuid::Uuid::new_v4().to_string(),
+            },
+            token,
+        ))
+        .await?
+        .into_inner();
+    let submitted = client
+        .submit_support_request(authed(
+            pb::SubmitSupportRequestRequest {
+                name: created.name.clone(),
+            },
+            token,
+        ))
+        .await?
+        .into_inner();
+    anyhow::ensure!(
+        submitted.state == pb::RequestState::Eligible as i32,
+        "request {i} not eligible: state {}",
+        submitted.state
+    );
+    Ok(created.name)
+}
+
+async fn operation(
+    scenario: Scenario,
+    channel: Channel,
+    tokens: &Tokens,
+    world: &World,
+    worker: usize,
+    i: u64,
+) -> anyhow::Result<()> {
+    match scenario {
+        Scenario::Ping => Ok(ping::call(channel, &tokens.duty).await?),
+        Scenario::Submit => submit(channel, tokens, worker, i).await.map(|_| ()),
+        Scenario::Lifecycle => cycle(channel, tokens, worker, i).await,
+        Scenario::Read => {
+            // Half the workers write, half read; only reads are what the
+            // others wait for, but every operation is counted.
+            if worker % 2 == 1 {
+                return submit(channel, tokens, worker, i).await.map(|_| ());
+            }
+            let (name, who) = &world.readable[(worker / 2 + i as usize) % world.readable.len()];
+            let token = &tokens.submitters[*who];
+            let mut client =
+                pb::support_request_service_client::SupportRequestServiceClient::new(channel);
+            if i.is_multiple_of(2) {
+                client
+                    .get_support_request(authed(
+                        pb::GetSupportRequestRequest { name: name.clone() },
+                        token,
+                    ))
+                    .await?;
+            } else {
+                client
+                    .list_support_requests(authed(
+                        pb::ListSupportRequestsRequest {
+                            page_size: 25,
+                            ..Default::default()
+                        },
+                        token,
+                    ))
+                    .await?;
+            }
+            Ok(())
+        }
+        Scenario::DbCeiling | Scenario::Watch => unreachable!("measured on their own"),
+    }
+}
+
+/// One full cycle: submit, authorise, propose, approve, accept, agree,
+/// complete, report, close.
+async fn cycle(channel: Channel, tokens: &Tokens, worker: usize, i: u64) -> anyhow::Result<()> {
+    let name = submit(channel.clone(), tokens, worker, i).await?;
+    let mut dispatch = pb::dispatch_service_client::DispatchServiceClient::new(channel.clone());
+    dispatch
+        .authorise_support(authed(
+            pb::AuthoriseSupportRequest {
+                name: name.clone(),
+                granted_lines: vec![pb::ServiceLine {
+                    service: pb::ServiceType::IncidentResponse as i32,
+                    person_days: 2,
+                    ..Default::default()
+                }],
+                duration_days: 30,
+                ..Default::default()
+            },
+            &tokens.duty,
+        ))
+        .await?;
+    let proposal = dispatch
+        .propose_matches(authed(
+            pb::ProposeMatchesRequest { name: name.clone() },
+            &tokens.duty,
+        ))
+        .await?
+        .into_inner();
+    let provider = proposal
+        .lines
+        .first()
+        .and_then(|l| l.candidates.first())
+        .map(|c| c.provider.clone())
+        .context("no candidate")?;
+    dispatch
+        .approve_dispatch(authed(
+            pb::ApproveDispatchRequest {
+                name: name.clone(),
+                plan: vec![pb::LinePlan {
+                    line_index: 0,
+                    provider: provider.clone(),
+                    ..Default::default()
+                }],
+                version: 0,
+            },
+            &tokens.duty,
+        ))
+        .await?;
+    let token = tokens
+        .providers
+        .get(&provider)
+        .context("a provider the benchmark has no token for")?;
+    let mut providers = pb::provider_service_client::ProviderServiceClient::new(channel.clone());
+    // The offer's name is derived from the request's: find it in the
+    // provider's open offers for this request.
+    let offer = providers
+        .list_offers(authed(
+            pb::ListOffersRequest {
+                page_size: 100,
+                ..Default::default()
+            },
+            token,
+        ))
+        .await?
+        .into_inner()
+        .offers
+        .into_iter()
+        .find(|o| o.support_request == name)
+        .map(|o| o.name)
+        .context("the offer")?;
+    providers
+        .accept_offer(authed(
+            pb::AcceptOfferRequest {
+                name: offer.clone(),
+            },
+            token,
+        ))
+        .await?;
+    providers
+        .record_agreement(authed(
+            pb::RecordAgreementRequest {
+                name: offer.clone(),
+                agreement: Some(pb::Agreement {
+                    reference: format!("SA-{worker}-{i}"),
+                    template_version: "CSR-SA-2026.1".into(),
+                    sign_time: Some(crate::grpc::convert::timestamp(
+                        chrono::Utc::now() - chrono::Duration::seconds(5),
+                    )),
+                    liability_conditions: "Art. 16(6)".into(),
+                    affected_entity: "Grid operator".into(),
+                }),
+            },
+            token,
+        ))
+        .await?;
+    providers
+        .complete_assignment(authed(
+            pb::CompleteAssignmentRequest {
+                name: offer,
+                delivery_note: "Delivered".into(),
+            },
+            token,
+        ))
+        .await?;
+    pb::support_request_service_client::SupportRequestServiceClient::new(channel)
+        .submit_summary_report(authed(
+            pb::SubmitSummaryReportRequest {
+                name: name.clone(),
+                service_provided: "Containment".into(),
+                results: "Restored".into(),
+                lessons_learned: "Offline backups".into(),
+            },
+            &tokens.submitters[worker % SUBMITTERS.len()],
+        ))
+        .await?;
+    dispatch
+        .close_support_request(authed(
+            pb::CloseSupportRequestRequest { name },
+            &tokens.duty,
+        ))
+        .await?;
+    Ok(())
+}
+
+/// `watchers` streams open, then requests submitted one after another:
+/// the time from the start of each write to its event's arrival at every
+/// stream (an upper bound of the delivery latency from commit to receipt).
+async fn watch(
+    server: &Server,
+    channels: &[Channel],
+    tokens: &Tokens,
+    args: &BenchArgs,
+) -> anyhow::Result<Outcome> {
+    let before = rss_mb(server.pid());
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(String, Instant)>();
+    let mut streams = Vec::new();
+    for i in 0..args.watchers {
+        let mut client =
+            pb::audit_service_client::AuditServiceClient::new(channels[i % channels.len()].clone());
+        let mut stream = client
+            .watch_events(authed(
+                pb::WatchEventsRequest {
+                    action: SUBMIT_ACTION.into(),
+                    ..Default::default()
+                },
+                &tokens.auditor,
+            ))
+            .await?
+            .into_inner();
+        let tx = tx.clone();
+        streams.push(tokio::spawn(async move {
+            while let Ok(Some(event)) = stream.message().await {
+                let _ = tx.send((event.resource, Instant::now()));
+            }
+        }));
+    }
+    drop(tx);
+    // Replayed history arrives first; let it drain.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    while rx.try_recv().is_ok() {}
+    let opened = rss_mb(server.pid());
+    reset_peak(server.pid());
+    let cpu_before = cpu_seconds(server.pid());
+
+    let mut started_at = std::collections::HashMap::new();
+    let writer = channels[channels.len() - 1].clone();
+    let started = Instant::now();
+    for n in 0..args.watch_events {
+        let begun = Instant::now();
+        if let Ok(name) = submit(writer.clone(), tokens, n, n as u64).await {
+            started_at.insert(name, begun);
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let expected = started_at.len() * args.watchers;
+    let mut latencies = Vec::with_capacity(expected);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while latencies.len() < expected {
+        match tokio::time::timeout_at(deadline.into(), rx.recv()).await {
+            Ok(Some((resource, at))) => {
+                if let Some(begun) = started_at.get(&resource) {
+                    latencies.push(at.saturating_duration_since(*begun));
+                }
+            }
+            _ => break,
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let cpu = cpu_seconds(server.pid()) - cpu_before;
+    let peak = peak_mb(server.pid());
+    let missing = expected.saturating_sub(latencies.len()) as u64;
+    for s in streams {
+        s.abort();
+    }
+    let mut outcome = summarise(latencies, missing, seconds, cpu, peak);
+    outcome.scenario = Scenario::Watch;
+    outcome.kib_per_stream =
+        Some(((opened - before).max(0.0) * 1024.0) / args.watchers.max(1) as f64);
+    Ok(outcome)
+}
+
+async fn db_ceiling_setup(conn: &sea_orm::DatabaseConnection) -> anyhow::Result<()> {
+    use sea_orm::ConnectionTrait;
+    let id = if conn.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        "BIGSERIAL PRIMARY KEY"
+    } else {
+        "INTEGER PRIMARY KEY AUTOINCREMENT"
+    };
+    conn.execute_unprepared(&format!(
+        "CREATE TABLE IF NOT EXISTS bench_requests (id {id}, uid TEXT NOT NULL, body TEXT NOT NULL, created_at TEXT NOT NULL)"
+    ))
+    .await?;
+    conn.execute_unprepared(&format!(
+        "CREATE TABLE IF NOT EXISTS bench_events (id {id}, resource TEXT NOT NULL, payload TEXT NOT NULL, hash TEXT NOT NULL)"
+    ))
+    .await?;
+    Ok(())
+}
+
+/// One transaction: a request-sized insert and an event insert.
+async fn db_ceiling_op(conn: &sea_orm::DatabaseConnection, i: u64) -> anyhow::Result<()> {
+    use sea_orm::{ConnectionTrait, Statement, TransactionTrait};
+    let backend = conn.get_database_backend();
+    let (q1, q2) = if backend == sea_orm::DatabaseBackend::Postgres {
+        (
+            "INSERT INTO bench_requests (uid, body, created_at) VALUES ($1, $2, $3)",
+            "INSERT INTO bench_events (resource, payload, hash) VALUES ($1, $2, $3)",
+        )
+    } else {
+        (
+            "INSERT INTO bench_requests (uid, body, created_at) VALUES (?, ?, ?)",
+            "INSERT INTO bench_events (resource, payload, hash) VALUES (?, ?, ?)",
+        )
+    };
+    let uid = uuid::Uuid::new_v4().to_string();
+    let body = serde_json::to_string(&format!("{:?}", request_body("EE")))?;
+    let txn = conn.begin().await?;
+    txn.execute_raw(Statement::from_sql_and_values(
+        backend,
+        q1,
+        [
+            uid.clone().into(),
+            body.into(),
+            chrono::Utc::now().to_rfc3339().into(),
+        ],
+    ))
+    .await?;
+    txn.execute_raw(Statement::from_sql_and_values(
+        backend,
+        q2,
+        [
+            format!("supportRequests/{uid}").into(),
+            format!("{{\"i\":{i}}}").into(),
+            hex::encode(sha2::Digest::finalize(sha2::Digest::chain_update(
+                <sha2::Sha256 as sha2::Digest>::new(),
+                uid.as_bytes(),
+            )))
+            .into(),
+        ],
+    ))
+    .await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// The benchmark's database: a temporary SQLite file, or a fresh database
+/// on the PostgreSQL server of the URL given.
+struct BenchDb {
+    url: String,
+    admin: Option<(String, String)>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl BenchDb {
+    async fn create(base: Option<&str>) -> anyhow::Result<Self> {
+        use sea_orm::ConnectionTrait;
+        match base {
+            Some(base) if base.starts_with("postgres") => {
+                let name = format!("reserve_bench_{}", uuid::Uuid::new_v4().simple());
+                let admin = sea_orm::Database::connect(base).await?;
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                    .await?;
+                admin.close().await.ok();
+                let (prefix, _) = base.rsplit_once('/').context("a URL with a database")?;
+                Ok(BenchDb {
+                    url: format!("{prefix}/{name}"),
+                    admin: Some((base.to_owned(), name)),
+                    _dir: None,
+                })
+            }
+            Some(other) => anyhow::bail!("the benchmark makes its own SQLite file; got {other}"),
+            None => {
+                let dir = tempfile::tempdir()?;
+                Ok(BenchDb {
+                    url: format!("sqlite://{}/bench.db?mode=rwc", dir.path().display()),
+                    admin: None,
+                    _dir: Some(dir),
+                })
+            }
+        }
+    }
+
+    async fn drop_database(&self) {
+        use sea_orm::ConnectionTrait;
+        if let Some((base, name)) = &self.admin
+            && let Ok(admin) = sea_orm::Database::connect(base.as_str()).await
+        {
+            let _ = admin
+                .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .await;
+        }
+    }
+}
+
+/// The server under test, a child process killed when dropped.
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Server {
+    fn start(database_url: &str, public_key: &Path) -> anyhow::Result<Self> {
+        let mut child = Command::new(std::env::current_exe()?)
+            .arg("serve")
+            .env("RESERVE_LISTEN_ADDR", "127.0.0.1:0")
+            .env("RESERVE_DATABASE_URL", database_url)
+            .env("RESERVE_DB_MAX_CONNECTIONS", "16")
+            .env("RESERVE_SEED_DEMO", "true")
+            .env("RESERVE_JWT_PUBLIC_KEY_FILE", public_key)
+            .env("RESERVE_JWT_ALGORITHM", "EdDSA")
+            .env("RESERVE_JWT_KEY_ID", crate::auth::DEV_KID)
+            .env("RESERVE_JWT_ISSUER", ISSUER)
+            .env("RESERVE_JWT_AUDIENCE", AUDIENCE)
+            // Load from a handful of organisations is what is measured here.
+            .env("RESERVE_RATE_LIMIT_PER_SECOND", "0")
+            .env("RESERVE_MAX_CONCURRENT_STREAMS", "1000")
+            .env("RESERVE_BENCH_PING", "true")
+            .env("RUST_LOG", "warn,reserve_dispatch::startup=info")
+            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("starting the server")?;
+        let stderr = child.stderr.take().context("the server's log")?;
+        let mut lines = BufReader::new(stderr).lines();
+        let addr = loop {
+            let line = lines
+                .next()
+                .context("the server stopped before serving")??;
+            if line.contains("reserve-dispatch serving")
+                && let Some(rest) = line.split("addr=").nth(1)
+            {
+                break rest
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned();
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        Ok(Server {
+            child,
+            addr: format!("http://{addr}"),
+        })
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `n` connections, so that clients are not all queued on one.
+async fn connect(addr: &str, n: usize) -> anyhow::Result<Vec<Channel>> {
+    let mut channels = Vec::with_capacity(n);
+    for _ in 0..n {
+        channels.push(Channel::from_shared(addr.to_owned())?.connect().await?);
+    }
+    Ok(channels)
+}
+
+/// CPU time of every thread of `pid`, in seconds (from schedstat, in ns).
+fn cpu_seconds(pid: u32) -> f64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0.0;
+    };
+    tasks
+        .filter_map(|t| t.ok())
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<f64>().ok())
+        .sum::<f64>()
+        / 1e9
+}
+
+fn status_kb(pid: u32, field: &str) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .unwrap_or(0.0)
+}
+
+fn peak_mb(pid: u32) -> f64 {
+    status_kb(pid, "VmHWM:") / 1024.0
+}
+
+fn rss_mb(pid: u32) -> f64 {
+    status_kb(pid, "VmRSS:") / 1024.0
+}
+
+/// Resets the peak resident size, so the next reading covers what follows.
+fn reset_peak(pid: u32) {
+    let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
+}
+
+fn machine() -> String {
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let memory = status_meminfo();
+    format!("{cpus} CPUs ({model}), {memory:.0} GiB")
+}
+
+fn status_meminfo() -> f64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .unwrap_or(0.0)
+        / 1024.0
+        / 1024.0
+}
+
+/// The report as a table, with the ratios under it.
+pub fn render(report: &Report) -> String {
+    let mut out = format!("machine: {}\n\n", report.machine);
+    out.push_str(&format!(
+        "{:<11} {:<10} {:>5} {:>9} {:>8} {:>8} {:>8} {:>8} {:>6} {:>10} {:>8}\n",
+        "SCENARIO",
+        "DATABASE",
+        "CONC",
+        "OPS/S",
+        "P50 MS",
+        "P90 MS",
+        "P99 MS",
+        "MAX MS",
+        "ERRORS",
+        "CPU MS/OP",
+        "PEAK MB"
+    ));
+    for o in &report.outcomes {
+        out.push_str(&format!(
+            "{:<11} {:<10} {:>5} {:>9.1} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>6} {:>10.3} {:>8.1}\n",
+            serde_json::to_value(o.scenario)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            o.database,
+            o.concurrency,
+            o.per_second,
+            o.p50_ms,
+            o.p90_ms,
+            o.p99_ms,
+            o.max_ms,
+            o.errors,
+            o.server_cpu_ms_per_op,
+            o.server_peak_mb,
+        ));
+        if let Some(kib) = o.kib_per_stream {
+            out.push_str(&format!(
+                "{:<11} server memory per open stream: {kib:.1} KiB\n",
+                ""
+            ));
+        }
+    }
+    if !report.ratios.is_empty() {
+        out.push_str("\nratios of throughput at the same concurrency\n");
+        for r in &report.ratios {
+            let pct = |v: Option<f64>| {
+                v.map(|v| format!("{:.0}%", v * 100.0))
+                    .unwrap_or("-".into())
+            };
+            out.push_str(&format!(
+                "{:<11} conc {:>3}: {:>5} of the database ceiling, {:>5} of the transport ceiling\n",
+                serde_json::to_value(r.scenario)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default(),
+                r.concurrency,
+                pct(r.to_db_ceiling),
+                pct(r.to_transport_ceiling),
+            ));
+        }
+    }
+    out
+}
