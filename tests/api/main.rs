@@ -6,6 +6,7 @@
 
 mod audit;
 mod auth;
+mod authz;
 mod decisions;
 mod dispatch;
 mod eligibility;
