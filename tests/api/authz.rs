@@ -110,8 +110,8 @@ pub const ROLES: [&str; 6] = [
 ];
 
 matrix! {
-//  rpc                           requester       duty_officer    commission      provider        admin           auditor
-//                                own     other   own     other   own     other   own     other   own     other   own     other
+//  rpc                           requester         duty_officer      commission        provider          admin             auditor
+//                                own     other     own     other     own     other     own     other     own     other     own     other
     // SupportRequestService
     create_support_request:       Allowed Allowed | Denied  Denied  | Denied  Denied  | Denied  Denied  | Denied  Denied  | Denied  Denied ;
     update_support_request:       Allowed Hidden  | Denied  Denied  | Denied  Denied  | Denied  Denied  | Denied  Denied  | Denied  Denied ;
@@ -157,6 +157,7 @@ matrix! {
     // AuditService
     list_events:                  Denied  Denied  | Allowed Allowed | Denied  Denied  | Denied  Denied  | Denied  Denied  | Allowed Allowed;
     watch_events:                 Allowed Allowed | Allowed Allowed | Allowed Allowed | Allowed Allowed | Allowed Allowed | Allowed Allowed;
+    // Duty officers and administrators: not in DESIGN.md (see docs/RELIABILITY.md).
     verify_audit_chain:           Denied  Denied  | Allowed Allowed | Denied  Denied  | Denied  Denied  | Allowed Allowed | Allowed Allowed;
 }
 
