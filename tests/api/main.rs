@@ -6,6 +6,7 @@
 
 mod audit;
 mod auth;
+mod authz;
 mod bench;
 mod cli;
 mod decisions;
