@@ -12,6 +12,8 @@ use crate::{Config, SERIAL, backend};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn nothing_acknowledged_is_lost_when_the_server_is_killed() {
+    // Before waiting for the other test: the binary as cargo built it.
+    crate::service::pinned_binary();
     let _serial = SERIAL.lock().await;
     let config = Config::from_env();
     let started = Instant::now();

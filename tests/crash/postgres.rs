@@ -140,6 +140,8 @@ fn answered_between(calls: &[CallRecord], from: Instant, to: Instant) -> Vec<Cal
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_service_rides_out_a_postgresql_restart() {
+    // Before waiting for the other test: the binary as cargo built it.
+    crate::service::pinned_binary();
     let _serial = SERIAL.lock().await;
     if backend() != "PostgreSQL" {
         eprintln!(

@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock};
 
 use tonic::transport::Channel;
 
-use crate::helpers::{Keys, ServerProcess, TestDb, start_server};
+use crate::helpers::{Keys, ServerProcess, TestDb, start_server_binary};
 
 pub struct Service {
     pub db: Arc<TestDb>,
@@ -40,6 +40,34 @@ fn rules_with_instant_critical_expiry(dir: &std::path::Path) -> PathBuf {
     let path = dir.join("rules.toml");
     std::fs::write(&path, changed.join("\n")).unwrap();
     path
+}
+
+/// The `reserve` binary this test binary was built with, pinned when the
+/// first test starts, right after cargo built it: checkouts sharing a target
+/// directory replace `target/debug/reserve` when they build, and every start
+/// of every test must run the same program. A hard link keeps the file when
+/// the name is given to another build. Links left by earlier runs whose
+/// process is gone are removed.
+pub fn pinned_binary() -> &'static std::path::Path {
+    static PINNED: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    PINNED.get_or_init(|| {
+        let built = std::path::Path::new(env!("CARGO_BIN_EXE_reserve"));
+        let dir = built.parent().unwrap();
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some(pid) = name.strip_prefix(".crash-reserve-")
+                && !std::path::Path::new("/proc").join(pid).exists()
+            {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+        let path = dir.join(format!(".crash-reserve-{}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        if std::fs::hard_link(built, &path).is_err() {
+            std::fs::copy(built, &path).unwrap();
+        }
+        path
+    })
 }
 
 fn lazy_channel(addr: &str) -> Channel {
@@ -104,9 +132,11 @@ async fn spawn(
     rules: &std::path::Path,
     seed: bool,
 ) -> ServerProcess {
+    let binary = pinned_binary();
     let (db, keys, rules) = (db.clone(), keys.clone(), rules.to_owned());
     tokio::task::spawn_blocking(move || {
-        start_server(
+        start_server_binary(
+            binary,
             &db,
             &keys,
             &[
