@@ -222,6 +222,12 @@ pub fn classify(err: &DbErr) -> Failure {
                     // PostgreSQL: serialization failure, deadlock; lock or statement timeout.
                     Some("40001" | "40P01") => Failure::Conflict,
                     Some("55P03" | "57014") => Failure::Unavailable,
+                    // PostgreSQL shutting down or restarting ("terminating connection
+                    // due to administrator command", a crash of another backend, "the
+                    // database system is starting up"), and connection exceptions
+                    // (class 08): the pool opens a new connection on the next call.
+                    Some("57P01" | "57P02" | "57P03") => Failure::Unavailable,
+                    Some(code) if code.starts_with("08") => Failure::Unavailable,
                     // SQLite: busy or locked past the busy timeout.
                     Some("5" | "6" | "517") => Failure::Unavailable,
                     _ => Failure::Other,
@@ -230,5 +236,67 @@ pub fn classify(err: &DbErr) -> Failure {
             }
         }
         _ => Failure::Other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+    use std::sync::Arc;
+
+    use sea_orm::sqlx::error::{DatabaseError, ErrorKind};
+
+    use super::*;
+
+    /// A database error with a given SQLSTATE, as the driver reports it.
+    #[derive(Debug)]
+    struct Sqlstate(&'static str);
+
+    impl std::fmt::Display for Sqlstate {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "SQLSTATE {}", self.0)
+        }
+    }
+
+    impl std::error::Error for Sqlstate {}
+
+    impl DatabaseError for Sqlstate {
+        fn message(&self) -> &str {
+            "from the database"
+        }
+        fn code(&self) -> Option<Cow<'_, str>> {
+            Some(Cow::Borrowed(self.0))
+        }
+        fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+            self
+        }
+        fn kind(&self) -> ErrorKind {
+            ErrorKind::Other
+        }
+    }
+
+    fn query_error(code: &'static str) -> DbErr {
+        DbErr::Query(sea_orm::RuntimeErr::SqlxError(Arc::new(
+            sea_orm::sqlx::Error::Database(Box::new(Sqlstate(code))),
+        )))
+    }
+
+    #[test]
+    fn a_database_restart_is_unavailable_not_internal() {
+        // 57P01: what a query in flight gets when PostgreSQL is restarted.
+        for code in [
+            "57P01", "57P02", "57P03", "08006", "08003", "55P03", "57014",
+        ] {
+            assert_eq!(classify(&query_error(code)), Failure::Unavailable, "{code}");
+        }
+        assert_eq!(classify(&query_error("40001")), Failure::Conflict);
+        // A constraint violation is a bug, not an outage.
+        assert_eq!(classify(&query_error("23505")), Failure::Other);
     }
 }

@@ -510,9 +510,24 @@ impl Drop for ServerProcess {
 /// Starts the real binary on `db`, trusting `keys`, on a free port, with
 /// `env` added to its environment; returns once it logs its address.
 pub fn start_server(db: &TestDb, keys: &Keys, env: &[(&str, &str)]) -> ServerProcess {
+    start_server_binary(
+        std::path::Path::new(env!("CARGO_BIN_EXE_reserve")),
+        db,
+        keys,
+        env,
+    )
+}
+
+/// `start_server` with a given `reserve` binary.
+pub fn start_server_binary(
+    binary: &std::path::Path,
+    db: &TestDb,
+    keys: &Keys,
+    env: &[(&str, &str)],
+) -> ServerProcess {
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
-    let mut command = Command::new(env!("CARGO_BIN_EXE_reserve"));
+    let mut command = Command::new(binary);
     command
         .arg("serve")
         .env("RESERVE_LISTEN_ADDR", "127.0.0.1:0")
