@@ -457,12 +457,13 @@ fn latency() {
     let at = |q: f64| times[((times.len() as f64 * q).ceil() as usize).clamp(1, times.len()) - 1];
     let p99 = at(0.99);
     println!(
-        "matching/propose_10k latency: {runs} runs, {} candidates ({} able): \
+        "matching/propose_10k latency: {runs} runs, {} candidates ({} able of {} with capacity): \
          p50 {:.3} ms, p90 {:.3} ms, p99 {:.3} ms, max {:.3} ms; target p99 < {} ms: {}",
         proposal.candidates.len(),
         pool.iter()
             .filter(|e| e.free > 0 && matching::excluded(&e.provider, &d).is_none())
             .count(),
+        pool.iter().filter(|e| e.free > 0).count(),
         ms(at(0.50)),
         ms(at(0.90)),
         ms(p99),
