@@ -58,7 +58,15 @@ pub async fn connect_with(
                 ("lock_timeout", millis.as_str()),
             ])
         });
-    Database::connect(options).await
+    let db = Database::connect(options).await?;
+    if db.get_database_backend() == sea_orm::DatabaseBackend::Sqlite {
+        // Pools of one process on one file share the queue, and its
+        // shortest deadline.
+        let lock = sqlite_writer_lock(&db);
+        let mut wait = lock.wait.lock().expect("never poisoned");
+        *wait = Some(wait.map_or(statement_timeout, |w| w.min(statement_timeout)));
+    }
+    Ok(db)
 }
 
 /// Starts a transaction that will write, holding the database's single
@@ -74,7 +82,23 @@ pub async fn begin(db: &DatabaseConnection) -> Result<Txn, DbErr> {
     // 100 ms made the tail latency). Other processes still meet the busy
     // timeout.
     let queued = match db.get_database_backend() {
-        sea_orm::DatabaseBackend::Sqlite => Some(sqlite_writer_lock(db).lock_owned().await),
+        sea_orm::DatabaseBackend::Sqlite => {
+            let lock = sqlite_writer_lock(db);
+            let wait = lock
+                .wait
+                .lock()
+                .expect("never poisoned")
+                .unwrap_or(Duration::from_secs(10));
+            match tokio::time::timeout(wait, lock.queue.clone().lock_owned()).await {
+                Ok(guard) => Some(guard),
+                // As SQLite's own busy timeout would: the caller may retry.
+                Err(_) => {
+                    return Err(DbErr::ConnectionAcquire(
+                        sea_orm::error::ConnAcquireErr::Timeout,
+                    ));
+                }
+            }
+        }
         _ => None,
     };
     let span = tracing::info_span!(
@@ -119,14 +143,30 @@ pub struct Txn {
     _queued: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
+/// The writers' queue of one SQLite file in this process, and how long a
+/// writer waits in it (the statement deadline, as SQLite's busy timeout).
+struct WriterLock {
+    queue: std::sync::Arc<tokio::sync::Mutex<()>>,
+    wait: std::sync::Mutex<Option<Duration>>,
+}
+
+impl Default for WriterLock {
+    fn default() -> Self {
+        WriterLock {
+            queue: Default::default(),
+            wait: std::sync::Mutex::new(None),
+        }
+    }
+}
+
 /// One lock per SQLite file, shared by every pool of this process on it.
-fn sqlite_writer_lock(db: &DatabaseConnection) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+fn sqlite_writer_lock(db: &DatabaseConnection) -> std::sync::Arc<WriterLock> {
     use std::{
         collections::HashMap,
         path::PathBuf,
         sync::{Arc, Mutex, OnceLock},
     };
-    static LOCKS: OnceLock<Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>> = OnceLock::new();
+    static LOCKS: OnceLock<Mutex<HashMap<PathBuf, Arc<WriterLock>>>> = OnceLock::new();
     let file = db
         .get_sqlite_connection_pool()
         .connect_options()
