@@ -16,7 +16,6 @@
 //! and, when OTLP is on, every few seconds by [`refresh_every`].
 
 use std::{
-    collections::BTreeMap,
     future::Future,
     sync::{Arc, Mutex},
     time::Duration,
@@ -31,6 +30,7 @@ use opentelemetry_sdk::metrics::SdkMeterProvider;
 use sea_orm::DatabaseConnection;
 
 use crate::store;
+pub use crate::store::stats::Snapshot;
 
 /// Latency buckets of RPCs, in seconds: 1 ms to 10 s.
 const RPC_BUCKETS: [f64; 14] = [
@@ -39,16 +39,6 @@ const RPC_BUCKETS: [f64; 14] = [
 /// Timer lateness buckets, in seconds: a timer fires within the worker's
 /// period (1 s) when all is well.
 const TIMER_BUCKETS: [f64; 10] = [0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0];
-
-/// What the gauges report, as last read from the database.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Snapshot {
-    pub requests_by_state: BTreeMap<String, i64>,
-    pub open_offers: i64,
-    pub overdue_assessments: i64,
-    pub timers_due: i64,
-    pub timer_lag_seconds: f64,
-}
 
 /// The instruments of one server.
 pub struct Metrics {
@@ -182,10 +172,6 @@ impl Metrics {
         let snapshot = store::stats::read(db, now).await?;
         *self.snapshot.lock().expect("metrics lock") = snapshot;
         Ok(())
-    }
-
-    pub fn snapshot(&self) -> Snapshot {
-        self.snapshot.lock().expect("metrics lock").clone()
     }
 
     /// The Prometheus text exposition of every instrument.

@@ -759,7 +759,11 @@ async fn db_ceiling_op(conn: &sea_orm::DatabaseConnection, i: u64) -> anyhow::Re
         )
     };
     let uid = uuid::Uuid::new_v4().to_string();
-    let body = serde_json::to_string(&format!("{:?}", request_body("EE")))?;
+    // A request-sized text, made once.
+    static BODY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let body = BODY
+        .get_or_init(|| format!("{:?}", request_body("EE")))
+        .clone();
     let txn = conn.begin().await?;
     txn.execute_raw(Statement::from_sql_and_values(
         backend,

@@ -63,13 +63,7 @@ pub async fn call(channel: tonic::transport::Channel, token: &str) -> Result<(),
         .ready()
         .await
         .map_err(|e| Status::unavailable(e.to_string()))?;
-    let mut request = Request::new(());
-    request.metadata_mut().insert(
-        "authorization",
-        format!("Bearer {token}")
-            .parse()
-            .map_err(|_| Status::invalid_argument("token"))?,
-    );
+    let request = super::authed((), token);
     client
         .unary(
             request,

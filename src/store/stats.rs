@@ -1,5 +1,7 @@
 //! The figures behind the metrics' gauges: a handful of counting queries.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect,
@@ -8,7 +10,16 @@ use sea_orm::{
 use super::entities::{offer, support_request, timer};
 use crate::domain::dispatch::OfferState;
 use crate::domain::request::RequestState;
-use crate::metrics::Snapshot;
+
+/// What the gauges report, as last read from the database.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Snapshot {
+    pub requests_by_state: BTreeMap<String, i64>,
+    pub open_offers: i64,
+    pub overdue_assessments: i64,
+    pub timers_due: i64,
+    pub timer_lag_seconds: f64,
+}
 
 pub async fn read<C: ConnectionTrait>(conn: &C, now: DateTime<Utc>) -> Result<Snapshot, DbErr> {
     let requests_by_state: Vec<(String, i64)> = support_request::Entity::find()
