@@ -183,6 +183,10 @@ pub struct ServeArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metrics_addr: Option<SocketAddr>,
+    /// Serve the web console at `http://ADDR/` [default: off].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub console_addr: Option<SocketAddr>,
 }
 
 #[derive(Debug, clap::Args, Serialize)]

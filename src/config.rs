@@ -62,6 +62,20 @@ pub struct Settings {
     pub db_statement_timeout_ms: u64,
     /// Serve `reserve.bench.v1.Ping`, the load generator's transport ceiling.
     pub bench_ping: bool,
+    /// Where the web console is served; off when unset.
+    pub console_addr: Option<SocketAddr>,
+    /// The console's address as its users reach it (`https://…` behind a
+    /// TLS proxy makes the session cookie `Secure`); the OpenID Connect
+    /// redirect goes back to it.
+    pub console_public_url: Option<String>,
+    /// Hours a console session lasts (it ends earlier at sign-out).
+    pub console_session_hours: u32,
+    /// The identity provider's authorization endpoint; with it, the sign-in
+    /// page offers OpenID Connect (ID token posted back, `form_post`).
+    pub console_oidc_authorize_url: Option<String>,
+    /// The console's client id at the identity provider: the audience of
+    /// its ID tokens [default: `jwt_audience`].
+    pub console_oidc_client_id: Option<String>,
 }
 
 impl Default for Settings {
@@ -94,6 +108,11 @@ impl Default for Settings {
             rate_limit_burst: 100,
             db_statement_timeout_ms: 10_000,
             bench_ping: false,
+            console_addr: None,
+            console_public_url: None,
+            console_session_hours: 12,
+            console_oidc_authorize_url: None,
+            console_oidc_client_id: None,
         }
     }
 }

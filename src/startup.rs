@@ -129,6 +129,25 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             }
         }));
     }
+    if let Some(addr) = settings.console_addr {
+        let listener = server::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr} for the console"))?;
+        tracing::info!(addr = %listener.local_addr()?, "serving the web console");
+        let console = Arc::new(crate::console::Console::from_settings(
+            app.clone(),
+            verifier.clone(),
+            &settings,
+        )?);
+        background.push(tokio::spawn({
+            let stopped = until_stopped();
+            async move {
+                if let Err(err) = crate::console::serve(listener, console, stopped).await {
+                    tracing::error!(error = %err, "the console failed");
+                }
+            }
+        }));
+    }
     if crate::telemetry::otlp_wanted("METRICS") {
         background.push(tokio::spawn(crate::metrics::refresh_every(
             app.clone(),

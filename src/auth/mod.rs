@@ -57,6 +57,9 @@ pub struct Claims {
     pub nbf: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iat: Option<u64>,
+    /// OpenID Connect: the value the sign-in request sent, echoed back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -236,6 +239,22 @@ pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
 impl Verifier {
     /// Verifies a compact JWS and returns the caller it names.
     pub fn verify(&self, token: &str) -> Result<Actor, AuthError> {
+        actor_of(self.claims(token)?)
+    }
+
+    /// Verifies an OpenID Connect ID token answering the sign-in request
+    /// that sent `nonce`.
+    pub fn verify_id_token(&self, token: &str, nonce: &str) -> Result<Actor, AuthError> {
+        let claims = self.claims(token)?;
+        if claims.nonce.as_deref() != Some(nonce) {
+            return Err(AuthError::Invalid(
+                "the ID token does not answer this sign-in (nonce)".into(),
+            ));
+        }
+        actor_of(claims)
+    }
+
+    fn claims(&self, token: &str) -> Result<Claims, AuthError> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(AuthError::Invalid("token too large".into()));
         }
@@ -250,7 +269,7 @@ impl Verifier {
         let mut last = AuthError::Invalid("no trusted key matches the token".into());
         for key in candidates {
             match decode::<Claims>(token, &key.key, &key.validation) {
-                Ok(data) => return actor_of(data.claims),
+                Ok(data) => return Ok(data.claims),
                 Err(e) => last = AuthError::Invalid(e.to_string()),
             }
         }
@@ -373,5 +392,6 @@ pub fn claims_for(
         exp: now + ttl_secs,
         nbf: Some(now),
         iat: Some(now),
+        nonce: None,
     }
 }

@@ -166,3 +166,18 @@ pub async fn last_sequence<C: ConnectionTrait>(conn: &C) -> Result<i64, DbErr> {
         .map(|h| h.last_sequence)
         .unwrap_or(0))
 }
+
+/// Every event of these resources, in sequence order.
+pub async fn of_resources<C: ConnectionTrait>(
+    conn: &C,
+    resources: Vec<String>,
+) -> Result<Vec<AuditEvent>, DbErr> {
+    Ok(audit_event::Entity::find()
+        .filter(audit_event::Column::Resource.is_in(resources))
+        .order_by_asc(audit_event::Column::Sequence)
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(into_domain)
+        .collect())
+}

@@ -7,6 +7,7 @@ pub mod dispatch;
 pub mod entities;
 pub mod registry;
 pub mod requests;
+pub mod sessions;
 pub mod stats;
 pub mod timers;
 

@@ -9,6 +9,8 @@ mod auth;
 mod authz;
 mod bench;
 mod cli;
+mod console;
+mod console_browser;
 mod decisions;
 mod dispatch;
 mod eligibility;

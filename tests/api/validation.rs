@@ -340,9 +340,11 @@ fn mutated_requests_are_answered_never_with_internal() {
         "{} of 300 mutated requests decoded and were sent",
         sent.get()
     );
+    // About two in five decode (115 to 140 seen); the bound only proves the
+    // server was exercised (a random run once fell under 100 of 300).
     assert!(
-        sent.get() >= 100,
-        "most mutations still decode: {}",
+        sent.get() >= 60,
+        "at least a fifth of the mutations still decode: {}",
         sent.get()
     );
     runtime

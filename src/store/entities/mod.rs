@@ -5,6 +5,7 @@ pub mod audit_event;
 pub mod audit_head;
 pub mod capacity_commitment;
 pub mod capacity_entry;
+pub mod console_session;
 pub mod council_act;
 pub mod country;
 pub mod dispatch_line;

@@ -1,0 +1,977 @@
+//! The pages and their forms. Each handler reads or changes through one use
+//! case (or a few reads) with the signed-in person as the actor.
+
+use askama::Template;
+use axum::{
+    extract::{Path, State},
+    response::{IntoResponse, Redirect, Response},
+};
+
+use super::format::{self, words};
+use super::session::{Posted, User};
+use super::{PageError, Shared, render};
+use crate::app::{
+    self, PageRequest, decisions,
+    dispatch::{self, LinePlan, OfferView},
+    requests,
+};
+use crate::domain::actor::Role;
+use crate::domain::audit::AuditEvent;
+use crate::domain::dispatch::{CapacityCommitment, DeclineReason, Offer};
+use crate::domain::eligibility::Outcome;
+use crate::domain::request::{RequestState, ServiceLine, SupportRequest};
+
+/// The header of every signed-in page.
+pub struct Nav {
+    pub who: String,
+    pub role: String,
+    pub csrf: String,
+    pub links: Vec<NavLink>,
+}
+
+pub struct NavLink {
+    pub href: &'static str,
+    pub label: &'static str,
+    pub current: bool,
+}
+
+impl Nav {
+    fn new(user: &User, current: &str) -> Nav {
+        let links: &[(&'static str, &'static str)] = match user.role() {
+            Role::DutyOfficer => &[
+                ("/queue", "Queue"),
+                ("/requests", "All requests"),
+                ("/capacity", "Capacity"),
+            ],
+            Role::Commission => &[("/queue", "Queue"), ("/requests", "Third-country requests")],
+            Role::Requester => &[("/requests", "Our requests")],
+            Role::Provider => &[
+                ("/offers", "Offers and assignments"),
+                ("/capacity", "Capacity"),
+            ],
+            Role::Auditor => &[("/requests", "Requests"), ("/capacity", "Capacity")],
+            Role::Admin => &[("/capacity", "Capacity")],
+        };
+        Nav {
+            who: format!("{} ({})", user.actor.subject, user.actor.organisation),
+            role: words(user.role().as_str()),
+            csrf: user.csrf.clone(),
+            links: links
+                .iter()
+                .map(|&(href, label)| NavLink {
+                    href,
+                    label,
+                    current: href == current,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Where each role starts.
+pub async fn home(user: User) -> Redirect {
+    Redirect::to(match user.role() {
+        Role::DutyOfficer | Role::Commission => "/queue",
+        Role::Requester | Role::Auditor => "/requests",
+        Role::Provider => "/offers",
+        Role::Admin => "/capacity",
+    })
+}
+
+/// One row of a list of requests.
+pub struct RequestRow {
+    pub id: String,
+    pub reference: String,
+    pub title: String,
+    pub organisation: String,
+    pub country: String,
+    pub state: String,
+    pub state_code: &'static str,
+    pub updated: String,
+}
+
+impl RequestRow {
+    fn of(r: &SupportRequest) -> RequestRow {
+        RequestRow {
+            id: r.id.clone(),
+            reference: r.reference.clone(),
+            title: r.content.title.clone(),
+            organisation: r.organisation.clone(),
+            country: r.country.clone(),
+            state: words(r.state.as_str()),
+            state_code: r.state.as_str(),
+            updated: format::time(r.updated_at),
+        }
+    }
+}
+
+pub struct QueueRow {
+    pub id: String,
+    pub reference: String,
+    pub title: String,
+    pub organisation: String,
+    pub country: String,
+    pub severity: String,
+    pub total: String,
+    pub parts: Vec<(&'static str, String)>,
+    pub time_left: String,
+    pub deadline: String,
+    pub deadline_machine: String,
+    pub urgency: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "console/queue.html")]
+struct QueuePage {
+    nav: Nav,
+    heading: &'static str,
+    rows: Vec<QueueRow>,
+    dispatch: Vec<RequestRow>,
+    show_dispatch: bool,
+}
+
+/// Every entry of the caller's queue (pages of the largest size).
+async fn whole_queue(app: &app::App, user: &User) -> Result<Vec<decisions::QueueEntry>, PageError> {
+    let mut entries = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = decisions::queue(
+            app,
+            &user.actor,
+            PageRequest {
+                size: app::MAX_PAGE_SIZE,
+                after: PageRequest::parse(0, &token)?.after,
+            },
+        )
+        .await?;
+        entries.extend(page.items);
+        if page.next_page_token.is_empty() || entries.len() >= 1_000 {
+            return Ok(entries);
+        }
+        token = page.next_page_token;
+    }
+}
+
+/// The assessment queue: overdue requests first, then by the queue's own
+/// order (priority score, Member States, submission).
+pub async fn queue(State(console): State<Shared>, user: User) -> Result<Response, PageError> {
+    let app = &console.app;
+    let mut entries = whole_queue(app, &user).await?;
+    // A stable sort keeps the priority order within each group.
+    entries.sort_by_key(|e| !e.overdue);
+    let rows = entries
+        .iter()
+        .map(|e| {
+            let r = &e.request;
+            let p = r.priority.unwrap_or_default();
+            QueueRow {
+                id: r.id.clone(),
+                reference: r.reference.clone(),
+                title: r.content.title.clone(),
+                organisation: r.organisation.clone(),
+                country: r.country.clone(),
+                severity: words(r.content.severity.as_str()),
+                total: format::score(p.total),
+                parts: vec![
+                    ("Scale and severity", format::score(p.scale_and_severity)),
+                    ("Essential entities", format::score(p.essential_entities)),
+                    ("Impact", format::score(p.impact)),
+                    ("Cross-border", format::score(p.cross_border)),
+                    ("Own measures", format::score(p.own_measures)),
+                ],
+                time_left: format::time_left(e.time_left),
+                deadline: r.response_deadline.map(format::time).unwrap_or_default(),
+                deadline_machine: r
+                    .response_deadline
+                    .map(format::machine_time)
+                    .unwrap_or_default(),
+                urgency: format::urgency(e.time_left),
+            }
+        })
+        .collect();
+    let show_dispatch = user.role() == Role::DutyOfficer;
+    let mut dispatch = Vec::new();
+    if show_dispatch {
+        for state in [
+            RequestState::Authorised,
+            RequestState::WaitingCapacity,
+            RequestState::Dispatching,
+        ] {
+            let page = requests::list(
+                app,
+                &user.actor,
+                Some(state),
+                PageRequest {
+                    size: app::MAX_PAGE_SIZE,
+                    after: None,
+                },
+            )
+            .await?;
+            dispatch.extend(page.items.iter().map(RequestRow::of));
+        }
+    }
+    Ok(render(&QueuePage {
+        nav: Nav::new(&user, "/queue"),
+        heading: if user.role() == Role::Commission {
+            "Third-country requests to decide"
+        } else {
+            "Requests to decide"
+        },
+        rows,
+        dispatch,
+        show_dispatch,
+    }))
+}
+
+#[derive(Template)]
+#[template(path = "console/requests.html")]
+struct RequestsPage {
+    nav: Nav,
+    heading: &'static str,
+    rows: Vec<RequestRow>,
+    next: String,
+}
+
+#[derive(serde::Deserialize)]
+pub struct ListQuery {
+    #[serde(default)]
+    after: String,
+}
+
+pub async fn requests(
+    State(console): State<Shared>,
+    user: User,
+    axum::extract::Query(query): axum::extract::Query<ListQuery>,
+) -> Result<Response, PageError> {
+    let page = requests::list(
+        &console.app,
+        &user.actor,
+        None,
+        PageRequest::parse(50, &query.after)?,
+    )
+    .await?;
+    Ok(render(&RequestsPage {
+        nav: Nav::new(&user, "/requests"),
+        heading: match user.role() {
+            Role::Requester => "Our requests",
+            Role::Commission => "Third-country requests",
+            _ => "All requests",
+        },
+        rows: page.items.iter().map(RequestRow::of).collect(),
+        next: page.next_page_token,
+    }))
+}
+
+pub struct LineRow {
+    pub index: usize,
+    pub service: String,
+    pub days: u32,
+    pub languages: String,
+    pub clearance: String,
+    pub planned_use: String,
+}
+
+fn line_rows(lines: &[ServiceLine]) -> Vec<LineRow> {
+    lines
+        .iter()
+        .enumerate()
+        .map(|(index, l)| LineRow {
+            index,
+            service: words(l.service.as_str()),
+            days: l.person_days,
+            languages: l.languages.join(", "),
+            clearance: words(l.clearance.as_str()),
+            planned_use: l.planned_use.clone(),
+        })
+        .collect()
+}
+
+pub struct RuleRow {
+    pub id: String,
+    pub article: String,
+    pub outcome: String,
+    pub class: &'static str,
+    pub message: String,
+}
+
+pub struct EventRow {
+    pub sequence: i64,
+    pub time: String,
+    pub machine_time: String,
+    pub who: String,
+    pub action: String,
+    pub resource: String,
+    pub change: String,
+}
+
+impl EventRow {
+    fn of(e: &AuditEvent) -> EventRow {
+        EventRow {
+            sequence: e.sequence,
+            time: format::time(e.time),
+            machine_time: format::machine_time(e.time),
+            who: if e.actor.is_empty() {
+                "(withheld)".into()
+            } else {
+                format!("{} ({}, {})", e.actor, words(&e.role), e.organisation)
+            },
+            action: e.action.clone(),
+            resource: e.resource.clone(),
+            change: if e.from_state == e.to_state {
+                words(&e.to_state)
+            } else {
+                format!("{} → {}", words(&e.from_state), words(&e.to_state))
+            },
+        }
+    }
+}
+
+pub struct OfferRow {
+    pub id: String,
+    pub line: u32,
+    pub provider: String,
+    pub days: u32,
+    pub state: String,
+    pub deadline: String,
+    pub deadline_machine: String,
+    pub urgency: &'static str,
+    pub open: bool,
+}
+
+fn offer_row(o: &Offer, now: chrono::DateTime<chrono::Utc>) -> OfferRow {
+    let open = o.state == crate::domain::dispatch::OfferState::Offered;
+    OfferRow {
+        id: o.id.clone(),
+        line: o.line_index,
+        provider: o.provider.clone(),
+        days: o.person_days,
+        state: words(o.state.as_str()),
+        deadline: format::time(o.accept_deadline),
+        deadline_machine: format::machine_time(o.accept_deadline),
+        urgency: if open {
+            format::urgency(o.accept_deadline - now)
+        } else {
+            "done"
+        },
+        open,
+    }
+}
+
+#[derive(Template)]
+#[template(path = "console/request.html")]
+struct RequestPage {
+    nav: Nav,
+    r: SupportRequest,
+    state: String,
+    kind: String,
+    third_country: bool,
+    category: String,
+    classification: String,
+    severity: String,
+    tlp: String,
+    detected: String,
+    submitted: String,
+    deadline: String,
+    deadline_urgency: &'static str,
+    affected: Vec<(String, String, String, String)>,
+    lines: Vec<LineRow>,
+    granted: Vec<LineRow>,
+    eligibility: Option<(String, String, String)>,
+    rules: Vec<RuleRow>,
+    score: Option<(String, Vec<(&'static str, String)>)>,
+    timeline: Vec<EventRow>,
+    offers: Vec<OfferRow>,
+    /// The resources whose events refresh this page.
+    live: String,
+    can_decide: bool,
+    can_dispatch: bool,
+    can_report: bool,
+    report: Option<(String, String, String, String)>,
+}
+
+pub async fn request(
+    State(console): State<Shared>,
+    user: User,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let app = &console.app;
+    let r = requests::get(app, &user.actor, &id).await?;
+    let timeline = app::audit::timeline(app, &user.actor, &id).await?;
+    let offers = dispatch::offers_of_request(app, &user.actor, &id).await?;
+    let now = app.now();
+    let third_country = r.organisation_kind.is_third_country();
+    let decider = if third_country {
+        Role::Commission
+    } else {
+        Role::DutyOfficer
+    };
+    let decidable = matches!(r.state, RequestState::Eligible | RequestState::Referred);
+    let latest = r.evaluations.last();
+    let mut live = vec![requests::resource_name(&r.id)];
+    live.extend(offers.iter().map(|o| dispatch::offer_name(&o.id)));
+    let page = RequestPage {
+        nav: Nav::new(&user, ""),
+        state: words(r.state.as_str()),
+        kind: words(r.organisation_kind.as_str()),
+        third_country,
+        category: words(r.content.category.as_str()),
+        classification: words(r.content.classification.as_str()),
+        severity: words(r.content.severity.as_str()),
+        tlp: r.content.tlp.as_str().to_owned(),
+        detected: format::time(r.content.detected_at),
+        submitted: r.submitted_at.map(format::time).unwrap_or_default(),
+        deadline: match (r.response_deadline, decidable) {
+            (Some(d), true) => format!("{} ({})", format::time(d), format::time_left(d - now)),
+            (Some(d), false) => format::time(d),
+            (None, _) => String::new(),
+        },
+        deadline_urgency: match (r.response_deadline, decidable) {
+            (Some(d), true) => format::urgency(d - now),
+            _ => "done",
+        },
+        affected: r
+            .content
+            .affected_entities
+            .iter()
+            .map(|e| {
+                (
+                    e.name.clone(),
+                    words(e.sector.as_str()),
+                    words(e.entity_type.as_str()),
+                    e.country.clone(),
+                )
+            })
+            .collect(),
+        lines: line_rows(&r.content.service_lines),
+        granted: line_rows(&r.granted_lines),
+        eligibility: latest.map(|d| {
+            (
+                words(d.outcome.as_str()),
+                format::time(d.evaluated_at),
+                d.rule_set_version.clone(),
+            )
+        }),
+        rules: latest
+            .map(|d| {
+                d.results
+                    .iter()
+                    .map(|res| RuleRow {
+                        id: res.rule_id.clone(),
+                        article: res.article.clone(),
+                        outcome: words(res.outcome.as_str()),
+                        class: match res.outcome {
+                            Outcome::Pass => "pass",
+                            Outcome::Fail => "fail",
+                            _ => "other",
+                        },
+                        message: res.message.clone(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        score: r.priority.map(|p| {
+            (
+                format::score(p.total),
+                vec![
+                    ("Scale and severity", format::score(p.scale_and_severity)),
+                    ("Essential entities", format::score(p.essential_entities)),
+                    ("Impact", format::score(p.impact)),
+                    ("Cross-border", format::score(p.cross_border)),
+                    ("Own measures", format::score(p.own_measures)),
+                ],
+            )
+        }),
+        timeline: timeline.iter().map(EventRow::of).collect(),
+        offers: offers.iter().map(|o| offer_row(o, now)).collect(),
+        live: live.join(" "),
+        can_decide: decidable && user.role() == decider,
+        can_dispatch: user.role() == Role::DutyOfficer
+            && matches!(
+                r.state,
+                RequestState::Authorised
+                    | RequestState::Dispatching
+                    | RequestState::WaitingCapacity
+            ),
+        can_report: user.role() == Role::Requester && r.state == RequestState::Completed,
+        report: r.summary_report.as_ref().map(|s| {
+            (
+                s.service_provided.clone(),
+                s.results.clone(),
+                s.lessons_learned.clone(),
+                s.recipients.join(", "),
+            )
+        }),
+        r,
+    };
+    Ok(render(&page))
+}
+
+fn back_to(id: &str) -> Option<String> {
+    Some(format!("/requests/{id}"))
+}
+
+fn version(posted: &Posted) -> Result<i64, PageError> {
+    posted
+        .get("version")
+        .parse()
+        .map_err(|_| PageError::BadRequest("The form lacks the request's version.".into()))
+}
+
+fn number(posted: &Posted, field: &str, label: &str) -> Result<u32, PageError> {
+    let value = posted.get(field);
+    value.parse().map_err(|_| PageError::Refused {
+        status: axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+        message: "Some fields need correcting.".into(),
+        fields: vec![(label.to_owned(), format!("`{value}` is not a whole number"))],
+        back: None,
+    })
+}
+
+fn done(id: &str) -> Response {
+    Redirect::to(&format!("/requests/{id}")).into_response()
+}
+
+/// AuthoriseSupport: the service lines granted (person-days each; 0 leaves
+/// a line out), the duration, and a note.
+pub async fn authorise(
+    State(console): State<Shared>,
+    Path(id): Path<String>,
+    posted: Posted,
+) -> Result<Response, PageError> {
+    let app = &console.app;
+    let request = requests::get(app, &posted.user.actor, &id).await?;
+    let mut lines = Vec::new();
+    for (i, line) in request.content.service_lines.iter().enumerate() {
+        let days = number(&posted, &format!("line{i}"), &format!("granted_lines[{i}]"))?;
+        if days > 0 {
+            lines.push((line.service, days));
+        }
+    }
+    let grant = decisions::Grant {
+        lines,
+        duration_days: number(&posted, "duration_days", "duration_days")?,
+        note: posted.get("note").to_owned(),
+    };
+    decisions::authorise(app, &posted.user.actor, &id, version(&posted)?, grant)
+        .await
+        .map_err(|e| PageError::from_app(e, back_to(&id)))?;
+    Ok(done(&id))
+}
+
+pub async fn reject(
+    State(console): State<Shared>,
+    Path(id): Path<String>,
+    posted: Posted,
+) -> Result<Response, PageError> {
+    let reason = posted.get("reason");
+    if reason.is_empty() {
+        return Err(refused_field("reason", "is required", &id));
+    }
+    decisions::reject(
+        &console.app,
+        &posted.user.actor,
+        &id,
+        version(&posted)?,
+        reason,
+    )
+    .await
+    .map_err(|e| PageError::from_app(e, back_to(&id)))?;
+    Ok(done(&id))
+}
+
+fn refused_field(field: &str, description: &str, id: &str) -> PageError {
+    PageError::Refused {
+        status: axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+        message: "Some fields need correcting.".into(),
+        fields: vec![(field.to_owned(), description.to_owned())],
+        back: back_to(id),
+    }
+}
+
+/// RequestMoreInformation: one question per line.
+pub async fn ask(
+    State(console): State<Shared>,
+    Path(id): Path<String>,
+    posted: Posted,
+) -> Result<Response, PageError> {
+    let questions: Vec<String> = posted
+        .get("questions")
+        .lines()
+        .map(str::trim)
+        .filter(|q| !q.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if questions.is_empty() {
+        return Err(refused_field("questions", "ask at least one question", &id));
+    }
+    decisions::request_information(
+        &console.app,
+        &posted.user.actor,
+        &id,
+        version(&posted)?,
+        &questions,
+    )
+    .await
+    .map_err(|e| PageError::from_app(e, back_to(&id)))?;
+    Ok(done(&id))
+}
+
+pub struct CandidateRow {
+    pub provider: String,
+    pub name: String,
+    pub score: String,
+    pub free: u32,
+    pub days: u32,
+    pub reasons: Vec<String>,
+}
+
+pub struct ProposalLine {
+    pub index: u32,
+    pub service: String,
+    pub days: u32,
+    pub candidates: Vec<CandidateRow>,
+    pub split: Vec<CandidateRow>,
+}
+
+#[derive(Template)]
+#[template(path = "console/proposal.html")]
+struct ProposalPage {
+    nav: Nav,
+    id: String,
+    reference: String,
+    title: String,
+    state: String,
+    version: i64,
+    can_approve: bool,
+    lines: Vec<ProposalLine>,
+}
+
+fn candidate_rows(candidates: &[crate::domain::matching::Candidate]) -> Vec<CandidateRow> {
+    candidates
+        .iter()
+        .map(|c| CandidateRow {
+            provider: c.provider.clone(),
+            name: c.display_name.clone(),
+            score: format::score(c.score),
+            free: c.free,
+            days: c.person_days,
+            reasons: c.reasons.clone(),
+        })
+        .collect()
+}
+
+/// ProposeMatches, with the approve form.
+pub async fn proposal(
+    State(console): State<Shared>,
+    user: User,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let app = &console.app;
+    let r = requests::get(app, &user.actor, &id).await?;
+    let proposals = dispatch::propose(app, &user.actor, &id).await?;
+    Ok(render(&ProposalPage {
+        nav: Nav::new(&user, ""),
+        id: r.id.clone(),
+        reference: r.reference.clone(),
+        title: r.content.title.clone(),
+        state: words(r.state.as_str()),
+        version: r.version,
+        can_approve: r.state == RequestState::Authorised,
+        lines: proposals
+            .iter()
+            .map(|p| ProposalLine {
+                index: p.line_index,
+                service: words(p.service.as_str()),
+                days: p.person_days,
+                candidates: candidate_rows(&p.proposal.candidates),
+                split: candidate_rows(&p.proposal.split),
+            })
+            .collect(),
+    }))
+}
+
+/// ApproveDispatch: for each line the chosen provider, the fallbacks in
+/// the order shown, and the justification.
+pub async fn approve(
+    State(console): State<Shared>,
+    Path(id): Path<String>,
+    posted: Posted,
+) -> Result<Response, PageError> {
+    let app = &console.app;
+    let request = requests::get(app, &posted.user.actor, &id).await?;
+    let plan = (0..request.granted_lines.len())
+        .map(|i| {
+            let provider = posted.get(&format!("line{i}.provider")).to_owned();
+            LinePlan {
+                line_index: i as u32,
+                fallbacks: posted
+                    .all(&format!("line{i}.fallback"))
+                    .into_iter()
+                    .filter(|f| *f != provider)
+                    .map(str::to_owned)
+                    .collect(),
+                justification: posted.get(&format!("line{i}.justification")).to_owned(),
+                provider,
+            }
+        })
+        .collect();
+    dispatch::approve(app, &posted.user.actor, &id, version(&posted)?, plan)
+        .await
+        .map_err(|e| PageError::from_app(e, Some(format!("/requests/{id}/dispatch"))))?;
+    Ok(done(&id))
+}
+
+/// SubmitSummaryReport (Art. 16(9)).
+pub async fn report(
+    State(console): State<Shared>,
+    Path(id): Path<String>,
+    posted: Posted,
+) -> Result<Response, PageError> {
+    dispatch::submit_report(
+        &console.app,
+        &posted.user.actor,
+        &id,
+        posted.get("service_provided"),
+        posted.get("results"),
+        posted.get("lessons_learned"),
+    )
+    .await
+    .map_err(|e| PageError::from_app(e, back_to(&id)))?;
+    Ok(done(&id))
+}
+
+pub struct CapacityRow {
+    pub service: String,
+    pub period: String,
+    pub committed: u32,
+    pub held: u32,
+    pub consumed: u32,
+    pub free: u32,
+    /// The bar's segments, in pixels of 300: consumed, held, free.
+    pub consumed_px: u32,
+    pub held_px: u32,
+    pub free_px: u32,
+}
+
+pub struct ProviderCapacity {
+    pub provider: String,
+    pub rows: Vec<CapacityRow>,
+}
+
+#[derive(Template)]
+#[template(path = "console/capacity.html")]
+struct CapacityPage {
+    nav: Nav,
+    providers: Vec<ProviderCapacity>,
+}
+
+const BAR_PX: u32 = 300;
+
+fn capacity_row(c: &CapacityCommitment) -> CapacityRow {
+    let free = c.person_days.saturating_sub(c.held + c.consumed);
+    let px = |days: u32| {
+        if c.person_days == 0 {
+            0
+        } else {
+            (u64::from(days) * u64::from(BAR_PX) / u64::from(c.person_days)) as u32
+        }
+    };
+    let (consumed_px, held_px) = (px(c.consumed), px(c.held));
+    CapacityRow {
+        service: words(c.service.as_str()),
+        period: format!("{} to {}", c.period_start, c.period_end),
+        committed: c.person_days,
+        held: c.held,
+        consumed: c.consumed,
+        free,
+        consumed_px,
+        held_px,
+        free_px: BAR_PX.saturating_sub(consumed_px + held_px),
+    }
+}
+
+/// Capacity per provider and service: committed, held, consumed, free.
+pub async fn capacity(State(console): State<Shared>, user: User) -> Result<Response, PageError> {
+    let app = &console.app;
+    let mut commitments = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = app::capacity::list(
+            app,
+            &user.actor,
+            None,
+            PageRequest {
+                size: app::MAX_PAGE_SIZE,
+                after: PageRequest::parse(0, &token)?.after,
+            },
+        )
+        .await?;
+        commitments.extend(page.items);
+        if page.next_page_token.is_empty() || commitments.len() >= 5_000 {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    commitments.sort_by(|a, b| {
+        (&a.provider, a.service, a.period_start).cmp(&(&b.provider, b.service, b.period_start))
+    });
+    let mut providers: Vec<ProviderCapacity> = Vec::new();
+    for c in &commitments {
+        match providers.last_mut() {
+            Some(p) if p.provider == c.provider => p.rows.push(capacity_row(c)),
+            _ => providers.push(ProviderCapacity {
+                provider: c.provider.clone(),
+                rows: vec![capacity_row(c)],
+            }),
+        }
+    }
+    Ok(render(&CapacityPage {
+        nav: Nav::new(&user, "/capacity"),
+        providers,
+    }))
+}
+
+/// An offer as its provider sees it before accepting: no requester, no
+/// description (the redacted view of the API).
+pub struct OfferCard {
+    pub id: String,
+    pub state: String,
+    pub open: bool,
+    pub category: String,
+    pub service: String,
+    pub country: String,
+    pub severity: String,
+    pub days: u32,
+    pub deadline: String,
+    pub deadline_machine: String,
+    pub urgency: &'static str,
+    pub reason: String,
+}
+
+pub struct AssignmentRow {
+    pub id: String,
+    pub reference: String,
+    pub title: String,
+    pub organisation: String,
+    pub state: String,
+    pub service: String,
+    pub days: u32,
+}
+
+#[derive(Template)]
+#[template(path = "console/offers.html")]
+struct OffersPage {
+    nav: Nav,
+    offers: Vec<OfferCard>,
+    assignments: Vec<AssignmentRow>,
+    reasons: Vec<(&'static str, String)>,
+}
+
+pub async fn offers(State(console): State<Shared>, user: User) -> Result<Response, PageError> {
+    let app = &console.app;
+    let now = app.now();
+    let page = |view| {
+        dispatch::list_for_provider(
+            app,
+            &user.actor,
+            view,
+            PageRequest {
+                size: app::MAX_PAGE_SIZE,
+                after: None,
+            },
+        )
+    };
+    let offers = page(OfferView::Offers).await?;
+    let assignments = page(OfferView::Assignments).await?;
+    let service = |o: &Offer, r: &SupportRequest| {
+        r.granted_lines
+            .get(o.line_index as usize)
+            .map(|l| words(l.service.as_str()))
+            .unwrap_or_default()
+    };
+    Ok(render(&OffersPage {
+        nav: Nav::new(&user, "/offers"),
+        offers: offers
+            .items
+            .iter()
+            .map(|(o, r)| {
+                let row = offer_row(o, now);
+                OfferCard {
+                    id: o.id.clone(),
+                    state: row.state,
+                    open: row.open,
+                    category: words(r.content.category.as_str()),
+                    service: service(o, r),
+                    country: r.country.clone(),
+                    severity: words(r.content.severity.as_str()),
+                    days: o.person_days,
+                    deadline: row.deadline,
+                    deadline_machine: row.deadline_machine,
+                    urgency: row.urgency,
+                    reason: o
+                        .decline_reason
+                        .map(|d| words(d.as_str()))
+                        .unwrap_or_default(),
+                }
+            })
+            .collect(),
+        assignments: assignments
+            .items
+            .iter()
+            .map(|(o, r)| AssignmentRow {
+                id: o.id.clone(),
+                reference: r.reference.clone(),
+                title: r.content.title.clone(),
+                organisation: r.organisation.clone(),
+                state: words(o.state.as_str()),
+                service: service(o, r),
+                days: o.person_days,
+            })
+            .collect(),
+        reasons: DeclineReason::ALL
+            .iter()
+            .map(|r| (r.as_str(), words(r.as_str())))
+            .collect(),
+    }))
+}
+
+fn back_to_offers(e: app::AppError) -> PageError {
+    PageError::from_app(e, Some("/offers".into()))
+}
+
+pub async fn accept(
+    State(console): State<Shared>,
+    Path(id): Path<String>,
+    posted: Posted,
+) -> Result<Response, PageError> {
+    dispatch::accept(&console.app, &posted.user.actor, &id)
+        .await
+        .map_err(back_to_offers)?;
+    Ok(Redirect::to("/offers").into_response())
+}
+
+pub async fn decline(
+    State(console): State<Shared>,
+    Path(id): Path<String>,
+    posted: Posted,
+) -> Result<Response, PageError> {
+    let reason = posted
+        .get("reason")
+        .parse::<DeclineReason>()
+        .map_err(|_| PageError::Refused {
+            status: axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            message: "Some fields need correcting.".into(),
+            fields: vec![("reason".into(), "choose a reason".into())],
+            back: Some("/offers".into()),
+        })?;
+    dispatch::decline(
+        &console.app,
+        &posted.user.actor,
+        &id,
+        reason,
+        posted.get("note"),
+    )
+    .await
+    .map_err(back_to_offers)?;
+    Ok(Redirect::to("/offers").into_response())
+}

@@ -1,0 +1,797 @@
+//! The web console over HTTP: sign-in and sessions, CSRF, who may open
+//! which page, and the decision workflow through its forms. The browser
+//! tests are in `console_browser.rs`.
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use reserve_dispatch::console::{self, Console, ConsoleOptions, DEMO_USERS, Oidc};
+use reserve_dispatch::{config::Settings, grpc::pb, server, startup};
+
+use crate::helpers::{
+    AUDIENCE, ISSUER, TestApp, member_state_request, moldova_request, spawn_app, state,
+};
+use pb::RequestState as S;
+use pb::ServiceType::{DigitalForensics as DF, IncidentResponse as IR};
+
+const OIDC_CLIENT: &str = "reserve-console";
+
+/// Serves a console for `app` on a port of its own; its address.
+pub async fn spawn_console(app: &TestApp, dev: bool) -> SocketAddr {
+    let settings = Settings {
+        jwt_issuer: ISSUER.into(),
+        jwt_audience: AUDIENCE.into(),
+        jwt_public_key_file: Some(app.keys.public_pem_path.clone()),
+        jwt_algorithm: "EdDSA".into(),
+        ..Settings::default()
+    };
+    let id_tokens = Settings {
+        jwt_audience: OIDC_CLIENT.into(),
+        ..settings.clone()
+    };
+    let console = Console {
+        app: app.app.clone(),
+        verifier: Arc::new(startup::verifier(&settings).unwrap()),
+        options: ConsoleOptions {
+            dev,
+            secure_cookies: false,
+            session_ttl: chrono::Duration::hours(1),
+            oidc: Some(Oidc {
+                authorize_url: "https://idp.example/authorize".into(),
+                client_id: OIDC_CLIENT.into(),
+                redirect_uri: "http://console.example/sign-in/oidc".into(),
+                verifier: Arc::new(startup::verifier(&id_tokens).unwrap()),
+            }),
+        },
+    };
+    let listener = server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(console::serve(
+        listener,
+        Arc::new(console),
+        std::future::pending(),
+    ));
+    addr
+}
+
+/// A browser without a browser: keeps cookies, never follows redirects.
+pub struct Web {
+    base: String,
+    http: reqwest::Client,
+    cookies: Vec<(String, String)>,
+}
+
+pub struct Answer {
+    pub status: u16,
+    pub location: String,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: String,
+}
+
+impl Web {
+    pub fn new(addr: SocketAddr) -> Web {
+        Web {
+            base: format!("http://{addr}"),
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            cookies: Vec::new(),
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn answer(&mut self, response: reqwest::Response) -> Answer {
+        for set in response.headers().get_all("set-cookie") {
+            let set = set.to_str().unwrap();
+            let (pair, attributes) = set.split_once(';').unwrap_or((set, ""));
+            let (name, value) = pair.split_once('=').unwrap();
+            self.cookies.retain(|(k, _)| k != name);
+            let removed = value.is_empty() || attributes.contains("Max-Age=0");
+            if !removed {
+                self.cookies.push((name.to_owned(), value.to_owned()));
+            }
+        }
+        Answer {
+            status: response.status().as_u16(),
+            location: response
+                .headers()
+                .get("location")
+                .map(|l| l.to_str().unwrap().to_owned())
+                .unwrap_or_default(),
+            headers: response.headers().clone(),
+            body: response.text().await.unwrap(),
+        }
+    }
+
+    pub async fn get(&mut self, path: &str) -> Answer {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("cookie", self.cookie_header())
+            .send()
+            .await
+            .unwrap();
+        self.answer(response).await
+    }
+
+    pub async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Answer {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("cookie", self.cookie_header())
+            .form(fields)
+            .send()
+            .await
+            .unwrap();
+        self.answer(response).await
+    }
+
+    /// Development sign-in as the demo user of `organisation`.
+    pub async fn sign_in_as(&mut self, organisation: &str) -> Answer {
+        let page = self.get("/sign-in").await;
+        assert_eq!(page.status, 200);
+        let index = DEMO_USERS
+            .iter()
+            .position(|u| u.organisation == organisation)
+            .expect("a demo user of that organisation")
+            .to_string();
+        let answer = self
+            .post(
+                "/sign-in/dev",
+                &[("csrf", &csrf(&page.body)), ("user", &index)],
+            )
+            .await;
+        assert_eq!(answer.status, 303, "{}", answer.body);
+        answer
+    }
+
+    /// The CSRF token of the signed-in session, from any of its pages.
+    pub async fn session_csrf(&mut self) -> String {
+        let page = self.get("/").await;
+        let page = self.get(&page.location).await;
+        csrf(&page.body)
+    }
+}
+
+/// The value of the first `csrf` field of a page.
+pub fn csrf(html: &str) -> String {
+    let marker = r#"name="csrf" value=""#;
+    let start = html.find(marker).expect("a form with a CSRF token") + marker.len();
+    html[start..start + html[start..].find('"').unwrap()].to_owned()
+}
+
+/// A Romanian request (decided by ENISA), ELIGIBLE, with capacity to match.
+async fn eligible_member_state_request(app: &TestApp) -> pb::SupportRequest {
+    app.commit_capacity("nordic-ir", IR, 30).await;
+    app.commit_capacity("nordic-ir", DF, 30).await;
+    app.commit_capacity("danube-cyber", IR, 30).await;
+    let request = app.submit_new("ro-csirt", member_state_request("RO")).await;
+    assert_eq!(state(&request), S::Eligible);
+    request
+}
+
+fn id_of(request: &pb::SupportRequest) -> &str {
+    request.name.strip_prefix("supportRequests/").unwrap()
+}
+
+#[tokio::test]
+async fn each_role_signs_in_and_sees_its_pages_with_the_demo_data() {
+    let app = spawn_app().await;
+    let request = eligible_member_state_request(&app).await;
+    let moldovan = app.submit_new("md-spoc", moldova_request()).await;
+    assert_eq!(state(&moldovan), S::Referred);
+    let addr = spawn_console(&app, true).await;
+
+    let cases: &[(&str, &str, &[&str])] = &[
+        (
+            "enisa",
+            "/queue",
+            &[&request.reference, "Requests to decide"],
+        ),
+        (
+            "ec",
+            "/queue",
+            &[&moldovan.reference, "Third-country requests to decide"],
+        ),
+        (
+            "ro-csirt",
+            "/requests",
+            &[&request.reference, "Our requests"],
+        ),
+        ("nordic-ir", "/offers", &["No offer for you."]),
+        ("reserve", "/capacity", &["nordic-ir", "Incident response"]),
+        (
+            "oversight",
+            "/requests",
+            &[&request.reference, &moldovan.reference],
+        ),
+    ];
+    for (organisation, home, expected) in cases {
+        let mut web = Web::new(addr);
+        let signed_in = web.sign_in_as(organisation).await;
+        assert_eq!(signed_in.location, "/");
+        let start = web.get("/").await;
+        assert_eq!(start.location, *home, "{organisation} starts at its page");
+        let page = web.get(home).await;
+        assert_eq!(page.status, 200, "{organisation}: {}", page.body);
+        for text in *expected {
+            assert!(
+                page.body.contains(text),
+                "{organisation}'s {home} shows {text}"
+            );
+        }
+    }
+
+    // The request page: incident, entities, eligibility with articles, timeline.
+    let mut web = Web::new(addr);
+    web.sign_in_as("enisa").await;
+    let page = web.get(&format!("/requests/{}", id_of(&request))).await;
+    assert_eq!(page.status, 200);
+    for text in [
+        "Distribution grid operator (demo)",
+        "CSA-CLASS",
+        "Art. ",
+        "SubmitSupportRequest",
+        "Authorise support",
+        "Decision due",
+    ] {
+        assert!(page.body.contains(text), "the request page shows {text}");
+    }
+}
+
+#[tokio::test]
+async fn a_requester_cannot_open_another_organisations_request() {
+    let app = spawn_app().await;
+    let request = eligible_member_state_request(&app).await;
+    let addr = spawn_console(&app, true).await;
+    let path = format!("/requests/{}", id_of(&request));
+
+    let mut own = Web::new(addr);
+    own.sign_in_as("ro-csirt").await;
+    assert_eq!(own.get(&path).await.status, 200);
+
+    let mut other = Web::new(addr);
+    other.sign_in_as("md-spoc").await;
+    let refused = other.get(&path).await;
+    assert_eq!(refused.status, 404);
+    assert!(!refused.body.contains(&request.title));
+    // Nor through its dispatch page.
+    assert_eq!(other.get(&format!("{path}/dispatch")).await.status, 404);
+}
+
+#[tokio::test]
+async fn a_provider_cannot_open_the_queue() {
+    let app = spawn_app().await;
+    let addr = spawn_console(&app, true).await;
+    let mut web = Web::new(addr);
+    web.sign_in_as("nordic-ir").await;
+    let refused = web.get("/queue").await;
+    assert_eq!(refused.status, 403);
+    assert!(refused.body.contains("provider"), "{}", refused.body);
+    // Signed out, every page sends to the sign-in page.
+    let mut anonymous = Web::new(addr);
+    for path in ["/", "/queue", "/requests", "/offers", "/capacity", "/live"] {
+        let answer = anonymous.get(path).await;
+        assert_eq!(
+            (answer.status, answer.location.as_str()),
+            (303, "/sign-in"),
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_form_without_its_csrf_token_is_refused() {
+    let app = spawn_app().await;
+    let request = eligible_member_state_request(&app).await;
+    let addr = spawn_console(&app, true).await;
+    let mut web = Web::new(addr);
+    web.sign_in_as("enisa").await;
+    let path = format!("/requests/{}/reject", id_of(&request));
+    let version = request.version.to_string();
+
+    let missing = web
+        .post(&path, &[("version", &version), ("reason", "Out of scope")])
+        .await;
+    assert_eq!(missing.status, 403);
+    assert!(missing.body.contains("CSRF"));
+    let wrong = web
+        .post(
+            &path,
+            &[
+                ("csrf", "not-the-token"),
+                ("version", &version),
+                ("reason", "Out of scope"),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, 403);
+    // Another session's token is not this session's.
+    let mut other = Web::new(addr);
+    other.sign_in_as("enisa").await;
+    let others = other.session_csrf().await;
+    let borrowed = web
+        .post(
+            &path,
+            &[
+                ("csrf", &others),
+                ("version", &version),
+                ("reason", "Out of scope"),
+            ],
+        )
+        .await;
+    assert_eq!(borrowed.status, 403);
+    assert_eq!(
+        state(&app.read("ro-csirt", &request.name).await),
+        S::Eligible,
+        "nothing was decided"
+    );
+    // The sign-in forms carry a token of their own.
+    let mut fresh = Web::new(addr);
+    let forged = fresh.post("/sign-in/dev", &[("user", "0")]).await;
+    assert_eq!(forged.status, 403);
+    // Sign-out too.
+    assert_eq!(web.post("/sign-out", &[]).await.status, 403);
+}
+
+#[tokio::test]
+async fn a_request_is_decided_dispatched_and_accepted_through_the_forms() {
+    let app = spawn_app().await;
+    let request = eligible_member_state_request(&app).await;
+    let id = id_of(&request).to_owned();
+    let addr = spawn_console(&app, true).await;
+    let mut duty = Web::new(addr);
+    duty.sign_in_as("enisa").await;
+    let token = duty.session_csrf().await;
+    let version = request.version.to_string();
+
+    // Bad input names the field and changes nothing.
+    let bad = duty
+        .post(
+            &format!("/requests/{id}/authorise"),
+            &[
+                ("csrf", &token),
+                ("version", &version),
+                ("line0", "25"),
+                ("line1", "10"),
+                ("duration_days", "30"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, 422, "{}", bad.body);
+    assert!(
+        bad.body.contains("granted_lines[0].person_days"),
+        "{}",
+        bad.body
+    );
+    // A stale version is a conflict.
+    let stale = duty
+        .post(
+            &format!("/requests/{id}/authorise"),
+            &[
+                ("csrf", &token),
+                ("version", "999"),
+                ("line0", "20"),
+                ("line1", "10"),
+                ("duration_days", "30"),
+            ],
+        )
+        .await;
+    assert_eq!(stale.status, 409, "{}", stale.body);
+
+    let authorised = duty
+        .post(
+            &format!("/requests/{id}/authorise"),
+            &[
+                ("csrf", &token),
+                ("version", &version),
+                ("line0", "20"),
+                ("line1", "10"),
+                ("duration_days", "30"),
+                ("note", "Both lines as asked"),
+            ],
+        )
+        .await;
+    assert_eq!(authorised.status, 303, "{}", authorised.body);
+    assert_eq!(authorised.location, format!("/requests/{id}"));
+    let now = app.read("ro-csirt", &request.name).await;
+    assert_eq!(state(&now), S::Authorised);
+
+    // The proposal: ranked candidates with reasons, the top one chosen.
+    let proposal = duty.get(&format!("/requests/{id}/dispatch")).await;
+    assert_eq!(proposal.status, 200);
+    assert!(proposal.body.contains("Candidates, best first"));
+    assert!(proposal.body.contains("nordic-ir"));
+    // Choosing another than the top candidate needs a justification.
+    let top_ir = first_radio_value(&proposal.body, "line0.provider");
+    let other_ir = ["nordic-ir", "danube-cyber"]
+        .into_iter()
+        .find(|p| *p != top_ir)
+        .unwrap();
+    let version = now.version.to_string();
+    let unjustified = duty
+        .post(
+            &format!("/requests/{id}/dispatch"),
+            &[
+                ("csrf", &token),
+                ("version", &version),
+                ("line0.provider", other_ir),
+                ("line1.provider", "nordic-ir"),
+            ],
+        )
+        .await;
+    assert_eq!(unjustified.status, 422, "{}", unjustified.body);
+    assert!(
+        unjustified.body.contains("justification"),
+        "{}",
+        unjustified.body
+    );
+
+    let approved = duty
+        .post(
+            &format!("/requests/{id}/dispatch"),
+            &[
+                ("csrf", &token),
+                ("version", &version),
+                ("line0.provider", &top_ir),
+                ("line0.fallback", other_ir),
+                ("line1.provider", "nordic-ir"),
+            ],
+        )
+        .await;
+    assert_eq!(approved.status, 303, "{}", approved.body);
+    let page = duty.get(&format!("/requests/{id}")).await;
+    assert!(page.body.contains("ApproveDispatch") || page.body.contains("MakeOffer"));
+    assert_eq!(page.body.matches("class=\"offer\"").count(), 2);
+
+    // The provider sees the offer redacted, and accepts it.
+    let mut provider = Web::new(addr);
+    provider.sign_in_as("nordic-ir").await;
+    let offers = provider.get("/offers").await;
+    assert_eq!(offers.status, 200);
+    assert!(offers.body.contains("Incident response") || offers.body.contains("Digital forensics"));
+    assert!(
+        !offers.body.contains(&request.title),
+        "the request's title stays hidden before acceptance"
+    );
+    let mut offer_ids: Vec<String> = offers
+        .body
+        .match_indices("action=\"/offers/")
+        .map(|(at, _)| {
+            let rest = &offers.body[at + "action=\"/offers/".len()..];
+            rest[..rest.find('/').unwrap()].to_owned()
+        })
+        .collect();
+    // Each offer has an accept and a decline form.
+    offer_ids.dedup();
+    assert!(!offer_ids.is_empty());
+    let provider_token = provider.session_csrf().await;
+    for offer in &offer_ids {
+        let accepted = provider
+            .post(
+                &format!("/offers/{offer}/accept"),
+                &[("csrf", &provider_token)],
+            )
+            .await;
+        assert_eq!(accepted.status, 303, "{}", accepted.body);
+    }
+    let assignments = provider.get("/offers").await;
+    assert!(
+        assignments.body.contains(&request.title),
+        "accepted, the assignment shows the request"
+    );
+    let timeline = duty.get(&format!("/requests/{id}")).await;
+    assert!(timeline.body.contains("AcceptOffer"), "{}", timeline.body);
+}
+
+fn first_radio_value(html: &str, name: &str) -> String {
+    let marker = format!(r#"name="{name}" value=""#);
+    let start = html.find(&marker).expect("a radio button") + marker.len();
+    html[start..start + html[start..].find('"').unwrap()].to_owned()
+}
+
+#[tokio::test]
+async fn a_commission_officer_authorises_a_third_country_request_within_the_cap() {
+    let app = spawn_app().await;
+    let referred = app.submit_new("md-spoc", moldova_request()).await;
+    let id = id_of(&referred).to_owned();
+    let addr = spawn_console(&app, true).await;
+    let mut duty = Web::new(addr);
+    duty.sign_in_as("enisa").await;
+    let page = duty.get(&format!("/requests/{id}")).await;
+    assert!(
+        !page.body.contains("Authorise support"),
+        "ENISA does not decide third-country requests"
+    );
+
+    let mut commission = Web::new(addr);
+    commission.sign_in_as("ec").await;
+    let token = commission.session_csrf().await;
+    let page = commission.get(&format!("/requests/{id}")).await;
+    assert!(page.body.contains("Authorise support"));
+    let version = referred.version.to_string();
+    let too_long = commission
+        .post(
+            &format!("/requests/{id}/authorise"),
+            &[
+                ("csrf", &token),
+                ("version", &version),
+                ("line0", "20"),
+                ("line1", "10"),
+                ("duration_days", "365"),
+            ],
+        )
+        .await;
+    assert!(
+        [409, 422].contains(&too_long.status),
+        "{}: {}",
+        too_long.status,
+        too_long.body
+    );
+    let authorised = commission
+        .post(
+            &format!("/requests/{id}/authorise"),
+            &[
+                ("csrf", &token),
+                ("version", &version),
+                ("line0", "20"),
+                ("line1", "0"),
+                ("duration_days", "60"),
+            ],
+        )
+        .await;
+    assert_eq!(authorised.status, 303, "{}", authorised.body);
+    let now = app.read("md-spoc", &referred.name).await;
+    assert_eq!(state(&now), S::Authorised);
+    assert_eq!(now.granted_lines.len(), 1, "the line at 0 days is left out");
+}
+
+#[tokio::test]
+async fn sign_in_with_a_bearer_token_and_sign_out() {
+    let app = spawn_app().await;
+    let addr = spawn_console(&app, false).await;
+    let mut web = Web::new(addr);
+    let page = web.get("/sign-in").await;
+    assert!(
+        !page.body.contains("demo user"),
+        "no demo sign-in outside development"
+    );
+    let token = csrf(&page.body);
+    assert_eq!(
+        web.post("/sign-in/dev", &[("csrf", &token), ("user", "0")])
+            .await
+            .status,
+        404
+    );
+
+    let untrusted = app.sign_untrusted(&reserve_dispatch::auth::claims_for(
+        "duty_officer",
+        "enisa",
+        "mallory",
+        ISSUER,
+        AUDIENCE,
+        600,
+    ));
+    let refused = web
+        .post("/sign-in", &[("csrf", &token), ("token", &untrusted)])
+        .await;
+    assert_eq!(refused.status, 401);
+
+    let signed = web
+        .post(
+            "/sign-in",
+            &[
+                ("csrf", &token),
+                ("token", &app.token("duty_officer", "enisa")),
+            ],
+        )
+        .await;
+    assert_eq!(signed.status, 303, "{}", signed.body);
+    let cookie = signed
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|c| c.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("reserve_session="))
+        .expect("a session cookie");
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
+    assert!(cookie.contains("SameSite=Lax"), "{cookie}");
+    assert!(!cookie.contains("Secure"), "plain HTTP: {cookie}");
+    assert_eq!(web.get("/queue").await.status, 200);
+
+    let session_cookies = web.cookies.clone();
+    let csrf_token = web.session_csrf().await;
+    let out = web.post("/sign-out", &[("csrf", &csrf_token)]).await;
+    assert_eq!((out.status, out.location.as_str()), (303, "/sign-in"));
+    // The old cookie signs no one in any more.
+    web.cookies = session_cookies;
+    assert_eq!(web.get("/queue").await.location, "/sign-in");
+}
+
+#[tokio::test]
+async fn openid_connect_sign_in_checks_state_and_nonce() {
+    let app = spawn_app().await;
+    let addr = spawn_console(&app, false).await;
+    let mut web = Web::new(addr);
+    let page = web.get("/sign-in").await;
+    assert!(page.body.contains("/sign-in/oidc"));
+    let start = web.get("/sign-in/oidc").await;
+    assert_eq!(start.status, 303);
+    let url = reqwest::Url::parse(&start.location).unwrap();
+    assert_eq!(url.host_str(), Some("idp.example"));
+    let query: std::collections::HashMap<String, String> = url.query_pairs().into_owned().collect();
+    assert_eq!(query["response_type"], "id_token");
+    assert_eq!(query["response_mode"], "form_post");
+    assert_eq!(query["client_id"], OIDC_CLIENT);
+    assert_eq!(query["redirect_uri"], "http://console.example/sign-in/oidc");
+    let (state_value, nonce) = (query["state"].clone(), query["nonce"].clone());
+
+    let id_token = |nonce: Option<&str>, audience: &str| {
+        let mut claims = reserve_dispatch::auth::claims_for(
+            "duty_officer",
+            "enisa",
+            "duty7",
+            ISSUER,
+            audience,
+            600,
+        );
+        claims.nonce = nonce.map(str::to_owned);
+        app.sign(&claims)
+    };
+    // Wrong state, missing nonce, wrong audience: refused.
+    let wrong_state = web
+        .post(
+            "/sign-in/oidc",
+            &[
+                ("state", "forged"),
+                ("id_token", &id_token(Some(&nonce), OIDC_CLIENT)),
+            ],
+        )
+        .await;
+    assert_eq!(wrong_state.status, 403);
+    for token in [
+        id_token(None, OIDC_CLIENT),
+        id_token(Some(&nonce), AUDIENCE),
+    ] {
+        let refused = web
+            .post(
+                "/sign-in/oidc",
+                &[("state", &state_value), ("id_token", &token)],
+            )
+            .await;
+        assert_eq!(refused.status, 403, "{}", refused.body);
+    }
+    // Each refusal ended that attempt: a new one gets a new state.
+    let again = web.get("/sign-in/oidc").await;
+    let url = reqwest::Url::parse(&again.location).unwrap();
+    let query: std::collections::HashMap<String, String> = url.query_pairs().into_owned().collect();
+    assert_ne!(query["state"], state_value);
+    let answer = web
+        .post(
+            "/sign-in/oidc",
+            &[
+                ("state", &query["state"]),
+                ("id_token", &id_token(Some(&query["nonce"]), OIDC_CLIENT)),
+            ],
+        )
+        .await;
+    assert_eq!(answer.status, 303, "{}", answer.body);
+    assert_eq!(web.get("/").await.location, "/queue");
+}
+
+#[tokio::test]
+async fn pages_carry_a_strict_content_security_policy() {
+    let app = spawn_app().await;
+    let addr = spawn_console(&app, true).await;
+    let mut web = Web::new(addr);
+    for path in ["/sign-in", "/assets/console.js", "/no-such-page"] {
+        let answer = web.get(path).await;
+        let csp = answer.headers["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("script-src 'self'"), "{path}: {csp}");
+        assert!(!csp.contains("unsafe-inline"), "{path}: {csp}");
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        assert_eq!(answer.headers["x-content-type-options"], "nosniff");
+    }
+    let page = web.get("/sign-in").await;
+    assert!(!page.body.contains("<script>"), "no inline script");
+    assert!(!page.body.contains("style="), "no inline style");
+    assert_eq!(web.get("/no-such-page").await.status, 404);
+}
+
+#[tokio::test]
+async fn the_live_stream_names_what_changed_for_those_who_may_see_it() {
+    let app = spawn_app().await;
+    let addr = spawn_console(&app, true).await;
+    let mut duty = Web::new(addr);
+    duty.sign_in_as("enisa").await;
+    let mut provider = Web::new(addr);
+    provider.sign_in_as("nordic-ir").await;
+    let open = |web: &Web| {
+        web.http
+            .get(format!("{}/live", web.base))
+            .header("cookie", web.cookie_header())
+            .send()
+    };
+    let mut duty_stream = open(&duty).await.unwrap();
+    assert_eq!(duty_stream.headers()["content-type"], "text/event-stream");
+    let mut provider_stream = open(&provider).await.unwrap();
+
+    let request = app.submit_new("ro-csirt", member_state_request("RO")).await;
+    let mut seen = String::new();
+    while !seen.contains(&request.name) {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), duty_stream.chunk())
+            .await
+            .expect("an event within 10 s")
+            .unwrap()
+            .expect("the stream stays open");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(seen.contains("event: change"), "{seen}");
+    // A provider is not told of requests.
+    let nothing = tokio::time::timeout(Duration::from_millis(500), provider_stream.chunk()).await;
+    match nothing {
+        Err(_) => {}
+        Ok(chunk) => {
+            let chunk = chunk.unwrap().unwrap_or_default();
+            assert!(
+                !String::from_utf8_lossy(&chunk).contains("supportRequests/"),
+                "the provider learnt of a request"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn reserve_serve_serves_the_console_on_its_own_port() {
+    let db = crate::helpers::TestDb::fresh().await;
+    let keys = crate::helpers::Keys::new();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let console_addr = format!("127.0.0.1:{port}");
+    let _server = crate::helpers::start_server(
+        &db,
+        &keys,
+        &[
+            ("RESERVE_CONSOLE_ADDR", &console_addr),
+            ("RESERVE_SEED_DEMO", "true"),
+        ],
+    );
+    let mut web = Web::new(console_addr.parse().unwrap());
+    let mut tries = 0;
+    let page = loop {
+        match web.http.get(format!("{}/sign-in", web.base)).send().await {
+            Ok(_) => break web.get("/sign-in").await,
+            Err(_) if tries < 100 => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("the console never answered: {e}"),
+        }
+    };
+    assert_eq!(page.status, 200);
+    assert!(!page.body.contains("demo user"), "not in development mode");
+    // The console trusts the API's keys.
+    let signed = web
+        .post(
+            "/sign-in",
+            &[
+                ("csrf", &csrf(&page.body)),
+                ("token", &keys.token_for("duty_officer", "enisa")),
+            ],
+        )
+        .await;
+    assert_eq!(signed.status, 303, "{}", signed.body);
+    let queue = web.get("/queue").await;
+    assert_eq!(queue.status, 200);
+    assert!(queue.body.contains("No request is waiting for a decision."));
+}

@@ -1,0 +1,374 @@
+//! The console in a real browser: headless Chromium driven over WebDriver
+//! (Debian's `chromium` and `chromium-driver`). Screenshots go to
+//! `target/tmp/console-screenshots/`.
+//!
+//! Without `chromedriver` on the machine these tests say so and pass,
+//! unless `RESERVE_REQUIRE_BROWSER` is set (as `.ci/run` does): then its
+//! absence fails them.
+
+use std::{
+    net::TcpStream,
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+
+use crate::console::spawn_console;
+use crate::helpers::{TestApp, member_state_request, spawn_app, state};
+use pb::RequestState as S;
+use pb::ServiceType::{DigitalForensics as DF, IncidentResponse as IR};
+use reserve_dispatch::console::DEMO_USERS;
+use reserve_dispatch::grpc::pb;
+
+/// A running `chromedriver`, stopped on drop.
+struct Driver {
+    child: Child,
+    url: String,
+    _profiles: tempfile::TempDir,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn find_on_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(name))
+            .find(|p| p.is_file())
+    })
+}
+
+/// Starts chromedriver, or None (with a note) when the machine has none.
+fn driver() -> Option<Driver> {
+    let Some(binary) = find_on_path("chromedriver") else {
+        assert!(
+            std::env::var_os("RESERVE_REQUIRE_BROWSER").is_none(),
+            "chromedriver is not installed (apt-get install chromium chromium-driver)"
+        );
+        eprintln!(
+            "browser tests skipped: no chromedriver (apt-get install chromium chromium-driver)"
+        );
+        return None;
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(binary)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver starts");
+    let started = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "chromedriver did not listen"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Some(Driver {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+        _profiles: tempfile::tempdir().unwrap(),
+    })
+}
+
+impl Driver {
+    /// A browser of its own (own profile, own cookies).
+    async fn browser(&self) -> Client {
+        let profile = tempfile::Builder::new()
+            .prefix("chromium-")
+            .tempdir_in(self._profiles.path())
+            .unwrap()
+            .keep();
+        let mut args = vec![
+            "--headless=new".to_owned(),
+            "--no-sandbox".into(),
+            "--disable-gpu".into(),
+            "--disable-dev-shm-usage".into(),
+            "--disable-background-networking".into(),
+            "--disable-component-update".into(),
+            "--disable-sync".into(),
+            "--disable-quic".into(),
+            "--no-first-run".into(),
+            "--window-size=1280,1000".into(),
+        ];
+        args.push(format!("--user-data-dir={}", profile.display()));
+        let mut options = json!({ "args": args });
+        if let Some(chromium) = find_on_path("chromium") {
+            options["binary"] = json!(chromium);
+        }
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert("goog:chromeOptions".into(), options);
+        capabilities.insert("goog:loggingPrefs".into(), json!({ "browser": "ALL" }));
+        ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(capabilities)
+            .connect(&self.url)
+            .await
+            .expect("a browser session")
+    }
+}
+
+/// chromedriver's browser log (console messages, CSP violations, failed
+/// loads) since the last call.
+#[derive(Debug)]
+struct BrowserLog;
+
+impl fantoccini::wd::WebDriverCompatibleCommand for BrowserLog {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/se/log",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (
+            http::Method::POST,
+            Some(json!({ "type": "browser" }).to_string()),
+        )
+    }
+}
+
+async fn console_errors(browser: &Client) -> Vec<String> {
+    let log = browser
+        .issue_cmd(BrowserLog)
+        .await
+        .expect("the browser log");
+    log.as_array()
+        .into_iter()
+        .flatten()
+        .filter(|entry| entry["level"] == "SEVERE" || entry["level"] == "WARNING")
+        .map(|entry| entry["message"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+fn screenshot_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn screenshot(browser: &Client, name: &str) {
+    let png = browser.screenshot().await.expect("a screenshot");
+    std::fs::write(screenshot_dir().join(format!("{name}.png")), png).unwrap();
+}
+
+async fn sign_in(browser: &Client, base: &str, organisation: &str) {
+    browser.goto(&format!("{base}/sign-in")).await.unwrap();
+    let index = DEMO_USERS
+        .iter()
+        .position(|u| u.organisation == organisation)
+        .unwrap();
+    browser
+        .find(Locator::Css(&format!("label[for='demo-{index}']")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    click(browser, "form[action='/sign-in/dev'] button").await;
+    // Signed in, the browser lands on the person's start page.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while browser.current_url().await.unwrap().path() == "/sign-in" {
+        assert!(Instant::now() < deadline, "the sign-in did not complete");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn click(browser: &Client, css: &str) {
+    browser
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("clicking {css}: {e}"));
+}
+
+/// The text of the page's first `css` element, once there is one: read in
+/// one script, so a page replaced meanwhile cannot leave a stale element.
+async fn text(browser: &Client, css: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let found = browser
+            .execute(
+                "const e = document.querySelector(arguments[0]); return e ? e.innerText : null;",
+                vec![json!(css)],
+            )
+            .await
+            .unwrap();
+        if let Value::String(text) = found {
+            return text;
+        }
+        assert!(Instant::now() < deadline, "no {css} on the page");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until the page's `css` element's text contains `expected`, without
+/// navigating.
+async fn wait_for_text(browser: &Client, css: &str, expected: &str) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let now = browser
+            .execute(
+                "const e = document.querySelector(arguments[0]); return e ? e.innerText : '';",
+                vec![json!(css)],
+            )
+            .await
+            .unwrap();
+        if now.as_str().unwrap_or_default().contains(expected) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{css} never showed {expected:?}; it shows {now}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn capacity(app: &TestApp) {
+    app.commit_capacity("nordic-ir", IR, 30).await;
+    app.commit_capacity("nordic-ir", DF, 30).await;
+    app.commit_capacity("danube-cyber", IR, 30).await;
+}
+
+#[tokio::test]
+async fn a_duty_officer_dispatches_and_sees_the_providers_acceptance_live() {
+    let Some(driver) = driver() else { return };
+    let app = spawn_app().await;
+    capacity(&app).await;
+    // A queue with a request past its 48 hours, then two fresh ones.
+    let request = app.submit_new("pl-csirt", member_state_request("PL")).await;
+    assert_eq!(state(&request), S::Eligible);
+    app.clock.advance(chrono::Duration::hours(49));
+    for (org, country) in [("ro-csirt", "RO"), ("bg-csirt", "BG")] {
+        let mut body = member_state_request(country);
+        body.title = format!("Wiper malware at a {country} hospital group (demo)");
+        body.severity = pb::Severity::Critical as i32;
+        app.submit_new(org, body).await;
+    }
+    let base = format!("http://{}", spawn_console(&app, true).await);
+
+    let duty = driver.browser().await;
+    sign_in(&duty, &base, "enisa").await;
+    assert_eq!(text(&duty, "h1").await, "Requests to decide");
+    screenshot(&duty, "01-queue").await;
+
+    // Overdue first, in red; then by priority.
+    let clock = text(&duty, "table.queue tbody tr:first-child .clock").await;
+    assert!(clock.contains("overdue"), "{clock}");
+    let rows = duty.find_all(Locator::Css("table.queue tbody tr")).await;
+    assert_eq!(rows.unwrap().len(), 3);
+
+    // The top request, its eligibility table and clock.
+    click(&duty, "table.queue tbody tr:first-child a").await;
+    wait_for_text(&duty, "h1", &request.reference).await;
+    assert!(text(&duty, "table.rules").await.contains("CSA-CLASS"));
+    screenshot(&duty, "02-request").await;
+
+    // Authorise, then open the matches and approve the proposed plan.
+    click(&duty, "form[action$='/authorise'] button[type='submit']").await;
+    wait_for_text(&duty, "#summary .state", "Authorised").await;
+    click(&duty, "a.button[href$='/dispatch']").await;
+    assert!(text(&duty, "table.candidates").await.contains("nordic-ir"));
+    screenshot(&duty, "03-proposal").await;
+    click(&duty, "form[action$='/dispatch'] button[type='submit']").await;
+
+    // Back on the request: the offers appear, one per line.
+    wait_for_text(&duty, "#offers", "Offered").await;
+    let offers = duty
+        .find_all(Locator::Css("#offers tr.offer"))
+        .await
+        .unwrap();
+    assert_eq!(offers.len(), 2);
+    screenshot(&duty, "04-offers").await;
+    duty.execute("window.notReloaded = true; return true;", vec![])
+        .await
+        .unwrap();
+
+    // The digital-forensics line went to nordic-ir, the only one qualified.
+    let provider = driver.browser().await;
+    sign_in(&provider, &base, "nordic-ir").await;
+    assert_eq!(text(&provider, "h1").await, "Offers");
+    screenshot(&provider, "05-provider-offers").await;
+    click(&provider, "form[action$='/accept'] button").await;
+    wait_for_text(&provider, "#assignments", "Accepted").await;
+    screenshot(&provider, "06-provider-accepted").await;
+
+    // The duty officer's page shows the acceptance without a reload.
+    wait_for_text(&duty, "#timeline", "AcceptOffer").await;
+    wait_for_text(&duty, "#offers", "Accepted").await;
+    let kept = duty
+        .execute("return window.notReloaded === true;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(kept, Value::Bool(true), "the page was not reloaded");
+    screenshot(&duty, "07-acceptance-live").await;
+
+    for (who, browser) in [("duty officer", &duty), ("provider", &provider)] {
+        let errors = console_errors(browser).await;
+        assert!(errors.is_empty(), "{who}'s console: {errors:#?}");
+    }
+    duty.close().await.unwrap();
+    provider.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn every_page_renders_with_the_demo_data_and_no_console_errors() {
+    let Some(driver) = driver() else { return };
+    let app = spawn_app().await;
+    capacity(&app).await;
+    app.submit_new("ro-csirt", member_state_request("RO")).await;
+    app.submit_new("md-spoc", crate::helpers::moldova_request())
+        .await;
+    let base = format!("http://{}", spawn_console(&app, true).await);
+    let browser = driver.browser().await;
+    browser.goto(&format!("{base}/sign-in")).await.unwrap();
+    screenshot(&browser, "00-sign-in").await;
+
+    for (organisation, pages) in [
+        ("enisa", &["/queue", "/requests", "/capacity"][..]),
+        ("ec", &["/queue", "/requests"][..]),
+        ("ro-csirt", &["/requests"][..]),
+        ("md-spoc", &["/requests"][..]),
+        ("nordic-ir", &["/offers", "/capacity"][..]),
+        ("oversight", &["/requests", "/capacity"][..]),
+    ] {
+        sign_in(&browser, &base, organisation).await;
+        for page in pages {
+            browser.goto(&format!("{base}{page}")).await.unwrap();
+            let heading = text(&browser, "h1").await;
+            assert!(!heading.is_empty(), "{organisation} {page}");
+            // Every one of these roles sees a request in its list: open it.
+            if *page == "/requests" {
+                click(&browser, "tbody tr:first-child a").await;
+                assert!(!text(&browser, "#timeline").await.is_empty());
+                assert_eq!(text(&browser, "#eligibility-heading").await, "Eligibility");
+            }
+        }
+        let errors = console_errors(&browser).await;
+        assert!(errors.is_empty(), "{organisation}'s console: {errors:#?}");
+        click(&browser, "form.who button").await;
+        wait_for_text(&browser, "h1", "Sign in").await;
+    }
+    browser.close().await.unwrap();
+}
