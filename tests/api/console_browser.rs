@@ -372,3 +372,89 @@ async fn every_page_renders_with_the_demo_data_and_no_console_errors() {
     }
     browser.close().await.unwrap();
 }
+
+/// Presses Tab until the focused element matches `css` (at most 40 times).
+async fn tab_to(browser: &Client, css: &str) {
+    for _ in 0..40 {
+        browser
+            .active_element()
+            .await
+            .unwrap()
+            .send_keys("\u{E004}")
+            .await
+            .unwrap();
+        let focused = browser
+            .execute(
+                "return document.activeElement.matches(arguments[0]);",
+                vec![json!(css)],
+            )
+            .await
+            .unwrap();
+        if focused == Value::Bool(true) {
+            return;
+        }
+    }
+    panic!("Tab never reached {css}");
+}
+
+async fn press_enter(browser: &Client) {
+    browser
+        .active_element()
+        .await
+        .unwrap()
+        .send_keys("\u{E007}")
+        .await
+        .unwrap();
+}
+
+/// The page is no wider than the window: nothing to scroll sideways.
+async fn assert_reflows(browser: &Client, what: &str) {
+    let widths = browser
+        .execute(
+            "return [document.documentElement.scrollWidth, window.innerWidth];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let (scroll, inner) = (widths[0].as_u64().unwrap(), widths[1].as_u64().unwrap());
+    assert!(
+        scroll <= inner,
+        "{what}: {scroll} px of content in {inner} px"
+    );
+}
+
+#[tokio::test]
+async fn a_duty_officer_decides_with_the_keyboard_alone_at_200_percent_zoom() {
+    let Some(driver) = driver() else { return };
+    let app = spawn_app().await;
+    let request = app.submit_new("ro-csirt", member_state_request("RO")).await;
+    let base = format!("http://{}", spawn_console(&app, true).await);
+    let browser = driver.browser().await;
+    // A 1280-pixel window at 200% zoom lays pages out in 640 CSS pixels.
+    browser.set_window_size(640, 1000).await.unwrap();
+
+    browser.goto(&format!("{base}/sign-in")).await.unwrap();
+    assert_reflows(&browser, "the sign-in page").await;
+    // The first demo user (the duty officer) is chosen already.
+    tab_to(&browser, "form[action='/sign-in/dev'] button").await;
+    press_enter(&browser).await;
+    wait_for_text(&browser, "h1", "Requests to decide").await;
+    assert_reflows(&browser, "the queue").await;
+
+    tab_to(&browser, "table.queue a").await;
+    press_enter(&browser).await;
+    wait_for_text(&browser, "h1", &request.reference).await;
+    assert_reflows(&browser, "the request page").await;
+    screenshot(&browser, "08-request-at-200-percent").await;
+
+    tab_to(&browser, "form[action$='/authorise'] button").await;
+    press_enter(&browser).await;
+    wait_for_text(&browser, "#summary .state", "Authorised").await;
+    assert_eq!(
+        state(&app.read("ro-csirt", &request.name).await),
+        S::Authorised
+    );
+    let errors = console_errors(&browser).await;
+    assert!(errors.is_empty(), "console: {errors:#?}");
+    browser.close().await.unwrap();
+}
