@@ -384,6 +384,9 @@ struct RequestPage {
     /// The resources whose events refresh this page.
     live: String,
     can_decide: bool,
+    /// For a third country: the Council implementing act in force, and its
+    /// cap on the duration of support.
+    council_act: Option<(String, String, Option<u32>)>,
     can_dispatch: bool,
     can_report: bool,
     report: Option<(String, String, String, String)>,
@@ -407,6 +410,23 @@ pub async fn request(
     };
     let decidable = matches!(r.state, RequestState::Eligible | RequestState::Referred);
     let latest = r.evaluations.last();
+    let can_decide = decidable && user.role() == decider;
+    let council_act = if third_country && can_decide {
+        let country = app::registry::get_country(app, &user.actor, &r.country).await?;
+        country
+            .council_acts
+            .iter()
+            .find(|a| a.in_force_on(now.date_naive()))
+            .map(|a| {
+                (
+                    a.reference.clone(),
+                    a.valid_until.to_string(),
+                    a.max_support_days,
+                )
+            })
+    } else {
+        None
+    };
     let mut live = vec![requests::resource_name(&r.id)];
     live.extend(offers.iter().map(|o| dispatch::offer_name(&o.id)));
     let page = RequestPage {
@@ -484,7 +504,8 @@ pub async fn request(
         timeline: timeline.iter().map(EventRow::of).collect(),
         offers: offers.iter().map(|o| offer_row(o, now)).collect(),
         live: live.join(" "),
-        can_decide: decidable && user.role() == decider,
+        can_decide,
+        council_act,
         can_dispatch: user.role() == Role::DutyOfficer
             && matches!(
                 r.state,

@@ -516,6 +516,10 @@ async fn a_commission_officer_authorises_a_third_country_request_within_the_cap(
     let token = commission.session_csrf().await;
     let page = commission.get(&format!("/requests/{id}")).await;
     assert!(page.body.contains("Authorise support"));
+    assert!(
+        page.body.contains("Council implementing act"),
+        "the cap is shown"
+    );
     let version = referred.version.to_string();
     let too_long = commission
         .post(
