@@ -8,7 +8,7 @@ use reserve_dispatch::console::{self, Console, ConsoleOptions, DEMO_USERS, Oidc}
 use reserve_dispatch::{config::Settings, grpc::pb, server, startup};
 
 use crate::helpers::{
-    AUDIENCE, ISSUER, TestApp, member_state_request, moldova_request, spawn_app, state,
+    AUDIENCE, ISSUER, TestApp, authed, member_state_request, moldova_request, spawn_app, state,
 };
 use pb::RequestState as S;
 use pb::ServiceType::{DigitalForensics as DF, IncidentResponse as IR};
@@ -489,6 +489,100 @@ async fn a_request_is_decided_dispatched_and_accepted_through_the_forms() {
     );
     let timeline = duty.get(&format!("/requests/{id}")).await;
     assert!(timeline.body.contains("AcceptOffer"), "{}", timeline.body);
+
+    // The other provider accepts too; agreements and delivery go over gRPC.
+    let mut danube = Web::new(addr);
+    danube.sign_in_as("danube-cyber").await;
+    let danube_token = danube.session_csrf().await;
+    let page = danube.get("/offers").await;
+    if top_ir == "danube-cyber" {
+        let at = page.body.find("action=\"/offers/").expect("its offer");
+        let rest = &page.body[at + "action=\"/offers/".len()..];
+        let offer = &rest[..rest.find('/').unwrap()];
+        let accepted = danube
+            .post(
+                &format!("/offers/{offer}/accept"),
+                &[("csrf", &danube_token)],
+            )
+            .await;
+        assert_eq!(accepted.status, 303, "{}", accepted.body);
+    } else {
+        assert!(page.body.contains("No offer for you."));
+    }
+    deliver_everything(&app, &request.name).await;
+    assert_eq!(
+        state(&app.read("ro-csirt", &request.name).await),
+        S::Completed
+    );
+
+    // The requester files the summary report from the request page.
+    let mut requester = Web::new(addr);
+    requester.sign_in_as("ro-csirt").await;
+    let page = requester.get(&format!("/requests/{id}")).await;
+    assert!(page.body.contains("File the report"), "{}", page.body);
+    let report_token = requester.session_csrf().await;
+    let filed = requester
+        .post(
+            &format!("/requests/{id}/report"),
+            &[
+                ("csrf", &report_token),
+                ("service_provided", "Containment and forensics"),
+                ("results", "Hospital systems restored in 30 hours"),
+                ("lessons_learned", "Offline backups of the imaging archive"),
+            ],
+        )
+        .await;
+    assert_eq!(filed.status, 303, "{}", filed.body);
+    let reported = app.read("ro-csirt", &request.name).await;
+    assert_eq!(state(&reported), S::Reported);
+    let page = requester.get(&format!("/requests/{id}")).await;
+    assert!(page.body.contains("Hospital systems restored in 30 hours"));
+    assert!(page.body.contains("ENISA"), "the recipients are shown");
+}
+
+/// Each accepted offer of the request: its agreement, then its delivery.
+async fn deliver_everything(app: &TestApp, name: &str) {
+    let mut providers = app.provider_client().await;
+    for provider in ["nordic-ir", "danube-cyber"] {
+        let token = app.token("provider", provider);
+        let assignments = providers
+            .list_assignments(authed(pb::ListAssignmentsRequest::default(), &token))
+            .await
+            .unwrap()
+            .into_inner()
+            .assignments;
+        for offer in assignments.iter().filter(|o| o.support_request == name) {
+            providers
+                .record_agreement(authed(
+                    pb::RecordAgreementRequest {
+                        name: offer.name.clone(),
+                        agreement: Some(pb::Agreement {
+                            reference: format!("SA-{provider}"),
+                            template_version: "CSR-SA-2026.1".into(),
+                            sign_time: Some(prost_types::Timestamp {
+                                seconds: chrono::Utc::now().timestamp() - 60,
+                                nanos: 0,
+                            }),
+                            liability_conditions: "Per Art. 16(6)".into(),
+                            affected_entity: String::new(),
+                        }),
+                    },
+                    &token,
+                ))
+                .await
+                .unwrap();
+            providers
+                .complete_assignment(authed(
+                    pb::CompleteAssignmentRequest {
+                        name: offer.name.clone(),
+                        delivery_note: "Delivered".into(),
+                    },
+                    &token,
+                ))
+                .await
+                .unwrap();
+        }
+    }
 }
 
 fn first_radio_value(html: &str, name: &str) -> String {
