@@ -283,6 +283,7 @@ async fn a_duty_officer_dispatches_and_sees_the_providers_acceptance_live() {
     click(&duty, "table.queue tbody tr:first-child a").await;
     wait_for_text(&duty, "h1", &request.reference).await;
     assert!(text(&duty, "table.rules").await.contains("CSA-CLASS"));
+    assert_labelled(&duty, "the request page").await;
     screenshot(&duty, "02-request").await;
 
     // Authorise, then open the matches and approve the proposed plan.
@@ -290,6 +291,7 @@ async fn a_duty_officer_dispatches_and_sees_the_providers_acceptance_live() {
     wait_for_text(&duty, "#summary .state", "Authorised").await;
     click(&duty, "a.button[href$='/dispatch']").await;
     assert!(text(&duty, "table.candidates").await.contains("nordic-ir"));
+    assert_labelled(&duty, "the proposal").await;
     screenshot(&duty, "03-proposal").await;
     click(&duty, "form[action$='/dispatch'] button[type='submit']").await;
 
@@ -309,6 +311,7 @@ async fn a_duty_officer_dispatches_and_sees_the_providers_acceptance_live() {
     let provider = driver.browser().await;
     sign_in(&provider, &base, "nordic-ir").await;
     assert_eq!(text(&provider, "h1").await, "Offers");
+    assert_labelled(&provider, "the offers").await;
     screenshot(&provider, "05-provider-offers").await;
     click(&provider, "form[action$='/accept'] button").await;
     wait_for_text(&provider, "#assignments", "Accepted").await;
@@ -343,6 +346,7 @@ async fn every_page_renders_with_the_demo_data_and_no_console_errors() {
     let base = format!("http://{}", spawn_console(&app, true).await);
     let browser = driver.browser().await;
     browser.goto(&format!("{base}/sign-in")).await.unwrap();
+    assert_labelled(&browser, "the sign-in page").await;
     screenshot(&browser, "00-sign-in").await;
 
     for (organisation, pages) in [
@@ -358,6 +362,7 @@ async fn every_page_renders_with_the_demo_data_and_no_console_errors() {
             browser.goto(&format!("{base}{page}")).await.unwrap();
             let heading = text(&browser, "h1").await;
             assert!(!heading.is_empty(), "{organisation} {page}");
+            assert_labelled(&browser, &format!("{organisation} {page}")).await;
             // Every one of these roles sees a request in its list: open it.
             if *page == "/requests" {
                 click(&browser, "tbody tr:first-child a").await;
@@ -371,6 +376,28 @@ async fn every_page_renders_with_the_demo_data_and_no_console_errors() {
         wait_for_text(&browser, "h1", "Sign in").await;
     }
     browser.close().await.unwrap();
+}
+
+/// Every control of the page has a label (or an accessible name), and every
+/// button and link a text.
+async fn assert_labelled(browser: &Client, what: &str) {
+    let unlabelled = browser
+        .execute(
+            r#"
+            const controls = Array.from(document.querySelectorAll(
+                "input:not([type=hidden]), select, textarea"))
+                .filter(e => e.labels.length === 0 && !e.getAttribute("aria-label"))
+                .map(e => e.outerHTML);
+            const nameless = Array.from(document.querySelectorAll("button, a"))
+                .filter(e => e.textContent.trim() === "" && !e.getAttribute("aria-label"))
+                .map(e => e.outerHTML);
+            return controls.concat(nameless);
+            "#,
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(unlabelled, json!([]), "{what}: controls without a name");
 }
 
 /// Presses Tab until the focused element matches `css` (at most 40 times).
