@@ -2,23 +2,38 @@
 //! what is committed, by whichever process, to its watchers. A watcher gets
 //! the stored events after its cursor first, then the live ones, each once,
 //! in order; one that falls behind is ended with its cursor, to resume.
+//!
+//! Whose each live event is gets looked up once, by the tail, before the
+//! event is published: with thousands of watchers, a lookup per watcher
+//! would cost a query per watcher per event. Live delivery is then filtering
+//! in memory. A watch is a stream polled by its connection, not a task with
+//! a queue of its own: the broadcast holds each event once for all watchers,
+//! and a watcher that reads slowly costs only its place in it.
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{Arc, OnceLock},
+    time::Duration,
+};
 
-use tokio::sync::{broadcast, mpsc};
+use futures_util::Stream;
+use tokio::sync::broadcast;
 
 use super::{App, AppError, AppResult, require};
 use crate::domain::actor::{Actor, Role};
-use crate::domain::audit::{AuditEvent, Owner, visibility};
+use crate::domain::audit::{AuditEvent, Owner, Visibility, visibility};
 use crate::store;
 
 /// Events published to watchers in this process, at most this many behind.
 pub const BUS_CAPACITY: usize = 4_096;
-/// Events buffered for one watcher's connection.
-pub const STREAM_BUFFER: usize = 256;
+/// Owners remembered by the tail (and by a watcher replaying stored events)
+/// before the cache starts afresh.
+const OWNERS_CACHED: usize = 10_000;
+/// Stored events read at a time by a watcher catching up.
+const REPLAY_PAGE: u64 = 500;
 
 pub struct EventBus {
-    sender: broadcast::Sender<Arc<AuditEvent>>,
+    sender: broadcast::Sender<Arc<Published>>,
     /// Set when the server shuts down: watches end, so that the shutdown
     /// does not wait for streams that never finish.
     closing: tokio::sync::watch::Sender<bool>,
@@ -40,7 +55,47 @@ impl EventBus {
     }
 }
 
-/// Follows the audit table from its end and publishes each new event.
+/// A committed event as the watchers of this process receive it.
+pub struct Published {
+    pub event: Arc<AuditEvent>,
+    /// Whose the event's resource is, which decides who sees it.
+    pub owner: Option<Owner>,
+    /// The event as a provider sees its own offer; made by the first
+    /// watcher that needs it, shared by the others.
+    redacted: OnceLock<Arc<AuditEvent>>,
+}
+
+impl Published {
+    pub fn new(event: AuditEvent, owner: Option<Owner>) -> Self {
+        Self {
+            event: Arc::new(event),
+            owner,
+            redacted: OnceLock::new(),
+        }
+    }
+
+    /// The event as `actor` may see it, if at all.
+    pub fn seen_by(&self, actor: &Actor) -> Option<Arc<AuditEvent>> {
+        match visibility(actor, self.owner.as_ref()) {
+            Visibility::Full => Some(self.event.clone()),
+            Visibility::Redacted => Some(
+                self.redacted
+                    .get_or_init(|| {
+                        Arc::new(
+                            self.event
+                                .seen_as(Visibility::Redacted)
+                                .expect("a redacted event is seen"),
+                        )
+                    })
+                    .clone(),
+            ),
+            Visibility::Hidden => None,
+        }
+    }
+}
+
+/// Follows the audit table from its end and publishes each new event, with
+/// its resource's owner.
 pub async fn tail(app: App, every: Duration) {
     let mut last = loop {
         match store::audit::last_sequence(&app.db).await {
@@ -51,18 +106,62 @@ pub async fn tail(app: App, every: Duration) {
             }
         }
     };
+    let mut owners = Owners::default();
     loop {
         tokio::time::sleep(every).await;
-        match store::audit::list(&app.db, None, last, 1_000).await {
-            Ok(events) => {
-                for event in events {
-                    last = event.sequence;
-                    // No receiver is not an error: no one is watching.
-                    let _ = app.events.sender.send(Arc::new(event));
-                }
+        let events = match store::audit::list(&app.db, None, last, 1_000).await {
+            Ok(events) => events,
+            Err(err) => {
+                tracing::warn!(error = %err, "event tail read failed");
+                continue;
             }
-            Err(err) => tracing::warn!(error = %err, "event tail read failed"),
+        };
+        for event in events {
+            // No receiver is not an error: no one is watching, and a watcher
+            // that subscribes now reads this event from the table.
+            if app.events.sender.receiver_count() == 0 {
+                last = event.sequence;
+                continue;
+            }
+            let owner = match owners.get(&app.db, &event.resource).await {
+                Ok(owner) => owner,
+                Err(err) => {
+                    // Published in order or not at all: the next round
+                    // starts again from this event.
+                    tracing::warn!(error = %err, "event tail cannot find an owner");
+                    break;
+                }
+            };
+            last = event.sequence;
+            let _ = app
+                .events
+                .sender
+                .send(Arc::new(Published::new(event, owner)));
         }
+    }
+}
+
+/// Owners of resources seen, so that each is looked up once. An owner does
+/// not change: a request's organisation, an offer's provider and request.
+#[derive(Default)]
+struct Owners(HashMap<String, Option<Owner>>);
+
+impl Owners {
+    async fn get(
+        &mut self,
+        db: &sea_orm::DatabaseConnection,
+        resource: &str,
+    ) -> Result<Option<Owner>, sea_orm::DbErr> {
+        if let Some(owner) = self.0.get(resource) {
+            return Ok(owner.clone());
+        }
+        if self.0.len() >= OWNERS_CACHED {
+            self.0.clear();
+        }
+        // Boxed: a watch holds this future only while it replays.
+        let owner = Box::pin(store::audit::owner_of(db, resource)).await?;
+        self.0.insert(resource.to_owned(), owner.clone());
+        Ok(owner)
     }
 }
 
@@ -73,10 +172,18 @@ pub struct WatchFilter {
     pub action: Option<String>,
 }
 
+impl WatchFilter {
+    fn admits(&self, event: &AuditEvent) -> bool {
+        self.resource.as_ref().is_none_or(|r| *r == event.resource)
+            && self.action.as_ref().is_none_or(|a| *a == event.action)
+    }
+}
+
 /// What a watcher receives.
 #[derive(Debug)]
 pub enum WatchItem {
-    Event(Box<AuditEvent>),
+    /// Shared with the other watchers that see it the same way.
+    Event(Arc<AuditEvent>),
     /// The watcher fell behind; it may resume after `last` (the last event
     /// it was sent or that was not for it).
     Lagged {
@@ -89,8 +196,14 @@ pub enum WatchItem {
     Failed(AppError),
 }
 
-/// Starts a watch for `actor`; the receiver ends when the watch does.
-pub fn watch(app: &App, actor: Actor, filter: WatchFilter) -> AppResult<mpsc::Receiver<WatchItem>> {
+/// Starts a watch for `actor`: the stored events after the cursor, then
+/// the live ones. The stream ends after a `Lagged`, `Closing` or `Failed`,
+/// and the watch with it when the stream is dropped.
+pub fn watch(
+    app: &App,
+    actor: Actor,
+    filter: WatchFilter,
+) -> AppResult<impl Stream<Item = WatchItem> + Send + 'static> {
     require(
         &actor,
         &[
@@ -102,76 +215,133 @@ pub fn watch(app: &App, actor: Actor, filter: WatchFilter) -> AppResult<mpsc::Re
             Role::Auditor,
         ],
     )?;
-    let (tx, rx) = mpsc::channel(STREAM_BUFFER);
     // Subscribe before reading the stored events, so none falls between.
-    let live = app.events.sender.subscribe();
-    tokio::spawn(run(app.clone(), actor, filter, live, tx));
-    Ok(rx)
+    let watcher = Watcher {
+        live: app.events.sender.subscribe(),
+        closing: app.events.closing.subscribe(),
+        app: app.clone(),
+        actor,
+        last: filter.after,
+        filter,
+        stored: Vec::new().into_iter(),
+        replaying: true,
+        read_all: false,
+        owners: Owners::default(),
+        ended: false,
+    };
+    Ok(futures_util::stream::unfold(
+        watcher,
+        |mut watcher| async move {
+            let item = watcher.next().await?;
+            Some((item, watcher))
+        },
+    ))
 }
 
-async fn run(
+struct Watcher {
     app: App,
     actor: Actor,
     filter: WatchFilter,
-    mut live: broadcast::Receiver<Arc<AuditEvent>>,
-    tx: mpsc::Sender<WatchItem>,
-) {
-    let mut watcher = Watcher {
-        app: &app,
-        actor,
-        filter,
-        owners: HashMap::new(),
-        last: 0,
-    };
-    watcher.last = watcher.filter.after;
-    // Stored events first.
-    loop {
-        let page = match store::audit::list(
-            &app.db,
-            watcher.filter.resource.as_deref(),
-            watcher.last,
-            500,
-        )
-        .await
-        {
-            Ok(page) => page,
-            Err(err) => {
-                let _ = tx.send(WatchItem::Failed(err.into())).await;
-                return;
-            }
-        };
-        if page.is_empty() {
-            break;
+    /// The last event sent, or passed over as not for this watcher.
+    last: i64,
+    live: broadcast::Receiver<Arc<Published>>,
+    closing: tokio::sync::watch::Receiver<bool>,
+    /// The page of stored events being replayed.
+    stored: std::vec::IntoIter<AuditEvent>,
+    replaying: bool,
+    /// The last page of stored events has been read.
+    read_all: bool,
+    /// For the stored events only: live ones come with their owner.
+    owners: Owners,
+    ended: bool,
+}
+
+impl Watcher {
+    /// The next item for this watcher; None once the watch has ended.
+    async fn next(&mut self) -> Option<WatchItem> {
+        if self.ended {
+            return None;
         }
-        for event in page {
-            if !watcher.deliver(&event, &tx).await {
-                return;
+        let item = self.next_item().await;
+        self.ended = !matches!(item, WatchItem::Event(_));
+        Some(item)
+    }
+
+    async fn next_item(&mut self) -> WatchItem {
+        // Stored events first.
+        while self.replaying {
+            match self.next_stored().await {
+                Ok(Some(event)) => return WatchItem::Event(event),
+                Ok(None) => {
+                    self.replaying = false;
+                    // Not needed any more: live events come with owners.
+                    self.owners = Owners::default();
+                    self.stored = Vec::new().into_iter();
+                }
+                Err(err) => return WatchItem::Failed(err.into()),
+            }
+        }
+        // Then live ones, until the server shuts down.
+        loop {
+            let received = tokio::select! {
+                received = self.live.recv() => received,
+                _ = closed(&mut self.closing) => return WatchItem::Closing { last: self.last },
+            };
+            match received {
+                Ok(published) => {
+                    if published.event.sequence <= self.last {
+                        continue;
+                    }
+                    self.last = published.event.sequence;
+                    if !self.filter.admits(&published.event) {
+                        continue;
+                    }
+                    if let Some(seen) = published.seen_by(&self.actor) {
+                        return WatchItem::Event(seen);
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    return WatchItem::Lagged { last: self.last };
+                }
+                Err(broadcast::error::RecvError::Closed) => {
+                    // The bus is gone with the server.
+                    return WatchItem::Closing { last: self.last };
+                }
             }
         }
     }
-    // Then live ones, until the server shuts down.
-    let mut closing = app.events.closing.subscribe();
-    loop {
-        let received = tokio::select! {
-            received = live.recv() => received,
-            _ = closed(&mut closing) => {
-                let _ = tx.send(WatchItem::Closing { last: watcher.last }).await;
-                return;
-            }
-            // The client went away: end even if nothing was for it.
-            _ = tx.closed() => return,
-        };
-        match received {
-            Ok(event) => {
-                if event.sequence > watcher.last && !watcher.deliver(&event, &tx).await {
-                    return;
+
+    /// The next stored event after the cursor for this watcher, None when
+    /// the stored ones are all through.
+    async fn next_stored(&mut self) -> Result<Option<Arc<AuditEvent>>, sea_orm::DbErr> {
+        loop {
+            let Some(event) = self.stored.next() else {
+                if self.read_all {
+                    return Ok(None);
                 }
+                // Boxed: a watch holds this future only while it replays.
+                let page = Box::pin(store::audit::list_matching(
+                    &self.app.db,
+                    self.filter.resource.as_deref(),
+                    self.filter.action.as_deref(),
+                    self.last,
+                    REPLAY_PAGE,
+                ))
+                .await?;
+                // A short page is the end of what is stored; what follows
+                // comes live (the watcher subscribed before reading).
+                self.read_all = (page.len() as u64) < REPLAY_PAGE;
+                self.stored = page.into_iter();
+                continue;
+            };
+            self.last = event.sequence;
+            if !self.filter.admits(&event) {
+                continue;
             }
-            Err(broadcast::error::RecvError::Lagged(_)) => {
-                let _ = tx.send(WatchItem::Lagged { last: watcher.last }).await;
-                return;
+            let owner = self.owners.get(&self.app.db, &event.resource).await?;
+            if let Some(seen) = event.seen_as(visibility(&self.actor, owner.as_ref())) {
+                return Ok(Some(Arc::new(seen)));
             }
-            Err(broadcast::error::RecvError::Closed) => return,
         }
     }
 }
@@ -181,54 +351,5 @@ async fn closed(closing: &mut tokio::sync::watch::Receiver<bool>) {
     if closing.wait_for(|closing| *closing).await.is_err() {
         // The bus is gone with the server: nothing to wait for.
         std::future::pending::<()>().await;
-    }
-}
-
-struct Watcher<'a> {
-    app: &'a App,
-    actor: Actor,
-    filter: WatchFilter,
-    /// Owners of resources seen, so that each is looked up once.
-    owners: HashMap<String, Option<Owner>>,
-    last: i64,
-}
-
-impl Watcher<'_> {
-    /// Sends the event if it is for this watcher; false when the watcher is gone.
-    async fn deliver(&mut self, event: &AuditEvent, tx: &mpsc::Sender<WatchItem>) -> bool {
-        self.last = event.sequence;
-        if self
-            .filter
-            .resource
-            .as_ref()
-            .is_some_and(|r| *r != event.resource)
-            || self
-                .filter
-                .action
-                .as_ref()
-                .is_some_and(|a| *a != event.action)
-        {
-            return true;
-        }
-        if self.owners.len() > 10_000 {
-            self.owners.clear();
-        }
-        let owner = match self.owners.get(&event.resource) {
-            Some(owner) => owner.clone(),
-            None => match store::audit::owner_of(&self.app.db, &event.resource).await {
-                Ok(owner) => {
-                    self.owners.insert(event.resource.clone(), owner.clone());
-                    owner
-                }
-                Err(err) => {
-                    let _ = tx.send(WatchItem::Failed(err.into())).await;
-                    return false;
-                }
-            },
-        };
-        match event.seen_as(visibility(&self.actor, owner.as_ref())) {
-            Some(seen) => tx.send(WatchItem::Event(Box::new(seen))).await.is_ok(),
-            None => true,
-        }
     }
 }

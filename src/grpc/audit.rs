@@ -76,8 +76,7 @@ impl pb::audit_service_server::AuditService for AuditService {
             resource: (!body.resource.is_empty()).then_some(body.resource),
             action: (!body.action.is_empty()).then_some(body.action),
         };
-        let receiver = events::watch(&self.app, actor, filter)?;
-        let stream = tokio_stream::wrappers::ReceiverStream::new(receiver).map(|item| match item {
+        let stream = events::watch(&self.app, actor, filter)?.map(|item| match item {
             events::WatchItem::Event(e) => Ok(event_to_proto(&e)),
             events::WatchItem::Lagged { last } => Err(Status::resource_exhausted(format!(
                 "the stream fell behind; watch again with after_sequence = {last}"

@@ -88,12 +88,28 @@ pub async fn list<C: ConnectionTrait>(
     after: i64,
     limit: u64,
 ) -> Result<Vec<AuditEvent>, DbErr> {
+    list_matching(conn, resource, None, after, limit).await
+}
+
+/// Events in sequence order, after `after`, optionally of one resource and
+/// one action: a watcher of one action skips the others here rather than
+/// reading them all.
+pub async fn list_matching<C: ConnectionTrait>(
+    conn: &C,
+    resource: Option<&str>,
+    action: Option<&str>,
+    after: i64,
+    limit: u64,
+) -> Result<Vec<AuditEvent>, DbErr> {
     let mut query = audit_event::Entity::find()
         .filter(audit_event::Column::Sequence.gt(after))
         .order_by_asc(audit_event::Column::Sequence)
         .limit(limit);
     if let Some(resource) = resource {
         query = query.filter(audit_event::Column::Resource.eq(resource));
+    }
+    if let Some(action) = action {
+        query = query.filter(audit_event::Column::Action.eq(action));
     }
     Ok(query
         .all(conn)

@@ -371,11 +371,9 @@ async fn a_slow_watcher_is_ended_with_its_cursor_and_others_go_on() {
         .unwrap()
         .into_inner();
     let mut fast = watch(&app, &auditor, start).await;
-    // More events than the stream and the shared buffer hold, while the slow
-    // watcher reads nothing; the fast one keeps up.
-    let total = (reserve_dispatch::app::events::BUS_CAPACITY
-        + reserve_dispatch::app::events::STREAM_BUFFER) as i64
-        + 600;
+    // More events than the shared buffer and the connection's buffers hold,
+    // while the slow watcher reads nothing; the fast one keeps up.
+    let total = reserve_dispatch::app::events::BUS_CAPACITY as i64 + 900;
     let db = sea_orm::Database::connect(&app.db.url).await.unwrap();
     let writer = tokio::spawn(async move {
         for batch in 0..total / 100 {
@@ -452,4 +450,45 @@ async fn a_slow_watcher_is_ended_with_its_cursor_and_others_go_on() {
     .await;
     assert_eq!(rest.first().unwrap().sequence, cursor + 1);
     app.stop().await;
+}
+
+#[tokio::test]
+async fn a_watch_is_ended_with_its_cursor_when_the_server_stops() {
+    let app = spawn_app().await;
+    let start = app.events("").await.last().unwrap().sequence;
+    let mut stream = watch(&app, &app.token("auditor", "oversight"), start).await;
+    let created = app
+        .requests()
+        .await
+        .create_support_request(authed(
+            create(moldova_request(), "bye"),
+            &app.token("requester", "md-spoc"),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let seen = collect(&mut stream, |seen| {
+        seen.iter().any(|e| e.resource == created.name)
+    })
+    .await;
+    let last = seen.last().unwrap().sequence;
+    // The shutdown does not wait for the open stream.
+    let stopping = tokio::spawn(app.stop());
+    let status = tokio::time::timeout(Duration::from_secs(5), stream.next())
+        .await
+        .expect("no hang")
+        .expect("a status, not a silent end")
+        .expect_err("no more events");
+    assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+    assert!(
+        status
+            .message()
+            .ends_with(&format!("after_sequence = {last}")),
+        "{}",
+        status.message()
+    );
+    tokio::time::timeout(Duration::from_secs(5), stopping)
+        .await
+        .expect("the server stops")
+        .unwrap();
 }
