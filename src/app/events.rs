@@ -203,7 +203,7 @@ pub fn watch(
     app: &App,
     actor: Actor,
     filter: WatchFilter,
-) -> AppResult<impl Stream<Item = WatchItem> + Send + 'static> {
+) -> AppResult<impl Stream<Item = WatchItem> + Send + use<>> {
     require(
         &actor,
         &[

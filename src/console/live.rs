@@ -11,7 +11,7 @@ use axum::{
     response::sse::{Event, KeepAlive, Sse},
 };
 use futures_util::Stream;
-use tokio_stream::{StreamExt, wrappers::ReceiverStream};
+use tokio_stream::StreamExt;
 
 use super::session::User;
 use super::{PageError, Shared};
@@ -34,7 +34,7 @@ pub async fn stream(
             .await
             .map_err(|e| PageError::from(crate::app::AppError::Database(e)))?,
     };
-    let receiver = events::watch(
+    let watch = events::watch(
         app,
         user.actor,
         WatchFilter {
@@ -44,11 +44,11 @@ pub async fn stream(
     )?;
     // A watcher that fell behind, or a server closing, ends the stream; the
     // browser reconnects by itself and resumes after its last event.
-    let events = ReceiverStream::new(receiver).map_while(|item| match item {
+    let events = watch.map_while(|item| match item {
         WatchItem::Event(e) => Some(Ok(Event::default()
             .event("change")
             .id(e.sequence.to_string())
-            .data(e.resource))),
+            .data(&e.resource))),
         WatchItem::Lagged { .. } | WatchItem::Closing { .. } | WatchItem::Failed(_) => None,
     });
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
