@@ -248,7 +248,19 @@ pub enum PageError {
     Unavailable(String),
 }
 
+const CORRECT_FIELDS: &str = "Some fields need correcting.";
+
 impl PageError {
+    /// One field of a form is wrong.
+    pub fn field(field: &str, description: &str, back: Option<String>) -> Self {
+        PageError::Refused {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            message: CORRECT_FIELDS.into(),
+            fields: vec![(field.to_owned(), description.to_owned())],
+            back,
+        }
+    }
+
     /// The use case's error, with the page to go back to.
     pub fn from_app(err: AppError, back: Option<String>) -> Self {
         match err {
@@ -256,7 +268,7 @@ impl PageError {
             AppError::PermissionDenied(m) => PageError::Forbidden(m),
             AppError::Invalid(v) => PageError::Refused {
                 status: StatusCode::UNPROCESSABLE_ENTITY,
-                message: "Some fields need correcting.".into(),
+                message: CORRECT_FIELDS.into(),
                 fields: v
                     .iter()
                     .map(|f| (f.field.clone(), f.description.clone()))

@@ -19,6 +19,7 @@ use crate::domain::actor::Role;
 use crate::domain::audit::AuditEvent;
 use crate::domain::dispatch::{CapacityCommitment, DeclineReason, Offer};
 use crate::domain::eligibility::Outcome;
+use crate::domain::priority::PriorityScore;
 use crate::domain::request::{RequestState, ServiceLine, SupportRequest};
 
 /// The header of every signed-in page.
@@ -120,6 +121,17 @@ pub struct QueueRow {
     pub urgency: &'static str,
 }
 
+/// The parts of an Art. 16(3) priority score, labelled.
+fn score_parts(p: &PriorityScore) -> Vec<(&'static str, String)> {
+    vec![
+        ("Scale and severity", format::score(p.scale_and_severity)),
+        ("Essential entities", format::score(p.essential_entities)),
+        ("Impact", format::score(p.impact)),
+        ("Cross-border", format::score(p.cross_border)),
+        ("Own measures", format::score(p.own_measures)),
+    ]
+}
+
 #[derive(Template)]
 #[template(path = "console/queue.html")]
 struct QueuePage {
@@ -172,13 +184,7 @@ pub async fn queue(State(console): State<Shared>, user: User) -> Result<Response
                 country: r.country.clone(),
                 severity: words(r.content.severity.as_str()),
                 total: format::score(p.total),
-                parts: vec![
-                    ("Scale and severity", format::score(p.scale_and_severity)),
-                    ("Essential entities", format::score(p.essential_entities)),
-                    ("Impact", format::score(p.impact)),
-                    ("Cross-border", format::score(p.cross_border)),
-                    ("Own measures", format::score(p.own_measures)),
-                ],
+                parts: score_parts(&p),
                 time_left: format::time_left(e.time_left),
                 deadline: r.response_deadline.map(format::time).unwrap_or_default(),
                 deadline_machine: r
@@ -489,18 +495,9 @@ pub async fn request(
                     .collect()
             })
             .unwrap_or_default(),
-        score: r.priority.map(|p| {
-            (
-                format::score(p.total),
-                vec![
-                    ("Scale and severity", format::score(p.scale_and_severity)),
-                    ("Essential entities", format::score(p.essential_entities)),
-                    ("Impact", format::score(p.impact)),
-                    ("Cross-border", format::score(p.cross_border)),
-                    ("Own measures", format::score(p.own_measures)),
-                ],
-            )
-        }),
+        score: r
+            .priority
+            .map(|p| (format::score(p.total), score_parts(&p))),
         timeline: timeline.iter().map(EventRow::of).collect(),
         offers: offers.iter().map(|o| offer_row(o, now)).collect(),
         live: live.join(" "),
@@ -540,12 +537,9 @@ fn version(posted: &Posted) -> Result<i64, PageError> {
 
 fn number(posted: &Posted, field: &str, label: &str) -> Result<u32, PageError> {
     let value = posted.get(field);
-    value.parse().map_err(|_| PageError::Refused {
-        status: axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-        message: "Some fields need correcting.".into(),
-        fields: vec![(label.to_owned(), format!("`{value}` is not a whole number"))],
-        back: None,
-    })
+    value
+        .parse()
+        .map_err(|_| PageError::field(label, &format!("`{value}` is not a whole number"), None))
 }
 
 fn done(id: &str) -> Response {
@@ -601,12 +595,7 @@ pub async fn reject(
 }
 
 fn refused_field(field: &str, description: &str, id: &str) -> PageError {
-    PageError::Refused {
-        status: axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-        message: "Some fields need correcting.".into(),
-        fields: vec![(field.to_owned(), description.to_owned())],
-        back: back_to(id),
-    }
+    PageError::field(field, description, back_to(id))
 }
 
 /// RequestMoreInformation: one question per line.
@@ -979,12 +968,7 @@ pub async fn decline(
     let reason = posted
         .get("reason")
         .parse::<DeclineReason>()
-        .map_err(|_| PageError::Refused {
-            status: axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-            message: "Some fields need correcting.".into(),
-            fields: vec![("reason".into(), "choose a reason".into())],
-            back: Some("/offers".into()),
-        })?;
+        .map_err(|_| PageError::field("reason", "choose a reason", Some("/offers".into())))?;
     dispatch::decline(
         &console.app,
         &posted.user.actor,
