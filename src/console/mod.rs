@@ -231,8 +231,11 @@ async fn not_found() -> PageError {
 /// the matching HTTP status.
 #[derive(Debug)]
 pub enum PageError {
-    /// Not signed in (or the session ended): go to the sign-in page.
-    SignIn,
+    /// Not signed in (or the session ended): go to the sign-in page, and
+    /// from there back to `next`.
+    SignIn {
+        next: Option<String>,
+    },
     BadRequest(String),
     /// A form's CSRF token is missing or wrong.
     Forgery,
@@ -315,7 +318,16 @@ struct ErrorPage {
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         let (status, title, message, fields, back) = match self {
-            PageError::SignIn => return Redirect::to("/sign-in").into_response(),
+            PageError::SignIn { next } => {
+                let to = match next {
+                    Some(next) => format!(
+                        "/sign-in?{}",
+                        serde_urlencoded::to_string([("next", next)]).expect("a string encodes")
+                    ),
+                    None => "/sign-in".to_owned(),
+                };
+                return Redirect::to(&to).into_response();
+            }
             PageError::BadRequest(m) => (StatusCode::BAD_REQUEST, "Bad request", m, vec![], None),
             PageError::Forgery => (
                 StatusCode::FORBIDDEN,

@@ -3,7 +3,7 @@
 use askama::Template;
 use axum::{
     body::Bytes,
-    extract::{FromRequest, FromRequestParts, Request, State},
+    extract::{FromRequest, FromRequestParts, Query, Request, State},
     http::request::Parts,
     response::{IntoResponse, Redirect, Response},
 };
@@ -24,6 +24,17 @@ const SIGN_IN_COOKIE: &str = "reserve_sign_in";
 const OIDC_COOKIE: &str = "reserve_oidc";
 /// Largest form body accepted.
 const MAX_FORM_BYTES: usize = 64 * 1024;
+
+/// `next` if it is a path of this console (not another site's address).
+pub fn safe_next(next: &str) -> Option<String> {
+    let ok = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.starts_with("/sign-")
+        && next.len() <= 512
+        && !next.contains('\\')
+        && !next.chars().any(char::is_control);
+    ok.then(|| next.to_owned())
+}
 
 fn random_token() -> String {
     let mut bytes = [0u8; 32];
@@ -58,20 +69,23 @@ impl FromRequestParts<Shared> for User {
     type Rejection = PageError;
 
     async fn from_request_parts(parts: &mut Parts, console: &Shared) -> Result<Self, PageError> {
+        // A page opened from a link comes back to itself after the sign-in.
+        let sign_in = || PageError::SignIn {
+            next: (parts.method == axum::http::Method::GET && parts.uri.path() != "/live")
+                .then(|| parts.uri.to_string())
+                .and_then(|uri| safe_next(&uri)),
+        };
         let jar = CookieJar::from_headers(&parts.headers);
         let secret = jar
             .get(SESSION_COOKIE)
             .map(|c| c.value().to_owned())
-            .ok_or(PageError::SignIn)?;
+            .ok_or_else(sign_in)?;
         let id_hash = hash(&secret);
         let session = store::sessions::find(&console.app.db, &id_hash, console.app.now())
             .await
             .map_err(|e| PageError::from(crate::app::AppError::Database(e)))?
-            .ok_or(PageError::SignIn)?;
-        let role = session
-            .role
-            .parse::<Role>()
-            .map_err(|_| PageError::SignIn)?;
+            .ok_or_else(sign_in)?;
+        let role = session.role.parse::<Role>().map_err(|_| sign_in())?;
         Ok(User {
             actor: Actor {
                 subject: session.subject,
@@ -216,6 +230,8 @@ pub const DEMO_USERS: &[DemoUser] = &[
 #[template(path = "console/sign_in.html")]
 struct SignInPage<'a> {
     csrf: String,
+    /// Where to go once signed in.
+    next: String,
     dev: bool,
     oidc: bool,
     demo_users: &'a [DemoUser],
@@ -237,9 +253,15 @@ fn sign_in_cookie(jar: CookieJar, console: &Shared) -> (CookieJar, String) {
     (jar.add(cookie), value)
 }
 
-fn sign_in_form(console: &Shared, csrf: String, error: Option<String>) -> SignInPage<'static> {
+fn sign_in_form(
+    console: &Shared,
+    csrf: String,
+    next: Option<String>,
+    error: Option<String>,
+) -> SignInPage<'static> {
     SignInPage {
         csrf,
+        next: next.unwrap_or_default(),
         dev: console.options.dev,
         oidc: console.options.oidc.is_some(),
         demo_users: DEMO_USERS,
@@ -247,9 +269,20 @@ fn sign_in_form(console: &Shared, csrf: String, error: Option<String>) -> SignIn
     }
 }
 
-pub async fn sign_in_page(State(console): State<Shared>, jar: CookieJar) -> Response {
+#[derive(serde::Deserialize)]
+pub struct NextQuery {
+    #[serde(default)]
+    next: String,
+}
+
+pub async fn sign_in_page(
+    State(console): State<Shared>,
+    jar: CookieJar,
+    Query(query): Query<NextQuery>,
+) -> Response {
     let (jar, csrf) = sign_in_cookie(jar, &console);
-    (jar, render(&sign_in_form(&console, csrf, None))).into_response()
+    let page = sign_in_form(&console, csrf, safe_next(&query.next), None);
+    (jar, render(&page)).into_response()
 }
 
 /// The fields of a sign-in form, its token checked against the cookie.
@@ -280,14 +313,16 @@ pub async fn sign_in(State(console): State<Shared>, request: Request) -> Respons
         Ok(f) => f,
         Err(e) => return e.into_response(),
     };
+    let next = safe_next(field(&fields, "next"));
     match console.verifier.verify(field(&fields, "token")) {
-        Ok(actor) => start_session(&console, jar, actor).await,
+        Ok(actor) => start_session(&console, jar, actor, next).await,
         Err(err) => {
             tracing::info!(error = %err, "console: sign-in refused");
             let csrf = field(&fields, "csrf").to_owned();
             let page = sign_in_form(
                 &console,
                 csrf,
+                next,
                 Some("The token was refused: it is not valid, has expired, or was not issued for this service.".into()),
             );
             (axum::http::StatusCode::UNAUTHORIZED, jar, render(&page)).into_response()
@@ -316,11 +351,16 @@ pub async fn sign_in_dev(State(console): State<Shared>, request: Request) -> Res
         role: user.role,
         organisation: user.organisation.to_owned(),
     };
-    start_session(&console, jar, actor).await
+    let next = safe_next(field(&fields, "next"));
+    start_session(&console, jar, actor, next).await
 }
 
 /// OpenID Connect: sends the browser to the identity provider.
-pub async fn oidc_start(State(console): State<Shared>, jar: CookieJar) -> Response {
+pub async fn oidc_start(
+    State(console): State<Shared>,
+    jar: CookieJar,
+    Query(after): Query<NextQuery>,
+) -> Response {
     let Some(oidc) = &console.options.oidc else {
         return PageError::NotFound("OpenID Connect sign-in is not configured.".into())
             .into_response();
@@ -344,7 +384,9 @@ pub async fn oidc_start(State(console): State<Shared>, jar: CookieJar) -> Respon
     // The provider posts back from its own site: a Lax cookie would not come
     // with that POST, so this short-lived one is SameSite=None where the
     // console is on TLS (browsers allow None only with Secure).
-    let cookie = Cookie::build((OIDC_COOKIE, format!("{state}.{nonce}")))
+    // Where to go afterwards travels with the attempt.
+    let next = URL_SAFE_NO_PAD.encode(safe_next(&after.next).unwrap_or_default());
+    let cookie = Cookie::build((OIDC_COOKIE, format!("{state}.{nonce}.{next}")))
         .path("/sign-in/oidc")
         .http_only(true)
         .secure(console.options.secure_cookies)
@@ -373,11 +415,19 @@ pub async fn oidc_callback(State(console): State<Shared>, request: Request) -> R
         Ok(f) => f,
         Err(e) => return e.into_response(),
     };
-    let Some((state, nonce)) = jar.get(OIDC_COOKIE).and_then(|c| {
-        c.value()
-            .split_once('.')
-            .map(|(s, n)| (s.to_owned(), n.to_owned()))
-    }) else {
+    let attempt = jar.get(OIDC_COOKIE).map(|c| {
+        let mut parts = c.value().splitn(3, '.').map(str::to_owned);
+        let state = parts.next().unwrap_or_default();
+        let nonce = parts.next().unwrap_or_default();
+        let next = parts
+            .next()
+            .and_then(|n| URL_SAFE_NO_PAD.decode(n).ok())
+            .and_then(|n| String::from_utf8(n).ok())
+            .and_then(|n| safe_next(&n));
+        (state, nonce, next)
+    });
+    let Some((state, nonce, next)) = attempt.filter(|(s, n, _)| !s.is_empty() && !n.is_empty())
+    else {
         return PageError::Forgery.into_response();
     };
     // `state` ties the answer to this browser's sign-in.
@@ -397,7 +447,7 @@ pub async fn oidc_callback(State(console): State<Shared>, request: Request) -> R
         .verifier
         .verify_id_token(field(&fields, "id_token"), &nonce)
     {
-        Ok(actor) => start_session(&console, jar, actor).await,
+        Ok(actor) => start_session(&console, jar, actor, next).await,
         Err(err) => {
             tracing::info!(error = %err, "console: OpenID Connect sign-in refused");
             let refused =
@@ -407,7 +457,12 @@ pub async fn oidc_callback(State(console): State<Shared>, request: Request) -> R
     }
 }
 
-async fn start_session(console: &Shared, jar: CookieJar, actor: Actor) -> Response {
+async fn start_session(
+    console: &Shared,
+    jar: CookieJar,
+    actor: Actor,
+    next: Option<String>,
+) -> Response {
     let secret = random_token();
     let now = console.app.now();
     let session = store::sessions::Session {
@@ -439,7 +494,8 @@ async fn start_session(console: &Shared, jar: CookieJar, actor: Actor) -> Respon
     let jar = jar
         .remove(Cookie::build(SIGN_IN_COOKIE).path("/sign-in"))
         .add(cookie);
-    (jar, Redirect::to("/")).into_response()
+    let to = next.unwrap_or_else(|| "/".to_owned());
+    (jar, Redirect::to(&to)).into_response()
 }
 
 pub async fn sign_out(State(console): State<Shared>, jar: CookieJar, posted: Posted) -> Response {

@@ -277,13 +277,72 @@ async fn a_provider_cannot_open_the_queue() {
     assert!(refused.body.contains("provider"), "{}", refused.body);
     // Signed out, every page sends to the sign-in page.
     let mut anonymous = Web::new(addr);
-    for path in ["/", "/queue", "/requests", "/offers", "/capacity", "/live"] {
+    for (path, to) in [
+        ("/", "/sign-in?next=%2F"),
+        ("/queue", "/sign-in?next=%2Fqueue"),
+        ("/requests?after=x", "/sign-in?next=%2Frequests%3Fafter%3Dx"),
+        ("/offers", "/sign-in?next=%2Foffers"),
+        ("/capacity", "/sign-in?next=%2Fcapacity"),
+        ("/live", "/sign-in"),
+    ] {
         let answer = anonymous.get(path).await;
         assert_eq!(
             (answer.status, answer.location.as_str()),
-            (303, "/sign-in"),
+            (303, to),
             "{path}"
         );
+    }
+}
+
+#[tokio::test]
+async fn a_link_opened_signed_out_comes_back_to_its_page_after_the_sign_in() {
+    let app = spawn_app().await;
+    let request = eligible_member_state_request(&app).await;
+    let addr = spawn_console(&app, true).await;
+    let path = format!("/requests/{}", id_of(&request));
+    let mut web = Web::new(addr);
+    let bounced = web.get(&path).await;
+    assert_eq!(bounced.status, 303);
+    let page = web.get(&bounced.location).await;
+    assert!(
+        page.body
+            .contains(&format!(r#"name="next" value="{path}""#))
+    );
+    let index = DEMO_USERS
+        .iter()
+        .position(|u| u.organisation == "enisa")
+        .unwrap()
+        .to_string();
+    let token = csrf(&page.body);
+    let signed = web
+        .post(
+            "/sign-in/dev",
+            &[("csrf", &token), ("user", &index), ("next", &path)],
+        )
+        .await;
+    assert_eq!(
+        (signed.status, signed.location.as_str()),
+        (303, path.as_str())
+    );
+    // Only to a page of the console: another site's address leads home.
+    for elsewhere in [
+        "https://evil.example/",
+        "//evil.example/x",
+        "/\\evil.example",
+    ] {
+        let mut web = Web::new(addr);
+        let page = web.get("/sign-in").await;
+        let signed = web
+            .post(
+                "/sign-in/dev",
+                &[
+                    ("csrf", &csrf(&page.body)),
+                    ("user", &index),
+                    ("next", elsewhere),
+                ],
+            )
+            .await;
+        assert_eq!(signed.location, "/", "{elsewhere}");
     }
 }
 
@@ -710,7 +769,7 @@ async fn sign_in_with_a_bearer_token_and_sign_out() {
     assert_eq!((out.status, out.location.as_str()), (303, "/sign-in"));
     // The old cookie signs no one in any more.
     web.cookies = session_cookies;
-    assert_eq!(web.get("/queue").await.location, "/sign-in");
+    assert_eq!(web.get("/queue").await.location, "/sign-in?next=%2Fqueue");
 }
 
 #[tokio::test]
@@ -767,7 +826,7 @@ async fn openid_connect_sign_in_checks_state_and_nonce() {
         assert_eq!(refused.status, 403, "{}", refused.body);
     }
     // Each refusal ended that attempt: a new one gets a new state.
-    let again = web.get("/sign-in/oidc").await;
+    let again = web.get("/sign-in/oidc?next=%2Fcapacity").await;
     let url = reqwest::Url::parse(&again.location).unwrap();
     let query: std::collections::HashMap<String, String> = url.query_pairs().into_owned().collect();
     assert_ne!(query["state"], state_value);
@@ -781,6 +840,7 @@ async fn openid_connect_sign_in_checks_state_and_nonce() {
         )
         .await;
     assert_eq!(answer.status, 303, "{}", answer.body);
+    assert_eq!(answer.location, "/capacity", "back to the page asked for");
     assert_eq!(web.get("/").await.location, "/queue");
 }
 
