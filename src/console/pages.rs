@@ -639,8 +639,11 @@ pub struct ProposalLine {
     pub index: u32,
     pub service: String,
     pub days: u32,
-    pub candidates: Vec<CandidateRow>,
-    pub split: Vec<CandidateRow>,
+    /// The providers to choose from: those able to take the whole line,
+    /// or else those of the proposed split (each can take a part).
+    pub choices: Vec<CandidateRow>,
+    /// No provider can take the whole line.
+    pub partial: bool,
 }
 
 #[derive(Template)]
@@ -652,7 +655,10 @@ struct ProposalPage {
     title: String,
     state: String,
     version: i64,
+    /// Authorised, and every line has someone to choose.
     can_approve: bool,
+    /// The plan was approved already.
+    approved: bool,
     lines: Vec<ProposalLine>,
 }
 
@@ -679,6 +685,23 @@ pub async fn proposal(
     let app = &console.app;
     let r = requests::get(app, &user.actor, &id).await?;
     let proposals = dispatch::propose(app, &user.actor, &id).await?;
+    let lines: Vec<ProposalLine> = proposals
+        .iter()
+        .map(|p| {
+            let partial = p.proposal.candidates.is_empty();
+            ProposalLine {
+                index: p.line_index,
+                service: words(p.service.as_str()),
+                days: p.person_days,
+                choices: candidate_rows(if partial {
+                    &p.proposal.split
+                } else {
+                    &p.proposal.candidates
+                }),
+                partial,
+            }
+        })
+        .collect();
     Ok(render(&ProposalPage {
         nav: Nav::new(&user, ""),
         id: r.id.clone(),
@@ -686,17 +709,10 @@ pub async fn proposal(
         title: r.content.title.clone(),
         state: words(r.state.as_str()),
         version: r.version,
-        can_approve: r.state == RequestState::Authorised,
-        lines: proposals
-            .iter()
-            .map(|p| ProposalLine {
-                index: p.line_index,
-                service: words(p.service.as_str()),
-                days: p.person_days,
-                candidates: candidate_rows(&p.proposal.candidates),
-                split: candidate_rows(&p.proposal.split),
-            })
-            .collect(),
+        can_approve: r.state == RequestState::Authorised
+            && lines.iter().all(|l| !l.choices.is_empty()),
+        approved: r.state != RequestState::Authorised,
+        lines,
     }))
 }
 

@@ -953,3 +953,68 @@ async fn reserve_serve_serves_the_console_on_its_own_port() {
     assert_eq!(queue.status, 200);
     assert!(queue.body.contains("No request is waiting for a decision."));
 }
+
+#[tokio::test]
+async fn lines_no_provider_can_take_whole_offer_the_split_or_wait_for_capacity() {
+    let app = spawn_app().await;
+    app.commit_capacity("nordic-ir", IR, 12).await;
+    app.commit_capacity("danube-cyber", IR, 12).await;
+    let request = app.submit_new("ro-csirt", member_state_request("RO")).await;
+    let id = id_of(&request).to_owned();
+    let addr = spawn_console(&app, true).await;
+    let mut duty = Web::new(addr);
+    duty.sign_in_as("enisa").await;
+    let token = duty.session_csrf().await;
+    let version = request.version.to_string();
+    let authorised = duty
+        .post(
+            &format!("/requests/{id}/authorise"),
+            &[
+                ("csrf", &token),
+                ("version", &version),
+                ("line0", "20"),
+                ("line1", "10"),
+                ("duration_days", "30"),
+            ],
+        )
+        .await;
+    assert_eq!(authorised.status, 303, "{}", authorised.body);
+
+    // No digital-forensics capacity at all: nothing to approve yet.
+    let page = duty.get(&format!("/requests/{id}/dispatch")).await;
+    assert!(page.body.contains("No eligible provider has free capacity"));
+    assert!(
+        page.body
+            .contains("No provider can take the whole line now")
+    );
+    assert!(!page.body.contains("Approve the dispatch"));
+
+    app.commit_capacity("nordic-ir", DF, 30).await;
+    let page = duty.get(&format!("/requests/{id}/dispatch")).await;
+    assert!(page.body.contains("Approve the dispatch"));
+    let part = first_radio_value(&page.body, "line0.provider");
+    let version = app
+        .read("ro-csirt", &request.name)
+        .await
+        .version
+        .to_string();
+    let path = format!("/requests/{id}/dispatch");
+    let plan = |justification| {
+        [
+            ("csrf", token.as_str()),
+            ("version", version.as_str()),
+            ("line0.provider", part.as_str()),
+            ("line0.justification", justification),
+            ("line1.provider", "nordic-ir"),
+        ]
+    };
+    let unjustified = duty.post(&path, &plan("")).await;
+    assert_eq!(unjustified.status, 422, "{}", unjustified.body);
+    assert!(unjustified.body.contains("plan[0].justification"));
+    let approved = duty
+        .post(&path, &plan("Nobody has 20 days; the first to free them"))
+        .await;
+    assert_eq!(approved.status, 303, "{}", approved.body);
+    let now = app.read("ro-csirt", &request.name).await;
+    assert_eq!(state(&now), S::WaitingCapacity);
+}
