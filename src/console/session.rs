@@ -71,9 +71,10 @@ impl FromRequestParts<Shared> for User {
     async fn from_request_parts(parts: &mut Parts, console: &Shared) -> Result<Self, PageError> {
         // A page opened from a link comes back to itself after the sign-in.
         let sign_in = || PageError::SignIn {
-            next: (parts.method == axum::http::Method::GET && parts.uri.path() != "/live")
-                .then(|| parts.uri.to_string())
-                .and_then(|uri| safe_next(&uri)),
+            next: (parts.method == axum::http::Method::GET
+                && !matches!(parts.uri.path(), "/" | "/live"))
+            .then(|| parts.uri.to_string())
+            .and_then(|uri| safe_next(&uri)),
         };
         let jar = CookieJar::from_headers(&parts.headers);
         let secret = jar

@@ -278,7 +278,7 @@ async fn a_provider_cannot_open_the_queue() {
     // Signed out, every page sends to the sign-in page.
     let mut anonymous = Web::new(addr);
     for (path, to) in [
-        ("/", "/sign-in?next=%2F"),
+        ("/", "/sign-in"),
         ("/queue", "/sign-in?next=%2Fqueue"),
         ("/requests?after=x", "/sign-in?next=%2Frequests%3Fafter%3Dx"),
         ("/offers", "/sign-in?next=%2Foffers"),
