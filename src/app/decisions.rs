@@ -193,7 +193,7 @@ pub async fn authorise(
     apply(&txn, actor, &stored, now, vec![step], changes).await?;
     store::requests::insert_granted_lines(&txn, stored.key, &lines).await?;
     store::timers::cancel(&txn, TimerKind::AssessmentDeadline, id, now).await?;
-    commit_and_read(txn, id).await
+    commit_and_read(txn, &app.db, id).await
 }
 
 /// Each granted line names a service requested, for no more person-days
@@ -268,7 +268,7 @@ pub async fn reject(
     };
     apply(&txn, actor, &stored, now, vec![step], changes).await?;
     store::timers::cancel(&txn, TimerKind::AssessmentDeadline, id, now).await?;
-    commit_and_read(txn, id).await
+    commit_and_read(txn, &app.db, id).await
 }
 
 #[tracing::instrument(name = "decisions.request_information", skip_all)]
@@ -294,5 +294,5 @@ pub async fn request_information(
     apply(&txn, actor, &stored, now, vec![step], changes).await?;
     // A new response deadline starts at the next submission.
     store::timers::cancel(&txn, TimerKind::AssessmentDeadline, id, now).await?;
-    commit_and_read(txn, id).await
+    commit_and_read(txn, &app.db, id).await
 }

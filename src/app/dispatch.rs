@@ -175,7 +175,7 @@ pub async fn approve(
         });
     }
     apply(&txn, actor, &stored, now, steps, Changes::default()).await?;
-    commit_and_read(txn, id).await
+    commit_and_read(txn, &app.db, id).await
 }
 
 /// Every granted line once; providers eligible; a choice other than the
@@ -252,8 +252,8 @@ async fn check_plan<C: ConnectionTrait>(
 /// Offers `line` to the next provider of its plan that has free capacity,
 /// holding the capacity and setting the expiry timer. None when no one is
 /// left: the line then waits for capacity.
-async fn offer_next<C: ConnectionTrait>(
-    conn: &C,
+async fn offer_next(
+    conn: &crate::store::Txn,
     actor: &Actor,
     stored: &StoredRequest,
     country: &Country,
@@ -376,8 +376,8 @@ struct OfferStep<'a> {
     payload: serde_json::Value,
 }
 
-async fn save_offer<C: ConnectionTrait>(
-    conn: &C,
+async fn save_offer(
+    conn: &crate::store::Txn,
     actor: &Actor,
     mut offer: Offer,
     step: OfferStep<'_>,
@@ -514,8 +514,8 @@ pub async fn decline(
 /// After a decline or an expiry: release the hold, offer the line to the
 /// next provider of the plan, or let the request wait for capacity; then
 /// try the waiting requests with the capacity released.
-async fn move_on<C: ConnectionTrait>(
-    conn: &C,
+async fn move_on(
+    conn: &crate::store::Txn,
     app: &App,
     offer: &Offer,
     key: i64,
@@ -570,8 +570,8 @@ async fn move_on<C: ConnectionTrait>(
 /// Offers the waiting lines of waiting requests, in priority order, to the
 /// best-ranked provider that now has capacity; a request whose lines all have
 /// an offer again goes back to DISPATCHING.
-pub(crate) async fn rematch_waiting<C: ConnectionTrait>(
-    conn: &C,
+pub(crate) async fn rematch_waiting(
+    conn: &crate::store::Txn,
     app: &App,
     now: DateTime<Utc>,
 ) -> AppResult<()> {
@@ -658,8 +658,8 @@ pub(crate) async fn rematch_now(app: &App) -> AppResult<()> {
 }
 
 /// An offer whose deadline passed unanswered expires, as a decline would.
-pub(crate) async fn expire<C: ConnectionTrait>(
-    conn: &C,
+pub(crate) async fn expire(
+    conn: &crate::store::Txn,
     app: &App,
     id: &str,
     now: DateTime<Utc>,
@@ -752,8 +752,8 @@ pub async fn complete(app: &App, actor: &Actor, id: &str, delivery_note: &str) -
 
 /// When every line has reached `reached`, moves the request on: all active
 /// makes it DISPATCHED, all delivered COMPLETED. True when it moved.
-async fn advance_request<C: ConnectionTrait>(
-    conn: &C,
+async fn advance_request(
+    conn: &crate::store::Txn,
     key: i64,
     now: DateTime<Utc>,
     reached: LineState,
@@ -803,8 +803,8 @@ async fn advance_request<C: ConnectionTrait>(
 
 /// Withdraws a request's open offers and gives back their capacity
 /// (held, or consumed but not delivered), in the withdrawal's transaction.
-pub(crate) async fn withdraw_offers<C: ConnectionTrait>(
-    conn: &C,
+pub(crate) async fn withdraw_offers(
+    conn: &crate::store::Txn,
     app: &App,
     actor: &Actor,
     key: i64,
@@ -971,7 +971,7 @@ pub async fn submit_report(
     )
     .await?;
     store::timers::cancel(&txn, TimerKind::ReportDue, id, now).await?;
-    commit_and_read(txn, id).await
+    commit_and_read(txn, &app.db, id).await
 }
 
 #[tracing::instrument(name = "dispatch.close", skip_all)]
@@ -985,7 +985,7 @@ pub async fn close(app: &App, actor: &Actor, id: &str) -> AppResult<SupportReque
         payload: json!({}),
     };
     apply(&txn, actor, &stored, now, vec![step], Changes::default()).await?;
-    commit_and_read(txn, id).await
+    commit_and_read(txn, &app.db, id).await
 }
 
 /// The offers made for a request, oldest first, for those who may see the

@@ -153,8 +153,8 @@ pub(crate) struct Change<'a> {
     pub payload: serde_json::Value,
 }
 
-pub(crate) async fn record<C: sea_orm::ConnectionTrait>(
-    conn: &C,
+pub(crate) async fn record(
+    conn: &store::Txn,
     actor: &Actor,
     at: DateTime<Utc>,
     change: Change<'_>,

@@ -200,8 +200,8 @@ pub(crate) struct Step<'a> {
 /// chart must allow each, the row is updated once (guarded by the state and
 /// version read), and each step writes its audit event. Returns the state
 /// reached; nothing is written when a step is refused.
-pub(crate) async fn apply<C: sea_orm::ConnectionTrait>(
-    conn: &C,
+pub(crate) async fn apply(
+    conn: &crate::store::Txn,
     actor: &Actor,
     stored: &StoredRequest,
     now: chrono::DateTime<chrono::Utc>,
@@ -262,14 +262,19 @@ pub(crate) async fn load_for_change(
     Ok((txn, stored))
 }
 
-/// Reads the request back inside the transaction, then commits.
-pub(crate) async fn commit_and_read(txn: crate::store::Txn, id: &str) -> AppResult<SupportRequest> {
-    let request = store::requests::find_by_id(&txn, id)
+/// Commits, then reads the request back: outside the write lock, which
+/// the next writer can take meanwhile. A change committed in between shows
+/// in the answer (it is the request as it now stands).
+pub(crate) async fn commit_and_read(
+    txn: crate::store::Txn,
+    db: &sea_orm::DatabaseConnection,
+    id: &str,
+) -> AppResult<SupportRequest> {
+    txn.commit().await?;
+    Ok(store::requests::find_by_id(db, id)
         .await?
         .ok_or_else(|| not_found(id))?
-        .request;
-    txn.commit().await?;
-    Ok(request)
+        .request)
 }
 
 /// Submits the request and decides its eligibility at once: SUBMITTED, then
@@ -377,7 +382,7 @@ pub async fn submit(app: &App, actor: &Actor, id: &str) -> AppResult<SupportRequ
         )
         .await?;
     }
-    commit_and_read(txn, id).await
+    commit_and_read(txn, &app.db, id).await
 }
 
 #[tracing::instrument(name = "requests.withdraw", skip_all)]
@@ -402,7 +407,7 @@ pub async fn withdraw(
     apply(&txn, actor, &stored, now, vec![step], changes).await?;
     super::dispatch::withdraw_offers(&txn, app, actor, stored.key, now).await?;
     store::timers::cancel(&txn, TimerKind::AssessmentDeadline, id, now).await?;
-    commit_and_read(txn, id).await
+    commit_and_read(txn, &app.db, id).await
 }
 
 #[tracing::instrument(name = "requests.get", skip_all)]

@@ -2,9 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    sea_query::{Expr, ExprTrait},
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, sea_query::Expr,
 };
 
 use super::entities::{audit_event, audit_head};
@@ -25,22 +24,37 @@ pub struct NewEvent {
     pub payload: String,
 }
 
-/// Appends one event, in the caller's transaction. Bumping the head row first
-/// takes its row lock on PostgreSQL (SQLite holds the database write lock), so
-/// concurrent appends queue and the chain never forks.
-pub async fn append<C: ConnectionTrait>(conn: &C, new: NewEvent) -> Result<AuditEvent, DbErr> {
-    let head = audit_head::Entity::update_many()
-        .col_expr(
-            audit_head::Column::LastSequence,
-            Expr::col(audit_head::Column::LastSequence).add(1),
-        )
-        .filter(audit_head::Column::Id.eq(1))
-        .exec_with_returning(conn)
-        .await?
-        .pop()
-        .ok_or_else(|| DbErr::RecordNotFound("audit chain head".into()))?;
+/// The chain's head inside a write transaction.
+#[derive(Debug, Clone)]
+pub struct Head {
+    pub sequence: i64,
+    pub hash: String,
+    /// Moved by this transaction: written back at its commit.
+    pub dirty: bool,
+}
+
+/// Appends one event, in the caller's write transaction, which holds the
+/// write lock (SQLite's, or the head's row lock on PostgreSQL) from its
+/// start, so the chain never forks. The head is read once per transaction
+/// and written back once, at commit; each event costs one insert.
+pub async fn append(txn: &super::Txn, new: NewEvent) -> Result<AuditEvent, DbErr> {
+    let cached = txn.head.lock().expect("never poisoned").clone();
+    let head = match cached {
+        Some(head) => head,
+        None => {
+            let row = audit_head::Entity::find_by_id(1)
+                .one(txn)
+                .await?
+                .ok_or_else(|| DbErr::RecordNotFound("audit chain head".into()))?;
+            Head {
+                sequence: row.last_sequence,
+                hash: row.last_hash,
+                dirty: false,
+            }
+        }
+    };
     let mut event = AuditEvent {
-        sequence: head.last_sequence,
+        sequence: head.sequence + 1,
         time: new.time,
         actor: new.actor,
         role: new.role,
@@ -50,18 +64,10 @@ pub async fn append<C: ConnectionTrait>(conn: &C, new: NewEvent) -> Result<Audit
         from_state: new.from_state,
         to_state: new.to_state,
         payload: new.payload,
-        previous_hash: head.last_hash,
+        previous_hash: head.hash,
         hash: String::new(),
     };
     event.hash = event.compute_hash();
-    audit_head::Entity::update_many()
-        .col_expr(
-            audit_head::Column::LastHash,
-            Expr::value(event.hash.clone()),
-        )
-        .filter(audit_head::Column::Id.eq(1))
-        .exec(conn)
-        .await?;
     audit_event::Entity::insert(audit_event::ActiveModel {
         sequence: Set(event.sequence),
         occurred_at: Set(event.time),
@@ -76,9 +82,28 @@ pub async fn append<C: ConnectionTrait>(conn: &C, new: NewEvent) -> Result<Audit
         previous_hash: Set(event.previous_hash.clone()),
         hash: Set(event.hash.clone()),
     })
-    .exec_without_returning(conn)
+    .exec_without_returning(txn)
     .await?;
+    *txn.head.lock().expect("never poisoned") = Some(Head {
+        sequence: event.sequence,
+        hash: event.hash.clone(),
+        dirty: true,
+    });
     Ok(event)
+}
+
+/// Writes the head a transaction moved, just before its commit.
+pub(super) async fn write_head<C: ConnectionTrait>(conn: &C, head: &Head) -> Result<(), DbErr> {
+    let updated = audit_head::Entity::update_many()
+        .col_expr(audit_head::Column::LastSequence, Expr::value(head.sequence))
+        .col_expr(audit_head::Column::LastHash, Expr::value(head.hash.clone()))
+        .filter(audit_head::Column::Id.eq(1))
+        .exec(conn)
+        .await?;
+    if updated.rows_affected != 1 {
+        return Err(DbErr::RecordNotFound("audit chain head".into()));
+    }
+    Ok(())
 }
 
 /// Events in sequence order, after `after`, optionally of one resource.

@@ -122,13 +122,19 @@ pub async fn begin(db: &DatabaseConnection) -> Result<Txn, DbErr> {
         inner: Some(txn),
         span,
         _queued: queued,
+        head: std::sync::Mutex::new(None),
     };
     if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
         use sea_orm::{EntityTrait, QuerySelect};
-        entities::audit_head::Entity::find_by_id(1)
+        let head = entities::audit_head::Entity::find_by_id(1)
             .lock_exclusive()
             .one(&txn)
             .await?;
+        *txn.head.lock().expect("never poisoned") = head.map(|h| audit::Head {
+            sequence: h.last_sequence,
+            hash: h.last_hash,
+            dirty: false,
+        });
     }
     Ok(txn)
 }
@@ -142,6 +148,9 @@ pub struct Txn {
     span: tracing::Span,
     /// SQLite: this process's writer lock, held to the end.
     _queued: Option<tokio::sync::OwnedMutexGuard<()>>,
+    /// The audit chain's head as this transaction moves it: read once (with
+    /// the write lock held), written back once at commit.
+    head: std::sync::Mutex<Option<audit::Head>>,
 }
 
 /// The writers' queue of one SQLite file in this process, and how long a
@@ -190,6 +199,10 @@ impl Txn {
     }
 
     pub async fn commit(mut self) -> Result<(), DbErr> {
+        let head = self.head.lock().expect("never poisoned").take();
+        if let Some(head) = head.filter(|h| h.dirty) {
+            audit::write_head(&self, &head).await?;
+        }
         let inner = self.inner.take().expect("a transaction ends once");
         let result = inner.commit().instrument(self.span.clone()).await;
         self.span.record(
