@@ -1,7 +1,8 @@
 use sea_orm::entity::prelude::*;
 
-/// The single row holding the last sequence and hash of the audit chain; every
-/// append updates it first, which serialises appends across processes.
+/// The single row holding the last sequence and hash of the audit chain. Every
+/// write transaction locks it first on PostgreSQL, which serialises appends
+/// across processes, and writes it back at its commit.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "audit_head")]
 pub struct Model {
