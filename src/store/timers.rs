@@ -54,15 +54,23 @@ pub async fn claim(
     lease: Duration,
     limit: u64,
 ) -> Result<Vec<Timer>, DbErr> {
+    let claimable = || {
+        timer::Entity::find()
+            .filter(timer::Column::FiredAt.is_null())
+            .filter(timer::Column::DueAt.lte(now))
+            .filter(
+                Condition::any()
+                    .add(timer::Column::LeaseUntil.is_null())
+                    .add(timer::Column::LeaseUntil.lt(now)),
+            )
+    };
+    // Most ticks find nothing due: look first without the write lock, which
+    // every writer of every replica would otherwise wait for each second.
+    if claimable().one(db).await?.is_none() {
+        return Ok(Vec::new());
+    }
     let txn = super::begin(db).await?;
-    let mut query = timer::Entity::find()
-        .filter(timer::Column::FiredAt.is_null())
-        .filter(timer::Column::DueAt.lte(now))
-        .filter(
-            Condition::any()
-                .add(timer::Column::LeaseUntil.is_null())
-                .add(timer::Column::LeaseUntil.lt(now)),
-        )
+    let mut query = claimable()
         .order_by_asc(timer::Column::DueAt)
         .order_by_asc(timer::Column::Id)
         .limit(limit);
