@@ -2,7 +2,7 @@
 
 use super::{App, AppError, AppResult, Page, PageRequest, require};
 use crate::domain::actor::{Actor, Role};
-use crate::domain::audit::{AuditEvent, GENESIS_HASH, Owner, visibility};
+use crate::domain::audit::{AuditEvent, GENESIS_HASH};
 use crate::store;
 
 /// Events in sequence order, for auditors and duty officers.
@@ -107,35 +107,8 @@ pub async fn verify(
     verify_chain(&app.db, after, checkpoint_hash).await
 }
 
-/// The history of one request as its page shows it: the request's events
-/// and its offers', oldest first, as the caller may see them.
-#[tracing::instrument(name = "audit.timeline", skip_all)]
-pub async fn timeline(app: &App, actor: &Actor, id: &str) -> AppResult<Vec<AuditEvent>> {
-    let stored = super::requests::load_visible(&app.db, actor, id).await?;
-    let offers = store::dispatch::offers_of_request(&app.db, stored.key).await?;
-    let request = &stored.request;
-    let third_country = request.organisation_kind.is_third_country();
-    let mut resources = vec![super::requests::resource_name(id)];
-    resources.extend(offers.iter().map(|o| super::dispatch::offer_name(&o.id)));
-    let events = store::audit::of_resources(&app.db, resources).await?;
-    Ok(events
-        .into_iter()
-        .filter_map(|event| {
-            let owner = match offers
-                .iter()
-                .find(|o| super::dispatch::offer_name(&o.id) == event.resource)
-            {
-                Some(offer) => Owner::Offer {
-                    provider: offer.provider.clone(),
-                    third_country,
-                    organisation: request.organisation.clone(),
-                },
-                None => Owner::Request {
-                    third_country,
-                    organisation: request.organisation.clone(),
-                },
-            };
-            event.seen_as(visibility(actor, Some(&owner)))
-        })
-        .collect())
+/// The sequence of the last event committed, 0 when there is none: where a
+/// watch of what happens from now on starts.
+pub async fn last_sequence(app: &App) -> AppResult<i64> {
+    Ok(store::audit::last_sequence(&app.db).await?)
 }

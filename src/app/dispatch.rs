@@ -987,11 +987,3 @@ pub async fn close(app: &App, actor: &Actor, id: &str) -> AppResult<SupportReque
     apply(&txn, actor, &stored, now, vec![step], Changes::default()).await?;
     commit_and_read(txn, &app.db, id).await
 }
-
-/// The offers made for a request, oldest first, for those who may see the
-/// request (the requester's organisation, the deciders, auditors).
-#[tracing::instrument(name = "dispatch.offers_of_request", skip_all)]
-pub async fn offers_of_request(app: &App, actor: &Actor, id: &str) -> AppResult<Vec<Offer>> {
-    let stored = load_visible(&app.db, actor, id).await?;
-    Ok(store::dispatch::offers_of_request(&app.db, stored.key).await?)
-}

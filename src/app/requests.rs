@@ -426,6 +426,62 @@ pub async fn get(app: &App, actor: &Actor, id: &str) -> AppResult<SupportRequest
     Ok(request)
 }
 
+/// A request with its offers and its events (the request's and its
+/// offers'), oldest first, as the caller may see them: its page.
+pub struct History {
+    pub request: SupportRequest,
+    pub offers: Vec<crate::domain::dispatch::Offer>,
+    pub events: Vec<crate::domain::audit::AuditEvent>,
+}
+
+#[tracing::instrument(name = "requests.history", skip_all)]
+pub async fn history(app: &App, actor: &Actor, id: &str) -> AppResult<History> {
+    use crate::domain::audit::{Owner, visibility};
+    require(
+        actor,
+        &[
+            Role::Requester,
+            Role::DutyOfficer,
+            Role::Commission,
+            Role::Auditor,
+        ],
+    )?;
+    let stored = load_visible(&app.db, actor, id).await?;
+    record_red_reads(app, actor, [&stored.request]).await?;
+    let offers = store::dispatch::offers_of_request(&app.db, stored.key).await?;
+    let request = stored.request;
+    let third_country = request.organisation_kind.is_third_country();
+    let offer_names: Vec<String> = offers
+        .iter()
+        .map(|o| super::dispatch::offer_name(&o.id))
+        .collect();
+    let mut resources = vec![resource_name(id)];
+    resources.extend(offer_names.iter().cloned());
+    let events = store::audit::of_resources(&app.db, resources)
+        .await?
+        .into_iter()
+        .filter_map(|event| {
+            let owner = match offer_names.iter().position(|n| *n == event.resource) {
+                Some(i) => Owner::Offer {
+                    provider: offers[i].provider.clone(),
+                    third_country,
+                    organisation: request.organisation.clone(),
+                },
+                None => Owner::Request {
+                    third_country,
+                    organisation: request.organisation.clone(),
+                },
+            };
+            event.seen_as(visibility(actor, Some(&owner)))
+        })
+        .collect();
+    Ok(History {
+        request,
+        offers,
+        events,
+    })
+}
+
 /// Reads of requests marked TLP RED are recorded: who read which, and when.
 async fn record_red_reads<'a>(
     app: &App,

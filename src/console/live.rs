@@ -30,9 +30,7 @@ pub async fn stream(
         .and_then(|v| v.parse::<i64>().ok())
     {
         Some(last) => last,
-        None => crate::store::audit::last_sequence(&app.db)
-            .await
-            .map_err(|e| PageError::from(crate::app::AppError::Database(e)))?,
+        None => crate::app::audit::last_sequence(app).await?,
     };
     let watch = events::watch(
         app,

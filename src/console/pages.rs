@@ -404,9 +404,11 @@ pub async fn request(
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
     let app = &console.app;
-    let r = requests::get(app, &user.actor, &id).await?;
-    let timeline = app::audit::timeline(app, &user.actor, &id).await?;
-    let offers = dispatch::offers_of_request(app, &user.actor, &id).await?;
+    let requests::History {
+        request: r,
+        offers,
+        events: timeline,
+    } = requests::history(app, &user.actor, &id).await?;
     let now = app.now();
     let third_country = r.organisation_kind.is_third_country();
     let decider = if third_country {
@@ -723,9 +725,10 @@ pub async fn approve(
     Path(id): Path<String>,
     posted: Posted,
 ) -> Result<Response, PageError> {
-    let app = &console.app;
-    let request = requests::get(app, &posted.user.actor, &id).await?;
-    let plan = (0..request.granted_lines.len())
+    // One entry per line the form lists; the use case refuses a plan that
+    // leaves a granted line out.
+    let plan = (0..)
+        .take_while(|i| !posted.get(&format!("line{i}.provider")).is_empty())
         .map(|i| {
             let provider = posted.get(&format!("line{i}.provider")).to_owned();
             LinePlan {
@@ -741,9 +744,15 @@ pub async fn approve(
             }
         })
         .collect();
-    dispatch::approve(app, &posted.user.actor, &id, version(&posted)?, plan)
-        .await
-        .map_err(|e| PageError::from_app(e, Some(format!("/requests/{id}/dispatch"))))?;
+    dispatch::approve(
+        &console.app,
+        &posted.user.actor,
+        &id,
+        version(&posted)?,
+        plan,
+    )
+    .await
+    .map_err(|e| PageError::from_app(e, Some(format!("/requests/{id}/dispatch"))))?;
     Ok(done(&id))
 }
 
