@@ -599,6 +599,164 @@ async fn a_request_is_decided_dispatched_and_accepted_through_the_forms() {
     assert!(page.body.contains("ENISA"), "the recipients are shown");
 }
 
+#[tokio::test]
+async fn the_reject_ask_and_decline_forms_do_what_they_say() {
+    let app = spawn_app().await;
+    let asked = eligible_member_state_request(&app).await;
+    let rejected = app.submit_new("ro-csirt", member_state_request("RO")).await;
+    let declined = app.submit_new("ro-csirt", member_state_request("RO")).await;
+    let addr = spawn_console(&app, true).await;
+    let mut duty = Web::new(addr);
+    duty.sign_in_as("enisa").await;
+    let token = duty.session_csrf().await;
+
+    // Ask: one question per line, blank lines ignored.
+    let id = id_of(&asked);
+    let version = asked.version.to_string();
+    let answer = duty
+        .post(
+            &format!("/requests/{id}/ask"),
+            &[
+                ("csrf", &token),
+                ("version", &version),
+                (
+                    "questions",
+                    "Which hospitals are affected?\n\n  Is the backup offline?  \n",
+                ),
+            ],
+        )
+        .await;
+    assert_eq!(answer.status, 303, "{}", answer.body);
+    let now = app.read("ro-csirt", &asked.name).await;
+    assert_eq!(state(&now), S::NeedsInfo);
+    let events = app.events(&asked.name).await;
+    let asking = events
+        .iter()
+        .find(|e| e.action == "RequestMoreInformation")
+        .expect("the question is on the record");
+    assert!(asking.payload.contains("Which hospitals are affected?"));
+    assert!(asking.payload.contains("Is the backup offline?"));
+    let page = duty.get(&format!("/requests/{id}")).await;
+    assert!(
+        page.body.contains("RequestMoreInformation"),
+        "{}",
+        page.body
+    );
+
+    // Reject: the reason is required, then recorded as the decision note.
+    let id = id_of(&rejected);
+    let version = rejected.version.to_string();
+    let blank = duty
+        .post(
+            &format!("/requests/{id}/reject"),
+            &[("csrf", &token), ("version", &version), ("reason", "")],
+        )
+        .await;
+    assert_eq!(blank.status, 422, "{}", blank.body);
+    assert!(blank.body.contains("reason"), "{}", blank.body);
+    assert_eq!(
+        state(&app.read("ro-csirt", &rejected.name).await),
+        S::Eligible,
+        "a refused form changes nothing"
+    );
+    let answer = duty
+        .post(
+            &format!("/requests/{id}/reject"),
+            &[
+                ("csrf", &token),
+                ("version", &version),
+                ("reason", "Handled by national means"),
+            ],
+        )
+        .await;
+    assert_eq!(answer.status, 303, "{}", answer.body);
+    let now = app.read("ro-csirt", &rejected.name).await;
+    assert_eq!(state(&now), S::Rejected);
+    assert_eq!(now.decision_note, "Handled by national means");
+
+    // Decline: authorised and dispatched through the forms, then declined
+    // by the provider with a reason and a note.
+    let id = id_of(&declined);
+    let version = declined.version.to_string();
+    let authorised = duty
+        .post(
+            &format!("/requests/{id}/authorise"),
+            &[
+                ("csrf", &token),
+                ("version", &version),
+                ("line0", "20"),
+                ("line1", "10"),
+                ("duration_days", "30"),
+            ],
+        )
+        .await;
+    assert_eq!(authorised.status, 303, "{}", authorised.body);
+    let now = app.read("ro-csirt", &declined.name).await;
+    let proposal = duty.get(&format!("/requests/{id}/dispatch")).await;
+    let top_ir = first_radio_value(&proposal.body, "line0.provider");
+    let top_df = first_radio_value(&proposal.body, "line1.provider");
+    let approved = duty
+        .post(
+            &format!("/requests/{id}/dispatch"),
+            &[
+                ("csrf", &token),
+                ("version", &now.version.to_string()),
+                ("line0.provider", &top_ir),
+                ("line1.provider", &top_df),
+            ],
+        )
+        .await;
+    assert_eq!(approved.status, 303, "{}", approved.body);
+
+    let mut provider = Web::new(addr);
+    provider.sign_in_as(&top_ir).await;
+    let provider_token = provider.session_csrf().await;
+    let offers = provider.get("/offers").await;
+    let at = offers
+        .body
+        .find("/decline\"")
+        .expect("a decline form for the offer");
+    let start = offers.body[..at].rfind("/offers/").unwrap() + "/offers/".len();
+    let offer = offers.body[start..at].to_owned();
+    let unreasoned = provider
+        .post(
+            &format!("/offers/{offer}/decline"),
+            &[("csrf", &provider_token), ("reason", "")],
+        )
+        .await;
+    assert_eq!(unreasoned.status, 422, "{}", unreasoned.body);
+    assert!(unreasoned.body.contains("reason"), "{}", unreasoned.body);
+    let answer = provider
+        .post(
+            &format!("/offers/{offer}/decline"),
+            &[
+                ("csrf", &provider_token),
+                ("reason", "NO_CAPACITY"),
+                ("note", "Team deployed elsewhere until Monday"),
+            ],
+        )
+        .await;
+    assert_eq!(answer.status, 303, "{}", answer.body);
+    let offers = provider.get("/offers").await;
+    assert!(
+        offers.body.contains("Declined (No capacity)"),
+        "{}",
+        offers.body
+    );
+    let events = app.events(&format!("offers/{offer}")).await;
+    let declining = events
+        .iter()
+        .find(|e| e.action == "DeclineOffer")
+        .expect("the decline is on the record");
+    assert!(
+        declining.payload.contains("NO_CAPACITY"),
+        "{}",
+        declining.payload
+    );
+    let timeline = duty.get(&format!("/requests/{id}")).await;
+    assert!(timeline.body.contains("DeclineOffer"), "{}", timeline.body);
+}
+
 /// Each accepted offer of the request: its agreement, then its delivery.
 async fn deliver_everything(app: &TestApp, name: &str) {
     let mut providers = app.provider_client().await;
