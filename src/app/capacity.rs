@@ -62,7 +62,7 @@ pub async fn create(
         },
     )
     .await?;
-    schedule_start(&txn, &c, now).await?;
+    schedule_start(&txn, &c, now);
     dispatch::rematch_waiting(&txn, app, now).await?;
     txn.commit().await?;
     Ok(c)
@@ -112,7 +112,7 @@ pub async fn update(
         },
     )
     .await?;
-    schedule_start(&txn, &next, now).await?;
+    schedule_start(&txn, &next, now);
     dispatch::rematch_waiting(&txn, app, now).await?;
     let updated = store::dispatch::get_commitment(&txn, id)
         .await?
@@ -122,20 +122,15 @@ pub async fn update(
 }
 
 /// A period that begins later re-matches waiting requests when it begins.
-async fn schedule_start<C: sea_orm::ConnectionTrait>(
-    conn: &C,
-    c: &CapacityCommitment,
-    now: chrono::DateTime<chrono::Utc>,
-) -> AppResult<()> {
+fn schedule_start(conn: &store::Txn, c: &CapacityCommitment, now: chrono::DateTime<chrono::Utc>) {
     if c.period_start > now.date_naive() {
         let starts = c
             .period_start
             .and_hms_opt(0, 0, 0)
             .expect("midnight exists")
             .and_utc();
-        store::timers::schedule(conn, TimerKind::CapacityStarts, &c.id.to_string(), starts).await?;
+        store::timers::schedule(conn, TimerKind::CapacityStarts, &c.id.to_string(), starts);
     }
-    Ok(())
 }
 
 /// Who may read which commitments: a provider its own, officers,

@@ -191,8 +191,8 @@ pub async fn authorise(
         ..Default::default()
     };
     apply(&txn, actor, &stored, now, vec![step], changes).await?;
-    store::requests::insert_granted_lines(&txn, stored.key, &lines).await?;
-    store::timers::cancel(&txn, TimerKind::AssessmentDeadline, id, now).await?;
+    store::requests::insert_granted_lines(&txn, stored.key, &lines);
+    store::timers::cancel(&txn, TimerKind::AssessmentDeadline, id, now);
     commit_and_read(txn, &app.db, id).await
 }
 
@@ -267,7 +267,7 @@ pub async fn reject(
         ..Default::default()
     };
     apply(&txn, actor, &stored, now, vec![step], changes).await?;
-    store::timers::cancel(&txn, TimerKind::AssessmentDeadline, id, now).await?;
+    store::timers::cancel(&txn, TimerKind::AssessmentDeadline, id, now);
     commit_and_read(txn, &app.db, id).await
 }
 
@@ -293,6 +293,6 @@ pub async fn request_information(
     };
     apply(&txn, actor, &stored, now, vec![step], changes).await?;
     // A new response deadline starts at the next submission.
-    store::timers::cancel(&txn, TimerKind::AssessmentDeadline, id, now).await?;
+    store::timers::cancel(&txn, TimerKind::AssessmentDeadline, id, now);
     commit_and_read(txn, &app.db, id).await
 }

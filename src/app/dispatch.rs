@@ -326,8 +326,7 @@ async fn offer_next(
             TimerKind::OfferExpiry,
             &offer.id,
             offer.accept_deadline,
-        )
-        .await?;
+        );
         store::dispatch::update_line(conn, line.id, LineState::Offered, next as u32).await?;
         record(
             conn,
@@ -456,7 +455,7 @@ pub async fn accept(app: &App, actor: &Actor, id: &str) -> AppResult<Offer> {
     {
         return Err(capacity_error());
     }
-    store::timers::cancel(&txn, TimerKind::OfferExpiry, &offer.id, now).await?;
+    store::timers::cancel(&txn, TimerKind::OfferExpiry, &offer.id, now);
     set_line_state(&txn, key, offer.line_index, LineState::Accepted).await?;
     txn.commit().await?;
     Ok(offer)
@@ -533,7 +532,7 @@ async fn move_on(
     {
         return Err(capacity_error());
     }
-    store::timers::cancel(conn, TimerKind::OfferExpiry, &offer.id, now).await?;
+    store::timers::cancel(conn, TimerKind::OfferExpiry, &offer.id, now);
     let matcher = Actor::system("matcher");
     let stored = store::requests::find_by_keys(conn, vec![key])
         .await?
@@ -744,7 +743,7 @@ pub async fn complete(app: &App, actor: &Actor, id: &str, delivery_note: &str) -
         let due = now
             .checked_add_months(Months::new(app.rules.offers.report_due_months))
             .unwrap_or(now);
-        store::timers::schedule(&txn, TimerKind::ReportDue, &offer.support_request_id, due).await?;
+        store::timers::schedule(&txn, TimerKind::ReportDue, &offer.support_request_id, due);
     }
     txn.commit().await?;
     Ok(offer)
@@ -845,7 +844,7 @@ pub(crate) async fn withdraw_offers(
         {
             return Err(capacity_error());
         }
-        store::timers::cancel(conn, TimerKind::OfferExpiry, &offer.id, now).await?;
+        store::timers::cancel(conn, TimerKind::OfferExpiry, &offer.id, now);
         released = true;
     }
     for line in store::dispatch::lines(conn, key).await? {
@@ -968,9 +967,8 @@ pub async fn submit_report(
             recipients: &recipients,
             submitted_at: now,
         },
-    )
-    .await?;
-    store::timers::cancel(&txn, TimerKind::ReportDue, id, now).await?;
+    );
+    store::timers::cancel(&txn, TimerKind::ReportDue, id, now);
     commit_and_read(txn, &app.db, id).await
 }
 

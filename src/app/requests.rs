@@ -362,9 +362,9 @@ pub async fn submit(app: &App, actor: &Actor, id: &str) -> AppResult<SupportRequ
         },
     )
     .await?;
-    store::requests::insert_evaluation(&txn, stored.key, &decision).await?;
+    store::requests::insert_evaluation(&txn, stored.key, &decision);
     if matches!(decision.outcome, RequestState::Eligible) {
-        store::timers::schedule(&txn, TimerKind::AssessmentDeadline, id, deadline).await?;
+        store::timers::schedule(&txn, TimerKind::AssessmentDeadline, id, deadline);
     }
     if refer {
         // Art. 19(11): the Council is informed of every referred request.
@@ -406,7 +406,7 @@ pub async fn withdraw(
     };
     apply(&txn, actor, &stored, now, vec![step], changes).await?;
     super::dispatch::withdraw_offers(&txn, app, actor, stored.key, now).await?;
-    store::timers::cancel(&txn, TimerKind::AssessmentDeadline, id, now).await?;
+    store::timers::cancel(&txn, TimerKind::AssessmentDeadline, id, now);
     commit_and_read(txn, &app.db, id).await
 }
 

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, sea_query::Expr,
+    QuerySelect, QueryTrait, sea_query::Expr,
 };
 
 use super::entities::{audit_event, audit_head};
@@ -68,22 +68,23 @@ pub async fn append(txn: &super::Txn, new: NewEvent) -> Result<AuditEvent, DbErr
         hash: String::new(),
     };
     event.hash = event.compute_hash();
-    audit_event::Entity::insert(audit_event::ActiveModel {
-        sequence: Set(event.sequence),
-        occurred_at: Set(event.time),
-        actor: Set(event.actor.clone()),
-        role: Set(event.role.clone()),
-        organisation: Set(event.organisation.clone()),
-        action: Set(event.action.clone()),
-        resource: Set(event.resource.clone()),
-        from_state: Set(event.from_state.clone()),
-        to_state: Set(event.to_state.clone()),
-        payload: Set(event.payload.clone()),
-        previous_hash: Set(event.previous_hash.clone()),
-        hash: Set(event.hash.clone()),
-    })
-    .exec_without_returning(txn)
-    .await?;
+    txn.defer(
+        audit_event::Entity::insert(audit_event::ActiveModel {
+            sequence: Set(event.sequence),
+            occurred_at: Set(event.time),
+            actor: Set(event.actor.clone()),
+            role: Set(event.role.clone()),
+            organisation: Set(event.organisation.clone()),
+            action: Set(event.action.clone()),
+            resource: Set(event.resource.clone()),
+            from_state: Set(event.from_state.clone()),
+            to_state: Set(event.to_state.clone()),
+            payload: Set(event.payload.clone()),
+            previous_hash: Set(event.previous_hash.clone()),
+            hash: Set(event.hash.clone()),
+        })
+        .build(txn.get_database_backend()),
+    );
     *txn.head.lock().expect("never poisoned") = Some(Head {
         sequence: event.sequence,
         hash: event.hash.clone(),
@@ -92,18 +93,17 @@ pub async fn append(txn: &super::Txn, new: NewEvent) -> Result<AuditEvent, DbErr
     Ok(event)
 }
 
-/// Writes the head a transaction moved, just before its commit.
-pub(super) async fn write_head<C: ConnectionTrait>(conn: &C, head: &Head) -> Result<(), DbErr> {
-    let updated = audit_head::Entity::update_many()
-        .col_expr(audit_head::Column::LastSequence, Expr::value(head.sequence))
-        .col_expr(audit_head::Column::LastHash, Expr::value(head.hash.clone()))
-        .filter(audit_head::Column::Id.eq(1))
-        .exec(conn)
-        .await?;
-    if updated.rows_affected != 1 {
-        return Err(DbErr::RecordNotFound("audit chain head".into()));
-    }
-    Ok(())
+/// Writes the head a transaction moved, with its last writes before its
+/// commit. The row exists: the transaction read it (and on PostgreSQL
+/// locked it) before appending.
+pub(super) fn write_head(txn: &super::Txn, head: &Head) {
+    txn.defer(
+        audit_head::Entity::update_many()
+            .col_expr(audit_head::Column::LastSequence, Expr::value(head.sequence))
+            .col_expr(audit_head::Column::LastHash, Expr::value(head.hash.clone()))
+            .filter(audit_head::Column::Id.eq(1))
+            .build(txn.get_database_backend()),
+    );
 }
 
 /// Events in sequence order, after `after`, optionally of one resource.

@@ -5,7 +5,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::{
     ActiveValue::Set,
     ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    QuerySelect, QueryTrait,
     sea_query::{Expr, ExprTrait},
 };
 
@@ -585,22 +585,17 @@ pub struct Report<'a> {
     pub submitted_at: DateTime<Utc>,
 }
 
-pub async fn insert_report<C: ConnectionTrait>(
-    conn: &C,
-    request_key: i64,
-    r: &Report<'_>,
-) -> Result<(), DbErr> {
-    summary_report::Entity::insert(summary_report::ActiveModel {
+/// Deferred: written with the transaction's next statement or its commit.
+pub fn insert_report(txn: &super::Txn, request_key: i64, r: &Report<'_>) {
+    let insert = summary_report::Entity::insert(summary_report::ActiveModel {
         support_request_id: Set(request_key),
         service_provided: Set(r.service_provided.to_owned()),
         results: Set(r.results.to_owned()),
         lessons_learned: Set(r.lessons_learned.to_owned()),
         recipients: Set(to_json(r.recipients)),
         submitted_at: Set(r.submitted_at),
-    })
-    .exec_without_returning(conn)
-    .await?;
-    Ok(())
+    });
+    txn.defer(insert.build(txn.get_database_backend()));
 }
 
 /// Whether the provider exists (for commitments).

@@ -123,6 +123,7 @@ pub async fn begin(db: &DatabaseConnection) -> Result<Txn, DbErr> {
         span,
         _queued: queued,
         head: std::sync::Mutex::new(None),
+        deferred: std::sync::Mutex::new(Vec::new()),
     };
     if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
         use sea_orm::{EntityTrait, QuerySelect};
@@ -151,6 +152,9 @@ pub struct Txn {
     /// The audit chain's head as this transaction moves it: read once (with
     /// the write lock held), written back once at commit.
     head: std::sync::Mutex<Option<audit::Head>>,
+    /// Writes whose answer nobody reads (events, child rows, timers), sent
+    /// together before the transaction's next statement or its commit.
+    deferred: std::sync::Mutex<Vec<Statement>>,
 }
 
 /// The writers' queue of one SQLite file in this process, and how long a
@@ -198,11 +202,74 @@ impl Txn {
             .expect("a transaction is not used after it ends")
     }
 
+    /// Queues a write to be sent with the others of this transaction, in
+    /// order, in one round trip: before the next statement the transaction
+    /// runs, or at its commit. For writes whose result (rows affected,
+    /// generated keys) nothing reads; an error it meets surfaces from that
+    /// next statement or the commit, and the transaction rolls back as
+    /// with any other error.
+    pub(crate) fn defer(&self, statement: Statement) {
+        self.deferred
+            .lock()
+            .expect("never poisoned")
+            .push(statement);
+    }
+
+    /// Sends the deferred writes. SQLite runs several statements of one
+    /// query with their parameters in turn; PostgreSQL's extended protocol
+    /// takes one statement per query, so there they go as one simple query,
+    /// each with its values written in by the query builder's quoting.
+    async fn flush(&self) -> Result<(), DbErr> {
+        let mut batch = std::mem::take(&mut *self.deferred.lock().expect("never poisoned"));
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let inner = self.inner();
+        let run = async {
+            if batch.len() == 1 {
+                let statement = batch.pop().expect("one statement");
+                return inner.execute_raw(statement).await.map(drop);
+            }
+            match inner.get_database_backend() {
+                sea_orm::DatabaseBackend::Postgres => {
+                    let sql = batch
+                        .iter()
+                        .map(|s| {
+                            let values = s.values.as_ref().map_or(&[][..], |v| &v.0[..]);
+                            sea_orm::sea_query::inject_parameters(
+                                &s.sql,
+                                values,
+                                &sea_orm::sea_query::PostgresQueryBuilder,
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join(";\n");
+                    inner.execute_unprepared(&sql).await.map(drop)
+                }
+                backend => {
+                    let mut sql = String::new();
+                    let mut values = Vec::new();
+                    for s in batch {
+                        if !sql.is_empty() {
+                            sql.push_str(";\n");
+                        }
+                        sql.push_str(&s.sql);
+                        values.extend(s.values.map(|v| v.0).unwrap_or_default());
+                    }
+                    let statement = Statement::from_sql_and_values(backend, sql, values);
+                    inner.execute_raw(statement).await.map(drop)
+                }
+            }
+        };
+        run.instrument(self.span.clone()).await
+    }
+
     pub async fn commit(mut self) -> Result<(), DbErr> {
         let head = self.head.lock().expect("never poisoned").take();
         if let Some(head) = head.filter(|h| h.dirty) {
-            audit::write_head(&self, &head).await?;
+            audit::write_head(&self, &head);
         }
+        self.flush().await?;
         let inner = self.inner.take().expect("a transaction ends once");
         let result = inner.commit().instrument(self.span.clone()).await;
         self.span.record(
@@ -235,6 +302,7 @@ impl ConnectionTrait for Txn {
     }
 
     async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        self.flush().await?;
         self.inner()
             .execute_raw(stmt)
             .instrument(self.span.clone())
@@ -242,6 +310,7 @@ impl ConnectionTrait for Txn {
     }
 
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        self.flush().await?;
         self.inner()
             .execute_unprepared(sql)
             .instrument(self.span.clone())
@@ -249,6 +318,7 @@ impl ConnectionTrait for Txn {
     }
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        self.flush().await?;
         self.inner()
             .query_one_raw(stmt)
             .instrument(self.span.clone())
@@ -256,6 +326,7 @@ impl ConnectionTrait for Txn {
     }
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        self.flush().await?;
         self.inner()
             .query_all_raw(stmt)
             .instrument(self.span.clone())

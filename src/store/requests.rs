@@ -6,7 +6,7 @@ use chrono::{DateTime, Datelike, Utc};
 use sea_orm::{
     ActiveValue::Set,
     ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    QuerySelect, QueryTrait,
     sea_query::{Expr, ExprTrait, OnConflict},
 };
 
@@ -31,39 +31,33 @@ pub struct StoredRequest {
     pub request: SupportRequest,
 }
 
-/// The next number of the year's references; the counter row's lock
+/// The next number of the year's references, in one statement (an insert
+/// of the year's first, or else an increment); the counter row's lock
 /// serialises concurrent creations, so numbers are unique and gapless.
 pub async fn next_reference_number<C: ConnectionTrait>(
     conn: &C,
     at: DateTime<Utc>,
 ) -> Result<i64, DbErr> {
     let year = at.year();
-    reference_counter::Entity::insert(reference_counter::ActiveModel {
+    let row = reference_counter::Entity::insert(reference_counter::ActiveModel {
         year: Set(year),
-        last: Set(0),
+        last: Set(1),
     })
     .on_conflict(
         OnConflict::column(reference_counter::Column::Year)
-            .do_nothing()
+            .value(
+                reference_counter::Column::Last,
+                Expr::col((reference_counter::Entity, reference_counter::Column::Last)).add(1),
+            )
             .to_owned(),
     )
-    .exec_without_returning(conn)
+    .exec_with_returning(conn)
     .await?;
-    let row = reference_counter::Entity::update_many()
-        .col_expr(
-            reference_counter::Column::Last,
-            Expr::col(reference_counter::Column::Last).add(1),
-        )
-        .filter(reference_counter::Column::Year.eq(year))
-        .exec_with_returning(conn)
-        .await?
-        .pop()
-        .ok_or_else(|| DbErr::RecordNotFound("reference counter".into()))?;
     Ok(row.last)
 }
 
-pub async fn insert<C: ConnectionTrait>(
-    conn: &C,
+pub async fn insert(
+    conn: &super::Txn,
     request: &SupportRequest,
     body_hash: &str,
     created_by: &str,
@@ -90,7 +84,7 @@ pub async fn insert<C: ConnectionTrait>(
         .exec(conn)
         .await?
         .last_insert_id;
-    insert_children(conn, key, c).await?;
+    insert_children(conn, key, c);
     Ok(key)
 }
 
@@ -115,11 +109,8 @@ fn content_columns(c: &RequestContent) -> support_request::ActiveModel {
     }
 }
 
-async fn insert_children<C: ConnectionTrait>(
-    conn: &C,
-    key: i64,
-    c: &RequestContent,
-) -> Result<(), DbErr> {
+/// Deferred: written with the transaction's next statement or its commit.
+fn insert_children(txn: &super::Txn, key: i64, c: &RequestContent) {
     let entities =
         c.affected_entities
             .iter()
@@ -133,9 +124,9 @@ async fn insert_children<C: ConnectionTrait>(
                 country_code: Set(e.country.clone()),
                 ..Default::default()
             });
-    affected_entity::Entity::insert_many(entities)
-        .exec_without_returning(conn)
-        .await?;
+    if !c.affected_entities.is_empty() {
+        txn.defer(affected_entity::Entity::insert_many(entities).build(txn.get_database_backend()));
+    }
     let lines = c
         .service_lines
         .iter()
@@ -150,16 +141,15 @@ async fn insert_children<C: ConnectionTrait>(
             planned_use: Set(l.planned_use.clone()),
             ..Default::default()
         });
-    service_line::Entity::insert_many(lines)
-        .exec_without_returning(conn)
-        .await?;
-    Ok(())
+    if !c.service_lines.is_empty() {
+        txn.defer(service_line::Entity::insert_many(lines).build(txn.get_database_backend()));
+    }
 }
 
 /// Replaces the content of a request in `state` at `version`; false when
 /// another change came first (nothing is written then).
-pub async fn replace_content<C: ConnectionTrait>(
-    conn: &C,
+pub async fn replace_content(
+    conn: &super::Txn,
     key: i64,
     state: RequestState,
     version: i64,
@@ -189,7 +179,7 @@ pub async fn replace_content<C: ConnectionTrait>(
         .filter(service_line::Column::SupportRequestId.eq(key))
         .exec(conn)
         .await?;
-    insert_children(conn, key, content).await?;
+    insert_children(conn, key, content);
     Ok(true)
 }
 
@@ -270,29 +260,24 @@ pub async fn flag_report_overdue<C: ConnectionTrait>(conn: &C, key: i64) -> Resu
     Ok(())
 }
 
-pub async fn insert_evaluation<C: ConnectionTrait>(
-    conn: &C,
-    key: i64,
-    decision: &Decision,
-) -> Result<(), DbErr> {
-    eligibility_evaluation::Entity::insert(eligibility_evaluation::ActiveModel {
+/// Deferred: written with the transaction's next statement or its commit.
+pub fn insert_evaluation(txn: &super::Txn, key: i64, decision: &Decision) {
+    let insert = eligibility_evaluation::Entity::insert(eligibility_evaluation::ActiveModel {
         support_request_id: Set(key),
         evaluated_at: Set(decision.evaluated_at),
         rule_set_version: Set(decision.rule_set_version.clone()),
         outcome: Set(decision.outcome.as_str().to_owned()),
         results: Set(to_json(&decision.results)),
         ..Default::default()
-    })
-    .exec_without_returning(conn)
-    .await?;
-    Ok(())
+    });
+    txn.defer(insert.build(txn.get_database_backend()));
 }
 
-pub async fn insert_granted_lines<C: ConnectionTrait>(
-    conn: &C,
-    key: i64,
-    lines: &[ServiceLine],
-) -> Result<(), DbErr> {
+/// Deferred: written with the transaction's next statement or its commit.
+pub fn insert_granted_lines(txn: &super::Txn, key: i64, lines: &[ServiceLine]) {
+    if lines.is_empty() {
+        return;
+    }
     let rows = lines
         .iter()
         .enumerate()
@@ -306,10 +291,7 @@ pub async fn insert_granted_lines<C: ConnectionTrait>(
             planned_use: Set(l.planned_use.clone()),
             ..Default::default()
         });
-    granted_line::Entity::insert_many(rows)
-        .exec_without_returning(conn)
-        .await?;
-    Ok(())
+    txn.defer(granted_line::Entity::insert_many(rows).build(txn.get_database_backend()));
 }
 
 pub async fn find_by_id<C: ConnectionTrait>(
@@ -429,6 +411,19 @@ async fn assemble<C: ConnectionTrait>(
         return Ok(Vec::new());
     }
     let keys: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    // Keys of the requests that can have rows in a table, by what their own
+    // row says: an evaluation is written only by a submission (which sets
+    // `submitted_at`), granted lines only by a decision (`decided_at`), a
+    // summary report only on the way to REPORTED (and then CLOSED). A draft
+    // costs three queries, not six.
+    let having = |has: fn(&support_request::Model) -> bool| -> Vec<i64> {
+        rows.iter().filter(|r| has(r)).map(|r| r.id).collect()
+    };
+    let evaluated = having(|r| r.submitted_at.is_some());
+    let decided = having(|r| r.decided_at.is_some());
+    let reported = having(|r| {
+        r.state == RequestState::Reported.as_str() || r.state == RequestState::Closed.as_str()
+    });
     let mut entities: HashMap<i64, Vec<AffectedEntity>> = HashMap::new();
     for e in affected_entity::Entity::find()
         .filter(affected_entity::Column::SupportRequestId.is_in(keys.clone()))
@@ -447,12 +442,15 @@ async fn assemble<C: ConnectionTrait>(
             });
     }
     let mut evaluations: HashMap<i64, Vec<Decision>> = HashMap::new();
-    for e in eligibility_evaluation::Entity::find()
-        .filter(eligibility_evaluation::Column::SupportRequestId.is_in(keys.clone()))
-        .order_by_asc(eligibility_evaluation::Column::Id)
-        .all(conn)
-        .await?
-    {
+    for e in if evaluated.is_empty() {
+        Vec::new()
+    } else {
+        eligibility_evaluation::Entity::find()
+            .filter(eligibility_evaluation::Column::SupportRequestId.is_in(evaluated))
+            .order_by_asc(eligibility_evaluation::Column::Id)
+            .all(conn)
+            .await?
+    } {
         evaluations
             .entry(e.support_request_id)
             .or_default()
@@ -467,12 +465,15 @@ async fn assemble<C: ConnectionTrait>(
             });
     }
     let mut granted: HashMap<i64, Vec<ServiceLine>> = HashMap::new();
-    for l in granted_line::Entity::find()
-        .filter(granted_line::Column::SupportRequestId.is_in(keys.clone()))
-        .order_by_asc(granted_line::Column::Position)
-        .all(conn)
-        .await?
-    {
+    for l in if decided.is_empty() {
+        Vec::new()
+    } else {
+        granted_line::Entity::find()
+            .filter(granted_line::Column::SupportRequestId.is_in(decided))
+            .order_by_asc(granted_line::Column::Position)
+            .all(conn)
+            .await?
+    } {
         granted
             .entry(l.support_request_id)
             .or_default()
@@ -485,11 +486,14 @@ async fn assemble<C: ConnectionTrait>(
             });
     }
     let mut reports: HashMap<i64, SummaryReport> = HashMap::new();
-    for r in summary_report::Entity::find()
-        .filter(summary_report::Column::SupportRequestId.is_in(keys.clone()))
-        .all(conn)
-        .await?
-    {
+    for r in if reported.is_empty() {
+        Vec::new()
+    } else {
+        summary_report::Entity::find()
+            .filter(summary_report::Column::SupportRequestId.is_in(reported))
+            .all(conn)
+            .await?
+    } {
         reports.insert(
             r.support_request_id,
             SummaryReport {

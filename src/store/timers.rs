@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
     ActiveValue::Set,
     ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
     sea_query::{Expr, ExprTrait, LockBehavior, LockType},
 };
 
@@ -22,13 +22,9 @@ pub struct Timer {
     pub due_at: DateTime<Utc>,
 }
 
-pub async fn schedule<C: ConnectionTrait>(
-    conn: &C,
-    kind: TimerKind,
-    target: &str,
-    due_at: DateTime<Utc>,
-) -> Result<(), DbErr> {
-    timer::Entity::insert(timer::ActiveModel {
+/// Schedules a timer, written with the transaction's other deferred writes.
+pub fn schedule(txn: &super::Txn, kind: TimerKind, target: &str, due_at: DateTime<Utc>) {
+    let insert = timer::Entity::insert(timer::ActiveModel {
         kind: Set(kind.as_str().to_owned()),
         target: Set(target.to_owned()),
         due_at: Set(due_at),
@@ -37,10 +33,8 @@ pub async fn schedule<C: ConnectionTrait>(
         fired_at: Set(None),
         attempts: Set(0),
         ..Default::default()
-    })
-    .exec_without_returning(conn)
-    .await?;
-    Ok(())
+    });
+    txn.defer(insert.build(txn.get_database_backend()));
 }
 
 /// Claims up to `limit` due timers for `owner` until `now + lease`, and
@@ -123,21 +117,15 @@ pub async fn mark_fired<C: ConnectionTrait>(
 }
 
 /// Cancels the pending timers of a kind for a target (the thing they would
-/// do is done); they count as fired.
-pub async fn cancel<C: ConnectionTrait>(
-    conn: &C,
-    kind: TimerKind,
-    target: &str,
-    now: DateTime<Utc>,
-) -> Result<(), DbErr> {
-    timer::Entity::update_many()
+/// do is done); they count as fired. Written with the transaction's other
+/// deferred writes.
+pub fn cancel(txn: &super::Txn, kind: TimerKind, target: &str, now: DateTime<Utc>) {
+    let update = timer::Entity::update_many()
         .col_expr(timer::Column::FiredAt, Expr::value(now))
         .filter(timer::Column::Kind.eq(kind.as_str()))
         .filter(timer::Column::Target.eq(target))
-        .filter(timer::Column::FiredAt.is_null())
-        .exec(conn)
-        .await?;
-    Ok(())
+        .filter(timer::Column::FiredAt.is_null());
+    txn.defer(update.build(txn.get_database_backend()));
 }
 
 /// Timers not yet fired (for operators and tests): (kind, target, due).
