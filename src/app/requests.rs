@@ -67,7 +67,8 @@ pub async fn create(
     let now = app.now();
     check_times(&content, now)?;
     let hash = body_hash(&content);
-    let txn = store::begin(&app.db).await?;
+    // The request id's unique key guards the insert.
+    let txn = store::begin_guarded(&app.db).await?;
     if let Some(existing) =
         store::requests::find_by_request_id(&txn, &actor.organisation, request_id).await?
     {
@@ -155,7 +156,8 @@ pub async fn update(
 ) -> AppResult<SupportRequest> {
     require(actor, &[Role::Requester])?;
     let now = app.now();
-    let txn = store::begin(&app.db).await?;
+    // `replace_content` is guarded by state and version.
+    let txn = store::begin_guarded(&app.db).await?;
     let stored = load_visible(&txn, actor, id).await?;
     let state = stored.request.state;
     state
@@ -284,7 +286,9 @@ pub(crate) async fn commit_and_read(
 pub async fn submit(app: &App, actor: &Actor, id: &str) -> AppResult<SupportRequest> {
     require(actor, &[Role::Requester])?;
     let now = app.now();
-    let (txn, stored) = load_for_change(app, actor, id).await?;
+    // `apply` is guarded by state and version; the rest are inserts.
+    let txn = store::begin_guarded(&app.db).await?;
+    let stored = load_visible(&txn, actor, id).await?;
     let request = &stored.request;
     let organisation = store::registry::get_organisation(&txn, &request.organisation)
         .await?

@@ -38,6 +38,7 @@ pub struct Head {
 /// start, so the chain never forks. The head is read once per transaction
 /// and written back once, at commit; each event costs one insert.
 pub async fn append(txn: &super::Txn, new: NewEvent) -> Result<AuditEvent, DbErr> {
+    txn.lock_for_writes().await?;
     let cached = txn.head.lock().expect("never poisoned").clone();
     let head = match cached {
         Some(head) => head,

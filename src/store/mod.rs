@@ -78,6 +78,24 @@ pub async fn connect_with(
 /// steps (all lines active? which lines wait?) cannot race, and locks are
 /// always taken in the same order, so writers never deadlock.
 pub async fn begin(db: &DatabaseConnection) -> Result<Txn, DbErr> {
+    start(db, true).await
+}
+
+/// Starts a write transaction for a use case whose writes check again what
+/// its reads found: a state-and-version-guarded update, an insert under a
+/// unique key. On PostgreSQL its reads run without the write lock (while
+/// another writer holds it), and the lock is taken before its first write
+/// (`lock_for_writes`, or the first write itself), so a writer holds it for
+/// its writes and the commit only. A change committed between its reads and
+/// its writes fails the guard (the caller answers as for any concurrent
+/// change) or the key; the lock order stays the one of `begin` (the head
+/// first, then rows), so writers still never deadlock. On SQLite it is
+/// `begin`: there the lock is the database's.
+pub async fn begin_guarded(db: &DatabaseConnection) -> Result<Txn, DbErr> {
+    start(db, false).await
+}
+
+async fn start(db: &DatabaseConnection, lock_first: bool) -> Result<Txn, DbErr> {
     // SQLite: writers of this process queue on an async lock first, in
     // order, instead of polling SQLite's busy handler (whose sleeps of up to
     // 100 ms made the tail latency). Other processes still meet the busy
@@ -124,18 +142,13 @@ pub async fn begin(db: &DatabaseConnection) -> Result<Txn, DbErr> {
         _queued: queued,
         head: std::sync::Mutex::new(None),
         deferred: std::sync::Mutex::new(Vec::new()),
+        // SQLite's lock was taken by BEGIN IMMEDIATE.
+        locked: std::sync::atomic::AtomicBool::new(
+            db.get_database_backend() != sea_orm::DatabaseBackend::Postgres,
+        ),
     };
-    if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
-        use sea_orm::{EntityTrait, QuerySelect};
-        let head = entities::audit_head::Entity::find_by_id(1)
-            .lock_exclusive()
-            .one(&txn)
-            .await?;
-        *txn.head.lock().expect("never poisoned") = head.map(|h| audit::Head {
-            sequence: h.last_sequence,
-            hash: h.last_hash,
-            dirty: false,
-        });
+    if lock_first {
+        txn.lock_for_writes().await?;
     }
     Ok(txn)
 }
@@ -155,6 +168,8 @@ pub struct Txn {
     /// Writes whose answer nobody reads (events, child rows, timers), sent
     /// together before the transaction's next statement or its commit.
     deferred: std::sync::Mutex<Vec<Statement>>,
+    /// Whether this transaction holds the write lock (see `begin_guarded`).
+    locked: std::sync::atomic::AtomicBool,
 }
 
 /// The writers' queue of one SQLite file in this process, and how long a
@@ -202,6 +217,34 @@ impl Txn {
             .expect("a transaction is not used after it ends")
     }
 
+    /// Takes the write lock if this transaction does not hold it yet: on
+    /// PostgreSQL the row lock of the chain's head, whose value it keeps for
+    /// the events it appends.
+    pub async fn lock_for_writes(&self) -> Result<(), DbErr> {
+        use sea_orm::{EntityTrait, FromQueryResult, QuerySelect, QueryTrait};
+        use std::sync::atomic::Ordering;
+        if self.locked.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let inner = self.inner();
+        let statement = entities::audit_head::Entity::find_by_id(1)
+            .lock_exclusive()
+            .build(inner.get_database_backend());
+        let head = inner
+            .query_one_raw(statement)
+            .instrument(self.span.clone())
+            .await?
+            .map(|row| entities::audit_head::Model::from_query_result(&row, ""))
+            .transpose()?;
+        *self.head.lock().expect("never poisoned") = head.map(|h| audit::Head {
+            sequence: h.last_sequence,
+            hash: h.last_hash,
+            dirty: false,
+        });
+        self.locked.store(true, Ordering::Release);
+        Ok(())
+    }
+
     /// Queues a write to be sent with the others of this transaction, in
     /// order, in one round trip: before the next statement the transaction
     /// runs, or at its commit. For writes whose result (rows affected,
@@ -220,10 +263,11 @@ impl Txn {
     /// takes one statement per query, so there they go as one simple query,
     /// each with its values written in by the query builder's quoting.
     async fn flush(&self) -> Result<(), DbErr> {
-        let mut batch = std::mem::take(&mut *self.deferred.lock().expect("never poisoned"));
-        if batch.is_empty() {
+        if self.deferred.lock().expect("never poisoned").is_empty() {
             return Ok(());
         }
+        self.lock_for_writes().await?;
+        let mut batch = std::mem::take(&mut *self.deferred.lock().expect("never poisoned"));
         let inner = self.inner();
         let run = async {
             if batch.len() == 1 {
@@ -303,6 +347,7 @@ impl ConnectionTrait for Txn {
 
     async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
         self.flush().await?;
+        self.lock_for_writes().await?;
         self.inner()
             .execute_raw(stmt)
             .instrument(self.span.clone())
@@ -311,6 +356,7 @@ impl ConnectionTrait for Txn {
 
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
         self.flush().await?;
+        self.lock_for_writes().await?;
         self.inner()
             .execute_unprepared(sql)
             .instrument(self.span.clone())
@@ -319,6 +365,9 @@ impl ConnectionTrait for Txn {
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
         self.flush().await?;
+        if writes(&stmt) {
+            self.lock_for_writes().await?;
+        }
         self.inner()
             .query_one_raw(stmt)
             .instrument(self.span.clone())
@@ -327,11 +376,24 @@ impl ConnectionTrait for Txn {
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
         self.flush().await?;
+        if writes(&stmt) {
+            self.lock_for_writes().await?;
+        }
         self.inner()
             .query_all_raw(stmt)
             .instrument(self.span.clone())
             .await
     }
+}
+
+/// Whether a statement that returns rows writes (`INSERT … RETURNING`, an
+/// upsert, `UPDATE … RETURNING`).
+fn writes(statement: &Statement) -> bool {
+    let sql = statement.sql.trim_start();
+    ["INSERT", "UPDATE", "DELETE", "WITH"].iter().any(|verb| {
+        sql.get(..verb.len())
+            .is_some_and(|s| s.eq_ignore_ascii_case(verb))
+    })
 }
 
 /// Lists of codes are stored as JSON text.

@@ -277,7 +277,12 @@ async fn concurrent_writers_form_one_chain() {
         let db = db.clone();
         tokio::spawn(async move {
             for i in 0..125 {
-                let txn = reserve_dispatch::store::begin(&db).await.unwrap();
+                // Half lock first, half at their first write.
+                let txn = if w % 2 == 0 {
+                    reserve_dispatch::store::begin(&db).await.unwrap()
+                } else {
+                    reserve_dispatch::store::begin_guarded(&db).await.unwrap()
+                };
                 reserve_dispatch::store::audit::append(
                     &txn,
                     reserve_dispatch::store::audit::NewEvent {

@@ -1,7 +1,9 @@
 use prost_types::FieldMask;
 use tonic::Code;
 
-use crate::helpers::{authed, create, moldova_request, spawn_app, spawn_on};
+use crate::helpers::{
+    authed, create, member_state_request, moldova_request, spawn_app, spawn_on, state,
+};
 use reserve_dispatch::grpc::pb;
 
 #[tokio::test]
@@ -568,6 +570,79 @@ async fn data_survives_a_restart() {
         .into_inner();
     assert!(next.reference.ends_with("000002"), "{}", next.reference);
     restarted.stop().await;
+}
+
+#[tokio::test]
+async fn concurrent_creations_with_one_request_id_create_one_request() {
+    let app = spawn_app().await;
+    let token = app.token("requester", "md-spoc");
+    let client = app.requests().await;
+    let calls = (0..12).map(|_| {
+        let mut client = client.clone();
+        let token = token.clone();
+        tokio::spawn(async move {
+            client
+                .create_support_request(authed(create(moldova_request(), "one-id"), &token))
+                .await
+                .map(|r| r.into_inner())
+        })
+    });
+    let mut created = Vec::new();
+    for call in calls {
+        created.push(call.await.unwrap().expect("created, or the same one again"));
+    }
+    assert!(created.iter().all(|r| r == &created[0]), "one request");
+    let events = app.events(&created[0].name).await;
+    let creations = events
+        .iter()
+        .filter(|e| e.action == "CreateSupportRequest")
+        .count();
+    assert_eq!(creations, 1);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn of_concurrent_submissions_of_one_draft_exactly_one_submits_it() {
+    let app = spawn_app().await;
+    let token = app.token("requester", "ro-csirt");
+    let mut client = app.requests().await;
+    let draft = client
+        .create_support_request(authed(
+            create(member_state_request("RO"), "submitted-once"),
+            &token,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let calls = (0..8).map(|_| {
+        let mut client = client.clone();
+        let token = token.clone();
+        let name = draft.name.clone();
+        tokio::spawn(async move {
+            client
+                .submit_support_request(authed(pb::SubmitSupportRequestRequest { name }, &token))
+                .await
+        })
+    });
+    let mut submitted = 0;
+    for call in calls {
+        match call.await.unwrap() {
+            Ok(_) => submitted += 1,
+            Err(status) => assert!(
+                matches!(status.code(), Code::Aborted | Code::FailedPrecondition),
+                "{status:?}"
+            ),
+        }
+    }
+    assert_eq!(submitted, 1);
+    let events = app.events(&draft.name).await;
+    let count = |action: &str| events.iter().filter(|e| e.action == action).count();
+    assert_eq!(count("SubmitSupportRequest"), 1);
+    assert_eq!(count("AssessEligibility"), 1);
+    let now = app.read("ro-csirt", &draft.name).await;
+    assert_eq!(state(&now), pb::RequestState::Eligible);
+    assert_eq!(now.version, draft.version + 1);
+    app.stop().await;
 }
 
 #[tokio::test]
