@@ -289,6 +289,9 @@ pub async fn submit(app: &App, actor: &Actor, id: &str) -> AppResult<SupportRequ
     // `apply` is guarded by state and version; the rest are inserts.
     let txn = store::begin_guarded(&app.db).await?;
     let stored = load_visible(&txn, actor, id).await?;
+    // The registry is read under the lock: a country's row and its lists
+    // are two statements, and a half-updated country must not be judged.
+    txn.lock_for_writes().await?;
     let request = &stored.request;
     let organisation = store::registry::get_organisation(&txn, &request.organisation)
         .await?

@@ -387,13 +387,31 @@ impl ConnectionTrait for Txn {
 }
 
 /// Whether a statement that returns rows writes (`INSERT … RETURNING`, an
-/// upsert, `UPDATE … RETURNING`).
+/// upsert, `UPDATE … RETURNING`) or locks rows (`SELECT … FOR UPDATE`).
 fn writes(statement: &Statement) -> bool {
     let sql = statement.sql.trim_start();
-    ["INSERT", "UPDATE", "DELETE", "WITH"].iter().any(|verb| {
+    let starts = |verb: &str| {
         sql.get(..verb.len())
             .is_some_and(|s| s.eq_ignore_ascii_case(verb))
-    })
+    };
+    // A locking read (`SELECT ... FOR UPDATE`, `FOR SHARE`, ...) takes row
+    // locks too, so it waits for the head lock like a write.
+    ["INSERT", "UPDATE", "DELETE", "WITH"]
+        .into_iter()
+        .any(starts)
+        || (starts("SELECT") && locks_rows(sql))
+}
+
+fn locks_rows(sql: &str) -> bool {
+    let upper = sql.to_ascii_uppercase();
+    [
+        " FOR UPDATE",
+        " FOR NO KEY UPDATE",
+        " FOR SHARE",
+        " FOR KEY SHARE",
+    ]
+    .iter()
+    .any(|clause| upper.contains(clause))
 }
 
 /// Lists of codes are stored as JSON text.
@@ -505,6 +523,29 @@ mod tests {
         DbErr::Query(sea_orm::RuntimeErr::SqlxError(Arc::new(
             sea_orm::sqlx::Error::Database(Box::new(Sqlstate(code))),
         )))
+    }
+
+    #[test]
+    fn writes_and_locking_reads_take_the_write_lock_and_plain_reads_do_not() {
+        let statement = |sql: &str| Statement::from_string(sea_orm::DbBackend::Postgres, sql);
+        for sql in [
+            "INSERT INTO t (a) VALUES (1) RETURNING id",
+            "  update t SET a = 1 RETURNING id",
+            "DELETE FROM t RETURNING id",
+            "WITH x AS (UPDATE t SET a = 1 RETURNING id) SELECT id FROM x",
+            "SELECT id FROM timers WHERE due <= $1 FOR UPDATE SKIP LOCKED",
+            "select id from t for no key update",
+            "SELECT id FROM t FOR SHARE",
+            "SELECT id FROM t FOR KEY SHARE",
+        ] {
+            assert!(writes(&statement(sql)), "{sql}");
+        }
+        for sql in [
+            "SELECT id FROM t WHERE a = $1",
+            "SELECT id FROM t WHERE note = 'FORUPDATE'",
+        ] {
+            assert!(!writes(&statement(sql)), "{sql}");
+        }
     }
 
     #[test]

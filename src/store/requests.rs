@@ -408,6 +408,9 @@ const EVALUATION: i32 = 2;
 const GRANTED: i32 = 3;
 const REPORT: i32 = 4;
 
+/// Requests whose children one query reads.
+const CHILDREN_CHUNK: usize = 1_000;
+
 /// One query for the children of several requests: affected entities,
 /// service lines, evaluations, granted lines and summary reports (each for
 /// its own keys; a table with no key is left out), as rows of one shape
@@ -469,80 +472,85 @@ async fn assemble<C: ConnectionTrait>(
     if rows.is_empty() {
         return Ok(Vec::new());
     }
-    let keys: Vec<i64> = rows.iter().map(|r| r.id).collect();
-    // Keys of the requests that can have rows in a table, by what their own
-    // row says: an evaluation is written only by a submission (which sets
-    // `submitted_at`), granted lines only by a decision (`decided_at`), a
-    // summary report only on the way to REPORTED (and then CLOSED).
-    let having = |has: fn(&support_request::Model) -> bool| -> Vec<i64> {
-        rows.iter().filter(|r| has(r)).map(|r| r.id).collect()
-    };
-    let evaluated = having(|r| r.submitted_at.is_some());
-    let decided = having(|r| r.decided_at.is_some());
-    let reported = having(|r| {
-        r.state == RequestState::Reported.as_str() || r.state == RequestState::Closed.as_str()
-    });
     let mut entities: HashMap<i64, Vec<AffectedEntity>> = HashMap::new();
     let mut lines: HashMap<i64, Vec<ServiceLine>> = HashMap::new();
     let mut evaluations: HashMap<i64, Vec<Decision>> = HashMap::new();
     let mut granted: HashMap<i64, Vec<ServiceLine>> = HashMap::new();
     let mut reports: HashMap<i64, SummaryReport> = HashMap::new();
-    let statement = children_query(
-        conn.get_database_backend(),
-        [&keys, &keys, &evaluated, &decided, &reported],
-    );
-    for row in conn.query_all_raw(statement).await? {
-        let text = |column: &str| -> Result<String, DbErr> {
-            row.try_get::<Option<String>>("", column)?
-                .ok_or_else(|| corrupt_child(column))
+    // A query binds each key up to five times: chunks keep it well under
+    // the databases' limits on parameters (SQLite 32,766, PostgreSQL 65,535).
+    for chunk in rows.chunks(CHILDREN_CHUNK) {
+        let keys: Vec<i64> = chunk.iter().map(|r| r.id).collect();
+        // Keys of the requests that can have rows in a table, by what their
+        // own row says: an evaluation is written only by a submission (which
+        // sets `submitted_at`), granted lines only by a decision
+        // (`decided_at`), a summary report only on the way to REPORTED (and
+        // then CLOSED).
+        let having = |has: fn(&support_request::Model) -> bool| -> Vec<i64> {
+            chunk.iter().filter(|r| has(r)).map(|r| r.id).collect()
         };
-        let request: i64 = row.try_get("", "request")?;
-        let line = || -> Result<ServiceLine, DbErr> {
-            Ok(ServiceLine {
-                service: parse_code("service_lines.service", &text("t1")?)?,
-                person_days: row
-                    .try_get::<Option<i32>>("", "n")?
-                    .ok_or_else(|| corrupt_child("n"))? as u32,
-                languages: from_json("service_lines.languages", &text("t2")?)?,
-                clearance: parse_code("service_lines.clearance", &text("t3")?)?,
-                planned_use: text("t4")?,
-            })
-        };
-        let at = || -> Result<DateTime<Utc>, DbErr> {
-            row.try_get::<Option<DateTime<Utc>>>("", "at")?
-                .ok_or_else(|| corrupt_child("at"))
-        };
-        match row.try_get::<i32>("", "kind")? {
-            ENTITY => entities.entry(request).or_default().push(AffectedEntity {
-                name: text("t1")?,
-                sector: parse_code("affected_entities.sector", &text("t2")?)?,
-                entity_type: parse_code("affected_entities.entity_type", &text("t3")?)?,
-                country: text("t4")?,
-            }),
-            LINE => lines.entry(request).or_default().push(line()?),
-            EVALUATION => evaluations.entry(request).or_default().push(Decision {
-                rule_set_version: text("t1")?,
-                evaluated_at: at()?,
-                outcome: parse_code("eligibility_evaluations.outcome", &text("t2")?)?,
-                results: from_json::<Vec<RuleResult>>(
-                    "eligibility_evaluations.results",
-                    &text("t3")?,
-                )?,
-            }),
-            GRANTED => granted.entry(request).or_default().push(line()?),
-            REPORT => {
-                reports.insert(
-                    request,
-                    SummaryReport {
-                        service_provided: text("t1")?,
-                        results: text("t2")?,
-                        lessons_learned: text("t3")?,
-                        recipients: from_json("summary_reports.recipients", &text("t4")?)?,
-                        submitted_at: at()?,
-                    },
-                );
+        let evaluated = having(|r| r.submitted_at.is_some());
+        let decided = having(|r| r.decided_at.is_some());
+        let reported = having(|r| {
+            r.state == RequestState::Reported.as_str() || r.state == RequestState::Closed.as_str()
+        });
+        let statement = children_query(
+            conn.get_database_backend(),
+            [&keys, &keys, &evaluated, &decided, &reported],
+        );
+        for row in conn.query_all_raw(statement).await? {
+            let text = |column: &str| -> Result<String, DbErr> {
+                row.try_get::<Option<String>>("", column)?
+                    .ok_or_else(|| corrupt_child(column))
+            };
+            let request: i64 = row.try_get("", "request")?;
+            let line = || -> Result<ServiceLine, DbErr> {
+                Ok(ServiceLine {
+                    service: parse_code("service_lines.service", &text("t1")?)?,
+                    person_days: row
+                        .try_get::<Option<i32>>("", "n")?
+                        .ok_or_else(|| corrupt_child("n"))? as u32,
+                    languages: from_json("service_lines.languages", &text("t2")?)?,
+                    clearance: parse_code("service_lines.clearance", &text("t3")?)?,
+                    planned_use: text("t4")?,
+                })
+            };
+            let at = || -> Result<DateTime<Utc>, DbErr> {
+                row.try_get::<Option<DateTime<Utc>>>("", "at")?
+                    .ok_or_else(|| corrupt_child("at"))
+            };
+            match row.try_get::<i32>("", "kind")? {
+                ENTITY => entities.entry(request).or_default().push(AffectedEntity {
+                    name: text("t1")?,
+                    sector: parse_code("affected_entities.sector", &text("t2")?)?,
+                    entity_type: parse_code("affected_entities.entity_type", &text("t3")?)?,
+                    country: text("t4")?,
+                }),
+                LINE => lines.entry(request).or_default().push(line()?),
+                EVALUATION => evaluations.entry(request).or_default().push(Decision {
+                    rule_set_version: text("t1")?,
+                    evaluated_at: at()?,
+                    outcome: parse_code("eligibility_evaluations.outcome", &text("t2")?)?,
+                    results: from_json::<Vec<RuleResult>>(
+                        "eligibility_evaluations.results",
+                        &text("t3")?,
+                    )?,
+                }),
+                GRANTED => granted.entry(request).or_default().push(line()?),
+                REPORT => {
+                    reports.insert(
+                        request,
+                        SummaryReport {
+                            service_provided: text("t1")?,
+                            results: text("t2")?,
+                            lessons_learned: text("t3")?,
+                            recipients: from_json("summary_reports.recipients", &text("t4")?)?,
+                            submitted_at: at()?,
+                        },
+                    );
+                }
+                other => return Err(corrupt_child(&format!("kind {other}"))),
             }
-            other => return Err(corrupt_child(&format!("kind {other}"))),
         }
     }
     rows.into_iter()
