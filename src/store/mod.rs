@@ -403,7 +403,7 @@ fn writes(statement: &Statement) -> bool {
 }
 
 fn locks_rows(sql: &str) -> bool {
-    let upper = sql.to_ascii_uppercase();
+    // Every read passes here: compared in place, not on an upper-cased copy.
     [
         " FOR UPDATE",
         " FOR NO KEY UPDATE",
@@ -411,7 +411,11 @@ fn locks_rows(sql: &str) -> bool {
         " FOR KEY SHARE",
     ]
     .iter()
-    .any(|clause| upper.contains(clause))
+    .any(|clause| {
+        sql.as_bytes()
+            .windows(clause.len())
+            .any(|w| w.eq_ignore_ascii_case(clause.as_bytes()))
+    })
 }
 
 /// Lists of codes are stored as JSON text.

@@ -464,7 +464,81 @@ fn corrupt_child(column: &str) -> DbErr {
     DbErr::Custom(format!("a request's child row has no `{column}`"))
 }
 
-/// Loads the children of `rows` in one query and builds the domain values.
+/// The children of the requests being assembled, by request key.
+#[derive(Default)]
+struct Children {
+    entities: HashMap<i64, Vec<AffectedEntity>>,
+    lines: HashMap<i64, Vec<ServiceLine>>,
+    evaluations: HashMap<i64, Vec<Decision>>,
+    granted: HashMap<i64, Vec<ServiceLine>>,
+    reports: HashMap<i64, SummaryReport>,
+}
+
+impl Children {
+    /// Files one row of `children_query` under its request.
+    fn add(&mut self, row: &sea_orm::QueryResult) -> Result<(), DbErr> {
+        let text = |column: &str| -> Result<String, DbErr> {
+            row.try_get::<Option<String>>("", column)?
+                .ok_or_else(|| corrupt_child(column))
+        };
+        let request: i64 = row.try_get("", "request")?;
+        let line = || -> Result<ServiceLine, DbErr> {
+            Ok(ServiceLine {
+                service: parse_code("service_lines.service", &text("t1")?)?,
+                person_days: row
+                    .try_get::<Option<i32>>("", "n")?
+                    .ok_or_else(|| corrupt_child("n"))? as u32,
+                languages: from_json("service_lines.languages", &text("t2")?)?,
+                clearance: parse_code("service_lines.clearance", &text("t3")?)?,
+                planned_use: text("t4")?,
+            })
+        };
+        let at = || -> Result<DateTime<Utc>, DbErr> {
+            row.try_get::<Option<DateTime<Utc>>>("", "at")?
+                .ok_or_else(|| corrupt_child("at"))
+        };
+        match row.try_get::<i32>("", "kind")? {
+            ENTITY => self
+                .entities
+                .entry(request)
+                .or_default()
+                .push(AffectedEntity {
+                    name: text("t1")?,
+                    sector: parse_code("affected_entities.sector", &text("t2")?)?,
+                    entity_type: parse_code("affected_entities.entity_type", &text("t3")?)?,
+                    country: text("t4")?,
+                }),
+            LINE => self.lines.entry(request).or_default().push(line()?),
+            EVALUATION => self.evaluations.entry(request).or_default().push(Decision {
+                rule_set_version: text("t1")?,
+                evaluated_at: at()?,
+                outcome: parse_code("eligibility_evaluations.outcome", &text("t2")?)?,
+                results: from_json::<Vec<RuleResult>>(
+                    "eligibility_evaluations.results",
+                    &text("t3")?,
+                )?,
+            }),
+            GRANTED => self.granted.entry(request).or_default().push(line()?),
+            REPORT => {
+                self.reports.insert(
+                    request,
+                    SummaryReport {
+                        service_provided: text("t1")?,
+                        results: text("t2")?,
+                        lessons_learned: text("t3")?,
+                        recipients: from_json("summary_reports.recipients", &text("t4")?)?,
+                        submitted_at: at()?,
+                    },
+                );
+            }
+            other => return Err(corrupt_child(&format!("kind {other}"))),
+        }
+        Ok(())
+    }
+}
+
+/// Loads the children of `rows` (one query per 1,000 requests) and builds
+/// the domain values.
 async fn assemble<C: ConnectionTrait>(
     conn: &C,
     rows: Vec<support_request::Model>,
@@ -472,11 +546,7 @@ async fn assemble<C: ConnectionTrait>(
     if rows.is_empty() {
         return Ok(Vec::new());
     }
-    let mut entities: HashMap<i64, Vec<AffectedEntity>> = HashMap::new();
-    let mut lines: HashMap<i64, Vec<ServiceLine>> = HashMap::new();
-    let mut evaluations: HashMap<i64, Vec<Decision>> = HashMap::new();
-    let mut granted: HashMap<i64, Vec<ServiceLine>> = HashMap::new();
-    let mut reports: HashMap<i64, SummaryReport> = HashMap::new();
+    let mut children = Children::default();
     // A query binds each key up to five times: chunks keep it well under
     // the databases' limits on parameters (SQLite 32,766, PostgreSQL 65,535).
     for chunk in rows.chunks(CHILDREN_CHUNK) {
@@ -499,60 +569,16 @@ async fn assemble<C: ConnectionTrait>(
             [&keys, &keys, &evaluated, &decided, &reported],
         );
         for row in conn.query_all_raw(statement).await? {
-            let text = |column: &str| -> Result<String, DbErr> {
-                row.try_get::<Option<String>>("", column)?
-                    .ok_or_else(|| corrupt_child(column))
-            };
-            let request: i64 = row.try_get("", "request")?;
-            let line = || -> Result<ServiceLine, DbErr> {
-                Ok(ServiceLine {
-                    service: parse_code("service_lines.service", &text("t1")?)?,
-                    person_days: row
-                        .try_get::<Option<i32>>("", "n")?
-                        .ok_or_else(|| corrupt_child("n"))? as u32,
-                    languages: from_json("service_lines.languages", &text("t2")?)?,
-                    clearance: parse_code("service_lines.clearance", &text("t3")?)?,
-                    planned_use: text("t4")?,
-                })
-            };
-            let at = || -> Result<DateTime<Utc>, DbErr> {
-                row.try_get::<Option<DateTime<Utc>>>("", "at")?
-                    .ok_or_else(|| corrupt_child("at"))
-            };
-            match row.try_get::<i32>("", "kind")? {
-                ENTITY => entities.entry(request).or_default().push(AffectedEntity {
-                    name: text("t1")?,
-                    sector: parse_code("affected_entities.sector", &text("t2")?)?,
-                    entity_type: parse_code("affected_entities.entity_type", &text("t3")?)?,
-                    country: text("t4")?,
-                }),
-                LINE => lines.entry(request).or_default().push(line()?),
-                EVALUATION => evaluations.entry(request).or_default().push(Decision {
-                    rule_set_version: text("t1")?,
-                    evaluated_at: at()?,
-                    outcome: parse_code("eligibility_evaluations.outcome", &text("t2")?)?,
-                    results: from_json::<Vec<RuleResult>>(
-                        "eligibility_evaluations.results",
-                        &text("t3")?,
-                    )?,
-                }),
-                GRANTED => granted.entry(request).or_default().push(line()?),
-                REPORT => {
-                    reports.insert(
-                        request,
-                        SummaryReport {
-                            service_provided: text("t1")?,
-                            results: text("t2")?,
-                            lessons_learned: text("t3")?,
-                            recipients: from_json("summary_reports.recipients", &text("t4")?)?,
-                            submitted_at: at()?,
-                        },
-                    );
-                }
-                other => return Err(corrupt_child(&format!("kind {other}"))),
-            }
+            children.add(&row)?;
         }
     }
+    let Children {
+        mut entities,
+        mut lines,
+        mut evaluations,
+        mut granted,
+        mut reports,
+    } = children;
     rows.into_iter()
         .map(|r| {
             let content = RequestContent {
