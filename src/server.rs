@@ -65,6 +65,7 @@ pub async fn serve_with(
         app.clone(),
         Duration::from_millis(100),
     ));
+    let sequencer = tokio::spawn(crate::worker::sequencer::run(app.db.clone()));
     let events = app.events.clone();
     let shutdown = async move {
         shutdown.await;
@@ -130,6 +131,7 @@ pub async fn serve_with(
         )
         .await;
     tail.abort();
+    sequencer.abort();
     served
 }
 

@@ -5,6 +5,10 @@ use crate::domain::actor::{Actor, Role};
 use crate::domain::audit::{AuditEvent, GENESIS_HASH};
 use crate::store;
 
+/// How long a reader of the chain waits for events committed before it to
+/// be sealed (PostgreSQL; see `store::audit::settle`).
+pub const SETTLE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Events in sequence order, for auditors and duty officers.
 #[tracing::instrument(name = "audit.list", skip_all)]
 pub async fn list(
@@ -20,6 +24,7 @@ pub async fn list(
             .map_err(|_| AppError::invalid("page_token", "is not a token this service issued"))?,
         None => 0,
     };
+    store::audit::settle(&app.db, SETTLE).await?;
     let items = store::audit::list(&app.db, resource, after, page.size).await?;
     let last = items.last().map(|e| e.sequence.to_string());
     let next_page_token = page.next_token(items.len(), last.as_deref());
@@ -104,6 +109,7 @@ pub async fn verify(
     checkpoint_hash: Option<&str>,
 ) -> AppResult<Verification> {
     require(actor, &[Role::Auditor, Role::DutyOfficer, Role::Admin])?;
+    store::audit::settle(&app.db, SETTLE).await?;
     verify_chain(&app.db, after, checkpoint_hash).await
 }
 

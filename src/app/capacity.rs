@@ -4,7 +4,8 @@
 use chrono::NaiveDate;
 use serde_json::json;
 
-use super::{App, AppError, AppResult, Change, Page, PageRequest, dispatch, record, require};
+use super::kernel::{self, Change};
+use super::{App, AppError, AppResult, Page, PageRequest, dispatch, require};
 use crate::domain::actor::{Actor, Role};
 use crate::domain::dispatch::{CapacityCommitment, TimerKind};
 use crate::domain::validation::Violations;
@@ -38,17 +39,18 @@ pub async fn create(
     require(actor, &[Role::Admin])?;
     check_period(c.period_start, c.period_end)?;
     let now = app.now();
-    let txn = store::begin(&app.db).await?;
-    if !store::dispatch::provider_exists(&txn, &c.provider).await? {
+    let registry = app.registry.at(&app.db, None).await?;
+    if registry.provider(&c.provider).is_none() {
         return Err(AppError::invalid(
             "capacity_commitment.provider",
             "names no registered provider",
         ));
     }
+    let txn = kernel::begin(app).await?;
     c.id = store::dispatch::insert_commitment(&txn, &c, now).await?;
     c.held = 0;
     c.consumed = 0;
-    record(
+    kernel::record(
         &txn,
         actor,
         now,
@@ -60,11 +62,10 @@ pub async fn create(
             payload: json!({ "service": c.service, "person_days": c.person_days,
                              "period_start": c.period_start, "period_end": c.period_end }),
         },
-    )
-    .await?;
+    );
     schedule_start(&txn, &c, now);
-    dispatch::rematch_waiting(&txn, app, now).await?;
     txn.commit().await?;
+    dispatch::rematch_after(app, [c.service].into()).await;
     Ok(c)
 }
 
@@ -78,8 +79,8 @@ pub async fn update(
 ) -> AppResult<CapacityCommitment> {
     require(actor, &[Role::Admin])?;
     let now = app.now();
-    let txn = store::begin(&app.db).await?;
-    let current = store::dispatch::get_commitment(&txn, id)
+    let txn = kernel::begin(app).await?;
+    let current = store::dispatch::lock_commitment(&txn, id)
         .await?
         .ok_or_else(|| not_found(id))?;
     let next = merge(&current)?;
@@ -98,7 +99,7 @@ pub async fn update(
             current.held + current.consumed
         )));
     }
-    record(
+    kernel::record(
         &txn,
         actor,
         now,
@@ -110,15 +111,15 @@ pub async fn update(
             payload: json!({ "person_days": next.person_days,
                              "period_start": next.period_start, "period_end": next.period_end }),
         },
-    )
-    .await?;
+    );
     schedule_start(&txn, &next, now);
-    dispatch::rematch_waiting(&txn, app, now).await?;
-    let updated = store::dispatch::get_commitment(&txn, id)
-        .await?
-        .ok_or_else(|| not_found(id))?;
     txn.commit().await?;
-    Ok(updated)
+    dispatch::rematch_after(app, [next.service].into()).await;
+    Ok(CapacityCommitment {
+        held: current.held,
+        consumed: current.consumed,
+        ..next
+    })
 }
 
 /// A period that begins later re-matches waiting requests when it begins.

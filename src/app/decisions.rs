@@ -4,15 +4,15 @@
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
-use super::requests::{Step, apply, commit_and_read, load_for_change};
+use super::kernel::{self, Loaded, Step};
 use super::{App, AppError, AppResult, Page, PageRequest, require};
 use crate::domain::actor::{Actor, Role};
 use crate::domain::codes::{OrganisationKind, ServiceType};
 use crate::domain::dispatch::TimerKind;
-use crate::domain::priority::{QueueKey, queue_position};
+use crate::domain::priority::{QueueKey, queue_key};
 use crate::domain::request::{Action, RequestState, ServiceLine, SupportRequest};
 use crate::domain::validation::Violations;
-use crate::store::{self, requests::StoredRequest};
+use crate::store::{self, Txn};
 
 /// A request waiting for its decision, with its clock.
 #[derive(Debug, Clone)]
@@ -40,31 +40,35 @@ pub async fn queue(app: &App, actor: &Actor, page: PageRequest) -> AppResult<Pag
         .map(|k| k.as_str().to_owned())
         .collect();
     let now = app.now();
-    let mut rows: Vec<SupportRequest> = store::requests::in_state(&app.db, state, kinds)
-        .await?
+    // The page comes from the index on (state, queue key): the token is the
+    // key of the last entry shown, so a request decided or added meanwhile
+    // shifts nothing.
+    if let Some(after) = &page.after
+        && after.len() < 25
+    {
+        return Err(AppError::invalid(
+            "page_token",
+            "is not a token this service issued",
+        ));
+    }
+    let rows =
+        store::requests::queue(&app.db, state, kinds, page.after.as_deref(), page.size).await?;
+    let last = rows.last().map(|s| {
+        let r = &s.request;
+        queue_key(
+            &QueueKey {
+                total: r.priority.map(|p| p.total).unwrap_or(0.0),
+                kind: r.organisation_kind,
+                submitted_at: r.submitted_at.unwrap_or(r.created_at),
+            },
+            &r.id,
+        )
+    });
+    let next_page_token = page.next_token(rows.len(), last.as_deref());
+    let items = rows
         .into_iter()
-        .map(|s| s.request)
-        .collect();
-    let key = |r: &SupportRequest| QueueKey {
-        total: r.priority.map(|p| p.total).unwrap_or(0.0),
-        kind: r.organisation_kind,
-        submitted_at: r.submitted_at.unwrap_or(r.created_at),
-    };
-    let position = |r: &SupportRequest| queue_position(&key(r), &r.id);
-    rows.sort_by_cached_key(position);
-    // Keyset paging: the token is the position of the last entry shown, so a
-    // request decided or added meanwhile shifts nothing.
-    let after = match &page.after {
-        Some(token) => Some(parse_position(token).ok_or_else(|| {
-            AppError::invalid("page_token", "is not a token this service issued")
-        })?),
-        None => None,
-    };
-    let items: Vec<QueueEntry> = rows
-        .into_iter()
-        .filter(|r| after.as_ref().is_none_or(|a| position(r) > *a))
-        .take(page.size as usize)
-        .map(|request| {
+        .map(|s| {
+            let request = s.request;
             let deadline = request.response_deadline.unwrap_or(now);
             QueueEntry {
                 time_left: deadline - now,
@@ -73,37 +77,22 @@ pub async fn queue(app: &App, actor: &Actor, page: PageRequest) -> AppResult<Pag
             }
         })
         .collect();
-    let last = items.last().map(|e| {
-        let (total, rank, micros, id) = position(&e.request);
-        format!("{total}_{rank}_{micros}_{id}")
-    });
-    let next_page_token = page.next_token(items.len(), last.as_deref());
     Ok(Page {
         items,
         next_page_token,
     })
 }
 
-fn parse_position(token: &str) -> Option<(i64, u8, i64, String)> {
-    let mut parts = token.splitn(4, '_');
-    Some((
-        parts.next()?.parse().ok()?,
-        parts.next()?.parse().ok()?,
-        parts.next()?.parse().ok()?,
-        parts.next()?.to_owned(),
-    ))
-}
-
 /// Loads a request for its decider, checking the caller is the one who decides.
 async fn load_for_decision(
-    app: &App,
+    txn: &Txn,
     actor: &Actor,
     id: &str,
     expected_version: i64,
-) -> AppResult<(crate::store::Txn, StoredRequest)> {
+) -> AppResult<Loaded> {
     require(actor, &[Role::DutyOfficer, Role::Commission])?;
-    let (txn, stored) = load_for_change(app, actor, id).await?;
-    let decider = stored.request.decider();
+    let r = kernel::load_for_change(txn, actor, id).await?;
+    let decider = r.request.decider();
     if actor.role != decider {
         return Err(AppError::PermissionDenied(match decider {
             Role::Commission => {
@@ -112,13 +101,8 @@ async fn load_for_decision(
             _ => "requests of Member States and CERT-EU are decided by ENISA (Art. 16(1))".into(),
         }));
     }
-    if expected_version != 0 && expected_version != stored.request.version {
-        return Err(AppError::Aborted(format!(
-            "the request is at version {}, not {expected_version}; read it again",
-            stored.request.version
-        )));
-    }
-    Ok((txn, stored))
+    r.expect_version(expected_version)?;
+    Ok(r)
 }
 
 /// The nature and duration of the support granted.
@@ -138,19 +122,18 @@ pub async fn authorise(
     grant: Grant,
 ) -> AppResult<SupportRequest> {
     let now = app.now();
-    let (txn, stored) = load_for_decision(app, actor, id, expected_version).await?;
-    let request = &stored.request;
-    request
-        .state
-        .apply(Action::Authorise)
-        .map_err(|e| AppError::FailedPrecondition(e.to_string()))?;
+    let txn = kernel::begin(app).await?;
+    let mut r = load_for_decision(&txn, actor, id, expected_version).await?;
+    r.check(Action::Authorise)?;
+    let request = &r.request;
     let lines = granted_lines(request, &grant.lines)?;
     let mut act_reference = None;
     if request.organisation_kind.is_third_country() {
         // Art. 19(4), (10): only while a Council implementing act is in force,
         // and for no longer than its cap on support per request.
-        let country = store::registry::get_country(&txn, &request.country)
-            .await?
+        let registry = r.registry(app).await?;
+        let country = registry
+            .country(&request.country)
             .ok_or_else(|| AppError::FailedPrecondition("the country is not registered".into()))?;
         let today = now.date_naive();
         let act = country
@@ -176,7 +159,7 @@ pub async fn authorise(
     }
     let step = Step {
         action: Action::Authorise,
-        rpc: "AuthoriseSupport",
+        event: "AuthoriseSupport",
         payload: json!({
             "granted": lines.iter().map(|l| json!({"service": l.service, "person_days": l.person_days})).collect::<Vec<_>>(),
             "duration_days": grant.duration_days,
@@ -184,16 +167,15 @@ pub async fn authorise(
             "note": grant.note,
         }),
     };
-    let changes = store::requests::Changes {
-        decided_at: Some(now),
-        granted_duration_days: Some(grant.duration_days),
-        note: (!grant.note.is_empty()).then_some(grant.note.as_str()),
-        ..Default::default()
-    };
-    apply(&txn, actor, &stored, now, vec![step], changes).await?;
-    store::requests::insert_granted_lines(&txn, stored.key, &lines);
+    r.step(&txn, actor, now, step)?;
+    r.request.decided_at = Some(now);
+    r.request.granted_duration_days = Some(grant.duration_days);
+    if !grant.note.is_empty() {
+        r.request.decision_note = Some(grant.note);
+    }
+    r.request.granted_lines = lines;
     store::timers::cancel(&txn, TimerKind::AssessmentDeadline, id, now);
-    commit_and_read(txn, &app.db, id).await
+    r.finish(txn, now).await
 }
 
 /// Each granted line names a service requested, for no more person-days
@@ -255,20 +237,18 @@ pub async fn reject(
     reason: &str,
 ) -> AppResult<SupportRequest> {
     let now = app.now();
-    let (txn, stored) = load_for_decision(app, actor, id, expected_version).await?;
+    let txn = kernel::begin(app).await?;
+    let mut r = load_for_decision(&txn, actor, id, expected_version).await?;
     let step = Step {
         action: Action::Reject,
-        rpc: "RejectSupportRequest",
+        event: "RejectSupportRequest",
         payload: json!({ "reason": reason }),
     };
-    let changes = store::requests::Changes {
-        decided_at: Some(now),
-        note: Some(reason),
-        ..Default::default()
-    };
-    apply(&txn, actor, &stored, now, vec![step], changes).await?;
+    r.step(&txn, actor, now, step)?;
+    r.request.decided_at = Some(now);
+    r.request.decision_note = Some(reason.to_owned());
     store::timers::cancel(&txn, TimerKind::AssessmentDeadline, id, now);
-    commit_and_read(txn, &app.db, id).await
+    r.finish(txn, now).await
 }
 
 #[tracing::instrument(name = "decisions.request_information", skip_all)]
@@ -280,19 +260,16 @@ pub async fn request_information(
     questions: &[String],
 ) -> AppResult<SupportRequest> {
     let now: DateTime<Utc> = app.now();
-    let (txn, stored) = load_for_decision(app, actor, id, expected_version).await?;
-    let note = questions.join("\n");
+    let txn = kernel::begin(app).await?;
+    let mut r = load_for_decision(&txn, actor, id, expected_version).await?;
     let step = Step {
         action: Action::AskInformation,
-        rpc: "RequestMoreInformation",
+        event: "RequestMoreInformation",
         payload: json!({ "questions": questions }),
     };
-    let changes = store::requests::Changes {
-        note: Some(&note),
-        ..Default::default()
-    };
-    apply(&txn, actor, &stored, now, vec![step], changes).await?;
+    r.step(&txn, actor, now, step)?;
+    r.request.decision_note = Some(questions.join("\n"));
     // A new response deadline starts at the next submission.
     store::timers::cancel(&txn, TimerKind::AssessmentDeadline, id, now);
-    commit_and_read(txn, &app.db, id).await
+    r.finish(txn, now).await
 }

@@ -225,7 +225,7 @@ pub fn watch(
         filter,
         stored: Vec::new().into_iter(),
         replaying: true,
-        read_all: false,
+        read_all: None,
         owners: Owners::default(),
         ended: false,
     };
@@ -249,8 +249,9 @@ struct Watcher {
     /// The page of stored events being replayed.
     stored: std::vec::IntoIter<AuditEvent>,
     replaying: bool,
-    /// The last page of stored events has been read.
-    read_all: bool,
+    /// The last page of stored events has been read, and with it every
+    /// event up to this sequence.
+    read_all: Option<i64>,
     /// For the stored events only: live ones come with their owner.
     owners: Owners,
     ended: bool,
@@ -268,31 +269,41 @@ impl Watcher {
     }
 
     async fn next_item(&mut self) -> WatchItem {
-        // Stored events first.
-        while self.replaying {
-            match self.next_stored().await {
-                Ok(Some(event)) => return WatchItem::Event(event),
-                Ok(None) => {
-                    self.replaying = false;
-                    // Not needed any more: live events come with owners.
-                    self.owners = Owners::default();
-                    self.stored = Vec::new().into_iter();
-                }
-                Err(err) => return WatchItem::Failed(err.into()),
-            }
-        }
-        // Then live ones, until the server shuts down.
         loop {
+            // Stored events first.
+            while self.replaying {
+                match self.next_stored().await {
+                    Ok(Some(event)) => return WatchItem::Event(event),
+                    Ok(None) => {
+                        self.replaying = false;
+                        // Not needed any more: live events come with owners.
+                        self.owners = Owners::default();
+                        self.stored = Vec::new().into_iter();
+                    }
+                    Err(err) => return WatchItem::Failed(err.into()),
+                }
+            }
+            // Then live ones, until the server shuts down.
             let received = tokio::select! {
                 received = self.live.recv() => received,
                 _ = closed(&mut self.closing) => return WatchItem::Closing { last: self.last },
             };
             match received {
                 Ok(published) => {
-                    if published.event.sequence <= self.last {
+                    let sequence = published.event.sequence;
+                    if sequence <= self.last {
                         continue;
                     }
-                    self.last = published.event.sequence;
+                    if sequence > self.last + 1 {
+                        // Events between were sealed after this watcher read
+                        // the stored ones and before the tail began to
+                        // publish to it: read them from the table, then go
+                        // on (this one among them).
+                        self.replaying = true;
+                        self.read_all = None;
+                        continue;
+                    }
+                    self.last = sequence;
                     if !self.filter.admits(&published.event) {
                         continue;
                     }
@@ -316,9 +327,14 @@ impl Watcher {
     async fn next_stored(&mut self) -> Result<Option<Arc<AuditEvent>>, sea_orm::DbErr> {
         loop {
             let Some(event) = self.stored.next() else {
-                if self.read_all {
+                if let Some(scanned) = self.read_all {
+                    // Every event up to `scanned` that this watch admits was
+                    // read: the rest up to there is not for it.
+                    self.last = self.last.max(scanned);
                     return Ok(None);
                 }
+                // The chain's end before the page: a short page covers it.
+                let end = Box::pin(store::audit::last_sequence(&self.app.db)).await?;
                 // Boxed: a watch holds this future only while it replays.
                 let page = Box::pin(store::audit::list_matching(
                     &self.app.db,
@@ -330,7 +346,7 @@ impl Watcher {
                 .await?;
                 // A short page is the end of what is stored; what follows
                 // comes live (the watcher subscribed before reading).
-                self.read_all = (page.len() as u64) < REPLAY_PAGE;
+                self.read_all = ((page.len() as u64) < REPLAY_PAGE).then_some(end);
                 self.stored = page.into_iter();
                 continue;
             };

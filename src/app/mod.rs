@@ -6,6 +6,7 @@ pub mod capacity;
 pub mod decisions;
 pub mod dispatch;
 pub mod events;
+pub(crate) mod kernel;
 pub mod registry;
 pub mod requests;
 pub mod usage;
@@ -19,7 +20,7 @@ use sea_orm::{DatabaseConnection, DbErr, SqlErr};
 use crate::domain::actor::{Actor, Role};
 use crate::domain::eligibility::RuleSet;
 use crate::domain::validation::Violations;
-use crate::store::{self, audit::NewEvent};
+use crate::store;
 
 /// Errors of the use cases; the gRPC layer maps each to one status code.
 #[derive(Debug, thiserror::Error)]
@@ -108,6 +109,8 @@ pub struct App {
     pub events: Arc<events::EventBus>,
     /// The instruments RPCs, timers and gauges report to.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// The registry in memory.
+    pub registry: Arc<RegistryCache>,
 }
 
 impl App {
@@ -118,6 +121,7 @@ impl App {
             rules: Arc::new(rules),
             events: Arc::default(),
             metrics: Arc::default(),
+            registry: Arc::default(),
         }
     }
 
@@ -144,37 +148,41 @@ pub fn require(actor: &Actor, roles: &[Role]) -> AppResult<()> {
     }
 }
 
-/// One audit event, written in the use case's transaction.
-pub(crate) struct Change<'a> {
-    pub action: &'a str,
-    pub resource: String,
-    pub from: &'a str,
-    pub to: &'a str,
-    pub payload: serde_json::Value,
+/// The registry in memory (`store::registry::Snapshot`), read again when
+/// its version moves.
+#[derive(Default)]
+pub struct RegistryCache {
+    current: std::sync::RwLock<Arc<store::registry::Snapshot>>,
+    loading: tokio::sync::Mutex<()>,
 }
 
-pub(crate) async fn record(
-    conn: &store::Txn,
-    actor: &Actor,
-    at: DateTime<Utc>,
-    change: Change<'_>,
-) -> AppResult<()> {
-    store::audit::append(
-        conn,
-        NewEvent {
-            time: at,
-            actor: actor.subject.clone(),
-            role: actor.role.as_str().to_owned(),
-            organisation: actor.organisation.clone(),
-            action: change.action.to_owned(),
-            resource: change.resource,
-            from_state: change.from.to_owned(),
-            to_state: change.to.to_owned(),
-            payload: change.payload.to_string(),
-        },
-    )
-    .await?;
-    Ok(())
+impl RegistryCache {
+    /// The registry at `version` or later (None: at the version stored now,
+    /// one query to learn it).
+    pub async fn at(
+        &self,
+        db: &DatabaseConnection,
+        version: Option<i64>,
+    ) -> AppResult<Arc<store::registry::Snapshot>> {
+        let version = match version {
+            Some(v) => v,
+            None => store::registry::version(db).await?,
+        };
+        let fresh = |s: &Arc<store::registry::Snapshot>| s.version >= version;
+        let current = self.current.read().expect("never poisoned").clone();
+        if fresh(&current) {
+            return Ok(current);
+        }
+        // One reader loads it; the others wait for its result.
+        let _loading = self.loading.lock().await;
+        let current = self.current.read().expect("never poisoned").clone();
+        if fresh(&current) {
+            return Ok(current);
+        }
+        let loaded = Arc::new(store::registry::load(db).await?);
+        *self.current.write().expect("never poisoned") = loaded.clone();
+        Ok(loaded)
+    }
 }
 
 /// A page request: how many, and where the previous page ended.

@@ -5,7 +5,8 @@ use sea_orm::DbErr;
 use crate::store::Txn;
 use serde_json::json;
 
-use super::{App, AppError, AppResult, Change, Page, PageRequest, record, require};
+use super::kernel::{self, Change};
+use super::{App, AppError, AppResult, Page, PageRequest, require};
 use crate::domain::actor::{Actor, Role};
 use crate::domain::registry::{Country, Organisation, Provider};
 use crate::domain::validation::Violations;
@@ -22,7 +23,7 @@ async fn write(
 ) -> AppResult<()> {
     require(actor, &[Role::Admin])?;
     let now = app.now();
-    let txn = store::begin(&app.db).await?;
+    let txn = kernel::begin(app).await?;
     match save(&txn, now).await {
         Ok(true) => {}
         Ok(false) => return Err(AppError::NotFound(format!("{resource} not found"))),
@@ -32,7 +33,7 @@ async fn write(
             }));
         }
     }
-    record(
+    kernel::record(
         &txn,
         actor,
         now,
@@ -43,8 +44,8 @@ async fn write(
             to: "",
             payload: json!({}),
         },
-    )
-    .await?;
+    );
+    store::registry::bump_version(&txn);
     txn.commit().await?;
     Ok(())
 }
@@ -62,7 +63,7 @@ async fn update<T>(
 ) -> AppResult<T> {
     require(actor, &[Role::Admin])?;
     let now = app.now();
-    let txn = store::begin(&app.db).await?;
+    let txn = kernel::begin(app).await?;
     let current = load(&txn)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("{resource} not found")))?;
@@ -70,7 +71,7 @@ async fn update<T>(
     if !save(&txn, &next, now).await? {
         return Err(AppError::NotFound(format!("{resource} not found")));
     }
-    record(
+    kernel::record(
         &txn,
         actor,
         now,
@@ -81,8 +82,8 @@ async fn update<T>(
             to: "",
             payload: json!({}),
         },
-    )
-    .await?;
+    );
+    store::registry::bump_version(&txn);
     txn.commit().await?;
     Ok(next)
 }
@@ -313,7 +314,7 @@ pub async fn update_provider(
     // An active provider (perhaps reactivated, or newly deployable) may take
     // lines that wait for capacity.
     if provider.status == crate::domain::codes::ProviderStatus::Active {
-        super::dispatch::rematch_now(app).await?;
+        super::dispatch::rematch_after(app, provider.services.iter().copied().collect()).await;
     }
     Ok(provider)
 }

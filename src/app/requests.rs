@@ -3,7 +3,8 @@
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::{App, AppError, AppResult, Change, Page, PageRequest, record, require};
+use super::kernel::{self, Change, Step};
+use super::{App, AppError, AppResult, Page, PageRequest, require};
 use crate::domain::actor::{Actor, Role};
 use crate::domain::dispatch::TimerKind;
 use crate::domain::eligibility::{self, Outcome};
@@ -12,20 +13,8 @@ use crate::domain::request::{Action, RequestContent, RequestState, SupportReques
 use crate::domain::validation::{CLOCK_SKEW, Violations};
 use crate::store::{self, requests::StoredRequest};
 
-pub fn resource_name(id: &str) -> String {
-    format!("supportRequests/{id}")
-}
-
-pub(crate) fn not_found(id: &str) -> AppError {
-    AppError::NotFound(format!("{} not found", resource_name(id)))
-}
-
-fn concurrent(id: &str) -> AppError {
-    AppError::Aborted(format!(
-        "{} was changed concurrently; read it again and retry",
-        resource_name(id)
-    ))
-}
+pub(crate) use super::kernel::not_found;
+pub use super::kernel::resource_name;
 
 /// Checks that depend on the time of the call.
 fn check_times(content: &RequestContent, now: chrono::DateTime<chrono::Utc>) -> AppResult<()> {
@@ -50,7 +39,7 @@ pub(crate) async fn load_visible<C: sea_orm::ConnectionTrait>(
     actor: &Actor,
     id: &str,
 ) -> AppResult<StoredRequest> {
-    match store::requests::find_by_id(conn, id).await? {
+    match store::requests::find(conn, id).await? {
         Some(stored) if stored.request.visible_to(actor) => Ok(stored),
         _ => Err(not_found(id)),
     }
@@ -67,28 +56,21 @@ pub async fn create(
     let now = app.now();
     check_times(&content, now)?;
     let hash = body_hash(&content);
-    // The request id's unique key guards the insert.
-    let txn = store::begin_guarded(&app.db).await?;
-    if let Some(existing) =
-        store::requests::find_by_request_id(&txn, &actor.organisation, request_id).await?
-    {
-        return replay(existing, &hash, request_id);
-    }
-    let organisation = store::registry::get_organisation(&txn, &actor.organisation)
-        .await?
-        .ok_or_else(|| {
-            AppError::PermissionDenied(format!(
-                "organisation `{}` is not registered with the Reserve",
-                actor.organisation
-            ))
-        })?;
+    let registry = app.registry.at(&app.db, None).await?;
+    let organisation = registry.organisation(&actor.organisation).ok_or_else(|| {
+        AppError::PermissionDenied(format!(
+            "organisation `{}` is not registered with the Reserve",
+            actor.organisation
+        ))
+    })?;
+    let txn = kernel::begin(app).await?;
     let number = store::requests::next_reference_number(&txn, now).await?;
     let request = SupportRequest {
         id: uuid::Uuid::now_v7().to_string(),
         reference: reference(now, number),
-        organisation: organisation.id,
+        organisation: organisation.id.clone(),
         organisation_kind: organisation.kind,
-        country: organisation.country,
+        country: organisation.country.clone(),
         request_id: request_id.to_owned(),
         state: RequestState::Draft,
         version: 1,
@@ -107,17 +89,10 @@ pub async fn create(
         report_overdue: false,
         summary_report: None,
     };
-    if let Err(err) = store::requests::insert(&txn, &request, &hash, &actor.subject).await {
-        // Another creation with the same request_id won the race: answer as a retry.
-        txn.rollback().await?;
-        if let Some(existing) =
-            store::requests::find_by_request_id(&app.db, &actor.organisation, request_id).await?
-        {
-            return replay(existing, &hash, request_id);
-        }
-        return Err(err.into());
-    }
-    record(
+    // The organisation's request id is a unique key: a retried creation
+    // (or one racing with it) fails it at the commit, and rolls back.
+    store::requests::insert(&txn, &request, &hash, &actor.subject);
+    kernel::record(
         &txn,
         actor,
         now,
@@ -128,10 +103,18 @@ pub async fn create(
             to: request.state.as_str(),
             payload: json!({ "reference": request.reference, "request_id": request_id }),
         },
-    )
-    .await?;
-    txn.commit().await?;
-    Ok(request)
+    );
+    match txn.commit().await {
+        Ok(()) => Ok(request),
+        Err(err) => {
+            match store::requests::find_by_request_id(&app.db, &actor.organisation, request_id)
+                .await?
+            {
+                Some(existing) => replay(existing, &hash, request_id),
+                None => Err(err.into()),
+            }
+        }
+    }
 }
 
 fn replay(existing: StoredRequest, hash: &str, request_id: &str) -> AppResult<SupportRequest> {
@@ -156,127 +139,20 @@ pub async fn update(
 ) -> AppResult<SupportRequest> {
     require(actor, &[Role::Requester])?;
     let now = app.now();
-    // `replace_content` is guarded by state and version.
-    let txn = store::begin_guarded(&app.db).await?;
-    let stored = load_visible(&txn, actor, id).await?;
-    let state = stored.request.state;
-    state
-        .apply(Action::Edit)
-        .map_err(|e| AppError::FailedPrecondition(e.to_string()))?;
-    let (content, fields) = merge(&stored.request.content)?;
+    let txn = kernel::begin(app).await?;
+    let mut r = kernel::load_for_change(&txn, actor, id).await?;
+    r.check(Action::Edit)?;
+    let (content, fields) = merge(&r.request.content)?;
     check_times(&content, now)?;
-    let version = stored.request.version;
-    if !store::requests::replace_content(&txn, stored.key, state, version, &content, now).await? {
-        return Err(concurrent(id));
-    }
-    record(
+    r.request.content = content;
+    r.event(
         &txn,
         actor,
         now,
-        Change {
-            action: "UpdateSupportRequest",
-            resource: resource_name(id),
-            from: state.as_str(),
-            to: state.as_str(),
-            payload: json!({ "fields": fields }),
-        },
-    )
-    .await?;
-    txn.commit().await?;
-    Ok(SupportRequest {
-        content,
-        version: version + 1,
-        updated_at: now,
-        ..stored.request
-    })
-}
-
-/// One step of a use case: the chart's action and the audit event it writes.
-pub(crate) struct Step<'a> {
-    pub action: Action,
-    pub rpc: &'a str,
-    pub payload: serde_json::Value,
-}
-
-/// Applies `steps` to a loaded request in the caller's transaction: the
-/// chart must allow each, the row is updated once (guarded by the state and
-/// version read), and each step writes its audit event. Returns the state
-/// reached; nothing is written when a step is refused.
-pub(crate) async fn apply(
-    conn: &crate::store::Txn,
-    actor: &Actor,
-    stored: &StoredRequest,
-    now: chrono::DateTime<chrono::Utc>,
-    steps: Vec<Step<'_>>,
-    changes: store::requests::Changes<'_>,
-) -> AppResult<RequestState> {
-    let id = &stored.request.id;
-    let mut path = Vec::with_capacity(steps.len());
-    let mut state = stored.request.state;
-    for step in &steps {
-        let next = state
-            .apply(step.action)
-            .map_err(|e| AppError::FailedPrecondition(e.to_string()))?;
-        path.push((state, next));
-        state = next;
-    }
-    let applied = store::requests::transition(
-        conn,
-        store::requests::Transition {
-            key: stored.key,
-            from: stored.request.state,
-            version: stored.request.version,
-            to: state,
-            now,
-            changes,
-        },
-    )
-    .await?;
-    if !applied {
-        return Err(concurrent(id));
-    }
-    for (step, (from, to)) in steps.into_iter().zip(path) {
-        record(
-            conn,
-            actor,
-            now,
-            Change {
-                action: step.rpc,
-                resource: resource_name(id),
-                from: from.as_str(),
-                to: to.as_str(),
-                payload: step.payload,
-            },
-        )
-        .await?;
-    }
-    Ok(state)
-}
-
-/// Loads a request the actor may see, in a write transaction.
-pub(crate) async fn load_for_change(
-    app: &App,
-    actor: &Actor,
-    id: &str,
-) -> AppResult<(crate::store::Txn, StoredRequest)> {
-    let txn = store::begin(&app.db).await?;
-    let stored = load_visible(&txn, actor, id).await?;
-    Ok((txn, stored))
-}
-
-/// Commits, then reads the request back: outside the write lock, which
-/// the next writer can take meanwhile. A change committed in between shows
-/// in the answer (it is the request as it now stands).
-pub(crate) async fn commit_and_read(
-    txn: crate::store::Txn,
-    db: &sea_orm::DatabaseConnection,
-    id: &str,
-) -> AppResult<SupportRequest> {
-    txn.commit().await?;
-    Ok(store::requests::find_by_id(db, id)
-        .await?
-        .ok_or_else(|| not_found(id))?
-        .request)
+        "UpdateSupportRequest",
+        json!({ "fields": fields }),
+    );
+    r.finish(txn, now).await
 }
 
 /// Submits the request and decides its eligibility at once: SUBMITTED, then
@@ -286,32 +162,27 @@ pub(crate) async fn commit_and_read(
 pub async fn submit(app: &App, actor: &Actor, id: &str) -> AppResult<SupportRequest> {
     require(actor, &[Role::Requester])?;
     let now = app.now();
-    // `apply` is guarded by state and version; the rest are inserts.
-    let txn = store::begin_guarded(&app.db).await?;
-    let stored = load_visible(&txn, actor, id).await?;
-    // The registry is read under the lock: a country's row and its lists
-    // are two statements, and a half-updated country must not be judged.
-    txn.lock_for_writes().await?;
-    let request = &stored.request;
-    let organisation = store::registry::get_organisation(&txn, &request.organisation)
-        .await?
+    let txn = kernel::begin(app).await?;
+    let mut r = kernel::load_for_change(&txn, actor, id).await?;
+    r.check(Action::Submit)?;
+    let registry = r.registry(app).await?;
+    let organisation = registry
+        .organisation(&r.request.organisation)
         .ok_or_else(|| {
             AppError::FailedPrecondition(
                 "the requesting organisation is no longer registered".into(),
             )
         })?;
-    let country = store::registry::get_country(&txn, &organisation.country)
-        .await?
-        .ok_or_else(|| {
-            AppError::FailedPrecondition("the organisation's country is not registered".into())
-        })?;
+    let country = registry.country(&organisation.country).ok_or_else(|| {
+        AppError::FailedPrecondition("the organisation's country is not registered".into())
+    })?;
     let rules = &app.rules;
     let decision = eligibility::evaluate(
         rules,
         &eligibility::Input {
-            content: &request.content,
-            organisation: &organisation,
-            country: &country,
+            content: &r.request.content,
+            organisation,
+            country,
             submitted_at: now,
         },
     );
@@ -323,73 +194,67 @@ pub async fn submit(app: &App, actor: &Actor, id: &str) -> AppResult<SupportRequ
             .map(|r| r.rule_id.as_str())
             .collect()
     };
-    let mut steps = vec![
+    r.step(
+        &txn,
+        actor,
+        now,
         Step {
             action: Action::Submit,
-            rpc: "SubmitSupportRequest",
+            event: "SubmitSupportRequest",
             payload: json!({}),
         },
+    )?;
+    r.step(
+        &txn,
+        actor,
+        now,
         Step {
             action: Action::Assess(decision.outcome),
-            rpc: "AssessEligibility",
+            event: "AssessEligibility",
             payload: json!({
                 "rule_set_version": decision.rule_set_version,
                 "failed": by_outcome(Outcome::Fail),
                 "missing_info": by_outcome(Outcome::MissingInfo),
             }),
         },
-    ];
-    let refer =
-        decision.outcome == RequestState::Eligible && request.organisation_kind.is_third_country();
-    if refer {
-        steps.push(Step {
-            action: Action::Refer,
-            rpc: "ReferToCommission",
-            payload: json!({ "article": "Art. 19(10)-(11)", "council_informed": true }),
-        });
+    )?;
+    if decision.outcome == RequestState::Eligible && r.request.organisation_kind.is_third_country()
+    {
+        r.step(
+            &txn,
+            actor,
+            now,
+            Step {
+                action: Action::Refer,
+                event: "ReferToCommission",
+                payload: json!({ "article": "Art. 19(10)-(11)", "council_informed": true }),
+            },
+        )?;
+        // Art. 19(11): the Council is informed of every referred request.
+        r.event(
+            &txn,
+            actor,
+            now,
+            "InformCouncil",
+            json!({ "article": "Art. 19(11)" }),
+        );
     }
-    let priority = priority::score(
+    let deadline =
+        eligibility::response_deadline(&rules.deadlines, r.request.organisation_kind, now);
+    if decision.outcome == RequestState::Eligible {
+        store::timers::schedule(&txn, TimerKind::AssessmentDeadline, id, deadline);
+    }
+    let request = &mut r.request;
+    request.priority = Some(priority::score(
         &request.content,
         &request.country,
         &rules.priority.weights,
         rules.thresholds.min_mitigation_chars,
-    );
-    let deadline = eligibility::response_deadline(&rules.deadlines, request.organisation_kind, now);
-    apply(
-        &txn,
-        actor,
-        &stored,
-        now,
-        steps,
-        store::requests::Changes {
-            submitted_at: Some(now),
-            priority: Some(&priority),
-            response_deadline: Some(deadline),
-            ..Default::default()
-        },
-    )
-    .await?;
-    store::requests::insert_evaluation(&txn, stored.key, &decision);
-    if matches!(decision.outcome, RequestState::Eligible) {
-        store::timers::schedule(&txn, TimerKind::AssessmentDeadline, id, deadline);
-    }
-    if refer {
-        // Art. 19(11): the Council is informed of every referred request.
-        record(
-            &txn,
-            actor,
-            now,
-            Change {
-                action: "InformCouncil",
-                resource: resource_name(id),
-                from: RequestState::Referred.as_str(),
-                to: RequestState::Referred.as_str(),
-                payload: json!({ "article": "Art. 19(11)" }),
-            },
-        )
-        .await?;
-    }
-    commit_and_read(txn, &app.db, id).await
+    ));
+    request.submitted_at = Some(now);
+    request.response_deadline = Some(deadline);
+    request.evaluations.push(decision);
+    r.finish(txn, now).await
 }
 
 #[tracing::instrument(name = "requests.withdraw", skip_all)]
@@ -401,20 +266,24 @@ pub async fn withdraw(
 ) -> AppResult<SupportRequest> {
     require(actor, &[Role::Requester])?;
     let now = app.now();
-    let (txn, stored) = load_for_change(app, actor, id).await?;
-    let step = Step {
-        action: Action::Withdraw,
-        rpc: "WithdrawSupportRequest",
-        payload: json!({ "reason": reason }),
-    };
-    let changes = store::requests::Changes {
-        note: Some(reason),
-        ..Default::default()
-    };
-    apply(&txn, actor, &stored, now, vec![step], changes).await?;
-    super::dispatch::withdraw_offers(&txn, app, actor, stored.key, now).await?;
+    let txn = kernel::begin(app).await?;
+    let mut r = kernel::load_for_change(&txn, actor, id).await?;
+    r.step(
+        &txn,
+        actor,
+        now,
+        Step {
+            action: Action::Withdraw,
+            event: "WithdrawSupportRequest",
+            payload: json!({ "reason": reason }),
+        },
+    )?;
+    r.request.decision_note = Some(reason.to_owned());
+    let freed = super::dispatch::withdraw_offers(&txn, actor, r.key, now).await?;
     store::timers::cancel(&txn, TimerKind::AssessmentDeadline, id, now);
-    commit_and_read(txn, &app.db, id).await
+    let request = r.finish(txn, now).await?;
+    super::dispatch::rematch_after(app, freed).await;
+    Ok(request)
 }
 
 #[tracing::instrument(name = "requests.get", skip_all)]
@@ -455,6 +324,7 @@ pub async fn history(app: &App, actor: &Actor, id: &str) -> AppResult<History> {
     )?;
     let stored = load_visible(&app.db, actor, id).await?;
     record_red_reads(app, actor, [&stored.request]).await?;
+    store::audit::settle(&app.db, super::audit::SETTLE).await?;
     let offers = store::dispatch::offers_of_request(&app.db, stored.key).await?;
     let request = stored.request;
     let third_country = request.organisation_kind.is_third_country();
@@ -503,9 +373,9 @@ async fn record_red_reads<'a>(
         return Ok(());
     }
     let now = app.now();
-    let txn = store::begin(&app.db).await?;
+    let txn = kernel::begin(app).await?;
     for request in red {
-        record(
+        kernel::record(
             &txn,
             actor,
             now,
@@ -516,8 +386,7 @@ async fn record_red_reads<'a>(
                 to: request.state.as_str(),
                 payload: json!({ "tlp": "RED" }),
             },
-        )
-        .await?;
+        );
     }
     txn.commit().await?;
     Ok(())

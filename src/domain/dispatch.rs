@@ -97,6 +97,7 @@ code_enum!(
         ReportDue = "REPORT_DUE",
         /// A capacity commitment's period begins: waiting requests may use it.
         CapacityStarts = "CAPACITY_STARTS",
+
     }
 );
 

@@ -1,7 +1,7 @@
 //! Support requests: their content, their states and the transitions between them.
 
 use chrono::{DateTime, Datelike, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::codes::{
     Classification, Clearance, EntityType, IncidentCategory, OrganisationKind, Sector, ServiceType,
@@ -134,7 +134,7 @@ impl RequestState {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AffectedEntity {
     pub name: String,
     pub sector: Sector,
@@ -142,7 +142,7 @@ pub struct AffectedEntity {
     pub country: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServiceLine {
     pub service: ServiceType,
     pub person_days: u32,
@@ -211,7 +211,7 @@ pub struct SupportRequest {
 }
 
 /// The requester's report after the support (Art. 16(9)).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SummaryReport {
     pub service_provided: String,
     pub results: String,

@@ -2,14 +2,15 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, QueryTrait, sea_query::Expr,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, QueryTrait, Statement, sea_query::Expr,
 };
 
-use super::entities::{audit_event, audit_head};
+use super::entities::{audit_event, audit_head, audit_pending};
 use crate::domain::audit::{AuditEvent, Owner};
 
-/// An event to append; sequence and hashes are assigned here.
+/// An event to append; its sequence and hashes are assigned when it is
+/// sealed into the chain.
 #[derive(Debug, Clone)]
 pub struct NewEvent {
     pub time: DateTime<Utc>,
@@ -24,87 +25,103 @@ pub struct NewEvent {
     pub payload: String,
 }
 
-/// The chain's head inside a write transaction.
-#[derive(Debug, Clone)]
+/// Appends an event in `txn`: it is written (sealed on SQLite, queued for
+/// the sequencer on PostgreSQL) at the commit, in the order appended.
+pub fn append(txn: &super::Txn, event: NewEvent) {
+    txn.record(event);
+}
+
+/// The chain's last sequence and hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Head {
     pub sequence: i64,
     pub hash: String,
-    /// Moved by this transaction: written back at its commit.
-    pub dirty: bool,
 }
 
-/// Appends one event, in the caller's write transaction, which holds the
-/// write lock (SQLite's, or the head's row lock on PostgreSQL) from its
-/// start, so the chain never forks. The head is read once per transaction
-/// and written back once, at commit; each event costs one insert.
-pub async fn append(txn: &super::Txn, new: NewEvent) -> Result<AuditEvent, DbErr> {
-    txn.lock_for_writes().await?;
-    let cached = txn.head.lock().expect("never poisoned").clone();
-    let head = match cached {
-        Some(head) => head,
-        None => {
-            let row = audit_head::Entity::find_by_id(1)
-                .one(txn)
-                .await?
-                .ok_or_else(|| DbErr::RecordNotFound("audit chain head".into()))?;
-            Head {
-                sequence: row.last_sequence,
-                hash: row.last_hash,
-                dirty: false,
-            }
-        }
-    };
-    let mut event = AuditEvent {
-        sequence: head.sequence + 1,
-        time: new.time,
-        actor: new.actor,
-        role: new.role,
-        organisation: new.organisation,
-        action: new.action,
-        resource: new.resource,
-        from_state: new.from_state,
-        to_state: new.to_state,
-        payload: new.payload,
-        previous_hash: head.hash,
-        hash: String::new(),
-    };
-    event.hash = event.compute_hash();
-    txn.defer(
-        audit_event::Entity::insert(audit_event::ActiveModel {
+/// Reads the chain's head.
+pub async fn head<C: ConnectionTrait>(conn: &C) -> Result<Head, DbErr> {
+    let row = audit_head::Entity::find_by_id(1)
+        .one(conn)
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("audit chain head".into()))?;
+    Ok(Head {
+        sequence: row.last_sequence,
+        hash: row.last_hash,
+    })
+}
+
+/// Chains `events` after `head`: the statements that write them and move
+/// the head, and the new head.
+pub(crate) fn seal(backend: DbBackend, head: Head, events: &[NewEvent]) -> (Vec<Statement>, Head) {
+    let mut previous = head;
+    let mut rows = Vec::with_capacity(events.len());
+    for new in events {
+        let mut event = AuditEvent {
+            sequence: previous.sequence + 1,
+            time: new.time,
+            actor: new.actor.clone(),
+            role: new.role.clone(),
+            organisation: new.organisation.clone(),
+            action: new.action.clone(),
+            resource: new.resource.clone(),
+            from_state: new.from_state.clone(),
+            to_state: new.to_state.clone(),
+            payload: new.payload.clone(),
+            previous_hash: previous.hash,
+            hash: String::new(),
+        };
+        event.hash = event.compute_hash();
+        previous = Head {
+            sequence: event.sequence,
+            hash: event.hash.clone(),
+        };
+        rows.push(audit_event::ActiveModel {
             sequence: Set(event.sequence),
             occurred_at: Set(event.time),
-            actor: Set(event.actor.clone()),
-            role: Set(event.role.clone()),
-            organisation: Set(event.organisation.clone()),
-            action: Set(event.action.clone()),
-            resource: Set(event.resource.clone()),
-            from_state: Set(event.from_state.clone()),
-            to_state: Set(event.to_state.clone()),
-            payload: Set(event.payload.clone()),
-            previous_hash: Set(event.previous_hash.clone()),
-            hash: Set(event.hash.clone()),
-        })
-        .build(txn.get_database_backend()),
-    );
-    *txn.head.lock().expect("never poisoned") = Some(Head {
-        sequence: event.sequence,
-        hash: event.hash.clone(),
-        dirty: true,
-    });
-    Ok(event)
+            actor: Set(event.actor),
+            role: Set(event.role),
+            organisation: Set(event.organisation),
+            action: Set(event.action),
+            resource: Set(event.resource),
+            from_state: Set(event.from_state),
+            to_state: Set(event.to_state),
+            payload: Set(event.payload),
+            previous_hash: Set(event.previous_hash),
+            hash: Set(event.hash),
+        });
+    }
+    let statements = vec![
+        audit_event::Entity::insert_many(rows).build(backend),
+        audit_head::Entity::update_many()
+            .col_expr(
+                audit_head::Column::LastSequence,
+                Expr::value(previous.sequence),
+            )
+            .col_expr(
+                audit_head::Column::LastHash,
+                Expr::value(previous.hash.clone()),
+            )
+            .filter(audit_head::Column::Id.eq(1))
+            .build(backend),
+    ];
+    (statements, previous)
 }
 
-/// Writes the head a transaction moved, with its last writes before its
-/// commit. The row exists: the transaction read it (and on PostgreSQL
-/// locked it) before appending.
-pub(super) fn write_head(txn: &super::Txn, head: &Head) {
-    txn.defer(
-        audit_head::Entity::update_many()
-            .col_expr(audit_head::Column::LastSequence, Expr::value(head.sequence))
-            .col_expr(audit_head::Column::LastHash, Expr::value(head.hash.clone()))
-            .filter(audit_head::Column::Id.eq(1))
-            .build(txn.get_database_backend()),
-    );
+/// Queues `events` for the sequencer, in order.
+pub(crate) fn queue(backend: DbBackend, events: &[NewEvent]) -> Statement {
+    audit_pending::Entity::insert_many(events.iter().map(|e| audit_pending::ActiveModel {
+        occurred_at: Set(e.time),
+        actor: Set(e.actor.clone()),
+        role: Set(e.role.clone()),
+        organisation: Set(e.organisation.clone()),
+        action: Set(e.action.clone()),
+        resource: Set(e.resource.clone()),
+        from_state: Set(e.from_state.clone()),
+        to_state: Set(e.to_state.clone()),
+        payload: Set(e.payload.clone()),
+        ..Default::default()
+    }))
+    .build(backend)
 }
 
 /// Events in sequence order, after `after`, optionally of one resource.
@@ -222,4 +239,163 @@ pub async fn of_resources<C: ConnectionTrait>(
         .into_iter()
         .map(into_domain)
         .collect())
+}
+
+/// The advisory lock that elects one sequencer per PostgreSQL database
+/// ("reserve" and 1, as a number).
+const SEQUENCER_LOCK: i64 = 0x7265_7365_7276_6501;
+
+fn sqlx_err(e: sea_orm::sqlx::Error) -> DbErr {
+    DbErr::Query(sea_orm::RuntimeErr::SqlxError(std::sync::Arc::new(e)))
+}
+
+/// The sequencer of a PostgreSQL database: the one process that moves
+/// committed events from `audit_pending` into the chain. It holds the
+/// advisory lock `SEQUENCER_LOCK` on a connection of its own for as long as
+/// it lives, so two processes never seal at once and the chain never forks;
+/// when its process dies its connection closes, the lock with it, and
+/// another process is elected. The chain's primary key (the sequence)
+/// refuses a fork all the same.
+pub struct Sequencer {
+    conn: sea_orm::sqlx::PgConnection,
+    head: Head,
+}
+
+impl Sequencer {
+    /// Becomes the sequencer if no process is; None when one is.
+    pub async fn elect(db: &sea_orm::DatabaseConnection) -> Result<Option<Sequencer>, DbErr> {
+        use sea_orm::sqlx::Row;
+        let pool = db.get_postgres_connection_pool();
+        let mut conn = pool.acquire().await.map_err(sqlx_err)?;
+        let won: bool = sea_orm::sqlx::query("SELECT pg_try_advisory_lock($1)")
+            .bind(SEQUENCER_LOCK)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(sqlx_err)?
+            .try_get(0)
+            .map_err(sqlx_err)?;
+        if !won {
+            return Ok(None);
+        }
+        // The lock lives with this connection: it leaves the pool.
+        let mut conn = conn.detach();
+        let row =
+            sea_orm::sqlx::query("SELECT last_sequence, last_hash FROM audit_head WHERE id = 1")
+                .fetch_one(&mut conn)
+                .await
+                .map_err(sqlx_err)?;
+        let head = Head {
+            sequence: row.try_get(0).map_err(sqlx_err)?,
+            hash: row.try_get(1).map_err(sqlx_err)?,
+        };
+        Ok(Some(Sequencer { conn, head }))
+    }
+
+    /// Seals up to `limit` committed events, oldest queued first, and
+    /// returns how many. The events, the head and the removal from the
+    /// queue are one statement list sent as one simple query, which
+    /// PostgreSQL runs as one transaction. After an error the sequencer
+    /// must be dropped (its head may be stale); a new one is elected.
+    pub async fn seal(&mut self, limit: i64) -> Result<usize, DbErr> {
+        use sea_orm::sqlx::Row;
+        let rows = sea_orm::sqlx::query(
+            "SELECT id, occurred_at, actor, role, organisation, action, resource, from_state, \
+             to_state, payload FROM audit_pending ORDER BY id LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&mut self.conn)
+        .await
+        .map_err(sqlx_err)?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let mut ids = Vec::with_capacity(rows.len());
+        let mut events = Vec::with_capacity(rows.len());
+        for row in &rows {
+            ids.push(row.try_get::<i64, _>(0).map_err(sqlx_err)?);
+            events.push(NewEvent {
+                time: row.try_get(1).map_err(sqlx_err)?,
+                actor: row.try_get(2).map_err(sqlx_err)?,
+                role: row.try_get(3).map_err(sqlx_err)?,
+                organisation: row.try_get(4).map_err(sqlx_err)?,
+                action: row.try_get(5).map_err(sqlx_err)?,
+                resource: row.try_get(6).map_err(sqlx_err)?,
+                from_state: row.try_get(7).map_err(sqlx_err)?,
+                to_state: row.try_get(8).map_err(sqlx_err)?,
+                payload: row.try_get(9).map_err(sqlx_err)?,
+            });
+        }
+        let backend = DbBackend::Postgres;
+        let (mut statements, head) = seal(backend, self.head.clone(), &events);
+        statements.push(
+            audit_pending::Entity::delete_many()
+                .filter(audit_pending::Column::Id.is_in(ids))
+                .build(backend),
+        );
+        let sql = statements
+            .iter()
+            .map(|s| {
+                let values = s.values.as_ref().map_or(&[][..], |v| &v.0[..]);
+                sea_orm::sea_query::inject_parameters(
+                    &s.sql,
+                    values,
+                    &sea_orm::sea_query::PostgresQueryBuilder,
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(";\n");
+        sea_orm::sqlx::raw_sql(sea_orm::sqlx::AssertSqlSafe(sql))
+            .execute(&mut self.conn)
+            .await
+            .map_err(sqlx_err)?;
+        self.head = head;
+        Ok(events.len())
+    }
+}
+
+/// Waits until every event committed before the call is sealed into the
+/// chain, for at most `within`: readers of the chain (lists, verification,
+/// a request's history) call it first, so that a write they follow shows.
+/// At once on SQLite, where events are sealed by their writers.
+pub async fn settle(
+    db: &sea_orm::DatabaseConnection,
+    within: std::time::Duration,
+) -> Result<(), DbErr> {
+    if db.get_database_backend() != DbBackend::Postgres {
+        return Ok(());
+    }
+    let newest = audit_pending::Entity::find()
+        .select_only()
+        .column_as(audit_pending::Column::Id.max(), "newest")
+        .into_tuple::<Option<i64>>()
+        .one(db)
+        .await?
+        .flatten();
+    let Some(newest) = newest else {
+        return Ok(());
+    };
+    super::txn::shared(db).sealer.notify_one();
+    let deadline = tokio::time::Instant::now() + within;
+    let mut pause = std::time::Duration::from_millis(1);
+    loop {
+        tokio::time::sleep(pause).await;
+        let left = audit_pending::Entity::find()
+            .filter(audit_pending::Column::Id.lte(newest))
+            .select_only()
+            .column(audit_pending::Column::Id)
+            .into_tuple::<i64>()
+            .one(db)
+            .await?;
+        if left.is_none() {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            tracing::warn!(
+                pending = newest,
+                "audit events are still unsealed; is a sequencer running?"
+            );
+            return Ok(());
+        }
+        pause = (pause * 2).min(std::time::Duration::from_millis(20));
+    }
 }

@@ -9,9 +9,7 @@ use sea_orm::{
     sea_query::{Expr, ExprTrait},
 };
 
-use super::entities::{
-    capacity_commitment as cc, capacity_entry, dispatch_line, offer, provider, summary_report,
-};
+use super::entities::{capacity_commitment as cc, capacity_entry, dispatch_line, offer, provider};
 use super::{from_json, parse_code, to_json};
 use crate::domain::codes::ServiceType;
 use crate::domain::dispatch::{Agreement, CapacityCommitment, LineState, Offer, OfferState};
@@ -68,6 +66,20 @@ pub async fn get_commitment<C: ConnectionTrait>(
 ) -> Result<Option<CapacityCommitment>, DbErr> {
     cc::Entity::find_by_id(id)
         .one(conn)
+        .await?
+        .map(commitment_from_row)
+        .transpose()
+}
+
+/// A commitment, its row locked until the transaction ends (on
+/// PostgreSQL), so that its ledger does not move under a change of it.
+pub async fn lock_commitment(
+    txn: &super::Txn,
+    id: i32,
+) -> Result<Option<CapacityCommitment>, DbErr> {
+    cc::Entity::find_by_id(id)
+        .lock(sea_orm::sea_query::LockType::Update)
+        .one(txn)
         .await?
         .map(commitment_from_row)
         .transpose()
@@ -150,8 +162,8 @@ impl Movement {
 /// Moves `days` on a commitment's ledger with a guarded update: it applies
 /// only if the commitment can bear it (nothing is ever overbooked, whatever
 /// the concurrency), and records the movement. False when it cannot.
-pub async fn move_capacity<C: ConnectionTrait>(
-    conn: &C,
+pub async fn move_capacity(
+    conn: &super::Txn,
     commitment: i32,
     offer: &str,
     movement: Movement,
@@ -184,16 +196,15 @@ pub async fn move_capacity<C: ConnectionTrait>(
     if update.exec(conn).await?.rows_affected != 1 {
         return Ok(false);
     }
-    capacity_entry::Entity::insert(capacity_entry::ActiveModel {
+    let entry = capacity_entry::Entity::insert(capacity_entry::ActiveModel {
         commitment_id: Set(commitment),
         offer_id: Set(Some(offer.to_owned())),
         kind: Set(movement.code().to_owned()),
         person_days: Set(d),
         created_at: Set(now),
         ..Default::default()
-    })
-    .exec_without_returning(conn)
-    .await?;
+    });
+    conn.defer(entry.build(conn.get_database_backend()));
     Ok(true)
 }
 
@@ -250,23 +261,46 @@ pub async fn commitment_for<C: ConnectionTrait>(
     Ok(None)
 }
 
-/// Every provider with its capacity for `service` on `day` and its record of
-/// answering offers: the in-memory view matching works on.
+/// The providers qualified for `service` with free capacity for it on
+/// `day`, each with its capacity and its record of answering offers: the
+/// in-memory view matching works on. A provider without free capacity can
+/// be no candidate, so it is left out here.
 pub async fn pool<C: ConnectionTrait>(
     conn: &C,
+    registry: &super::registry::Snapshot,
     service: ServiceType,
     day: NaiveDate,
 ) -> Result<Vec<Pool>, DbErr> {
-    // The registry of providers is small (tens to thousands): read it whole.
-    let providers = super::registry::list_providers(conn, None, i64::MAX as u64).await?;
+    use std::collections::HashMap;
     let commitments = cc::Entity::find()
         .filter(cc::Column::Service.eq(service.as_str()))
         .filter(cc::Column::PeriodStart.lte(day))
         .filter(cc::Column::PeriodEnd.gte(day))
         .all(conn)
         .await?;
-    // Each provider's record of answering offers, counted in the database.
+    // (committed, largest free part): a hold must fit in one commitment.
+    let mut capacity: HashMap<&str, (i32, i32)> = HashMap::new();
+    for c in &commitments {
+        let entry = capacity.entry(c.provider_id.as_str()).or_default();
+        entry.0 += c.person_days;
+        entry.1 = Ord::max(entry.1, c.person_days - c.held_days - c.consumed_days);
+    }
+    let providers: Vec<_> = registry
+        .providers()
+        .filter(|p| p.services.contains(&service))
+        .filter_map(|p| {
+            capacity
+                .get(p.id.as_str())
+                .filter(|(_, free)| *free > 0)
+                .map(|c| (p, *c))
+        })
+        .collect();
+    if providers.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Their record of answering offers, counted in the database.
     let answered: Vec<(String, String, i64)> = offer::Entity::find()
+        .filter(offer::Column::ProviderId.is_in(providers.iter().map(|(p, _)| p.id.as_str())))
         .filter(offer::Column::State.is_in([
             "ACCEPTED",
             "ACTIVE",
@@ -283,30 +317,25 @@ pub async fn pool<C: ConnectionTrait>(
         .into_tuple()
         .all(conn)
         .await?;
+    // (accepted, answered) by provider.
+    let mut record: HashMap<&str, (i64, i64)> = HashMap::new();
+    for (provider, state, n) in &answered {
+        let entry = record.entry(provider.as_str()).or_default();
+        entry.1 += n;
+        if !matches!(state.as_str(), "DECLINED" | "EXPIRED") {
+            entry.0 += n;
+        }
+    }
     Ok(providers
         .into_iter()
-        .map(|p| {
-            let mine = commitments.iter().filter(|c| c.provider_id == p.id);
-            let committed: i32 = mine.clone().map(|c| c.person_days).sum();
-            // A hold must fit in one commitment: what counts is the largest free part.
-            let free: i32 = mine
-                .map(|c| c.person_days - c.held_days - c.consumed_days)
-                .max()
-                .unwrap_or(0);
-            let mut accepted = 0;
-            let mut answers = 0;
-            for (_, state, n) in answered.iter().filter(|(id, _, _)| *id == p.id) {
-                answers += n;
-                if !matches!(state.as_str(), "DECLINED" | "EXPIRED") {
-                    accepted += n;
-                }
-            }
+        .map(|(p, (committed, free))| {
+            let (accepted, answers) = record.get(p.id.as_str()).copied().unwrap_or_default();
             Pool {
                 committed: committed as u32,
-                free: Ord::max(free, 0) as u32,
+                free: free as u32,
                 accepted: accepted as u32,
                 answered: answers as u32,
-                provider: p,
+                provider: p.clone(),
             }
         })
         .collect())
@@ -317,34 +346,30 @@ pub async fn pool<C: ConnectionTrait>(
 /// The plan of one granted line and where it stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DispatchLine {
-    pub id: i32,
     pub line_index: u32,
+    pub service: ServiceType,
     pub state: LineState,
     pub plan: Vec<String>,
     pub next_candidate: u32,
     pub justification: String,
 }
 
-pub async fn insert_line<C: ConnectionTrait>(
-    conn: &C,
-    request_key: i64,
-    line_index: u32,
-    plan: &[String],
-    justification: &str,
-) -> Result<i32, DbErr> {
-    let row = dispatch_line::ActiveModel {
+/// Inserts the lines of an approved plan (deferred).
+pub fn insert_lines(txn: &super::Txn, request_key: i64, lines: &[DispatchLine]) {
+    if lines.is_empty() {
+        return;
+    }
+    let rows = lines.iter().map(|l| dispatch_line::ActiveModel {
         support_request_id: Set(request_key),
-        line_index: Set(line_index as i32),
-        state: Set(LineState::Offered.as_str().to_owned()),
-        plan: Set(to_json(plan)),
-        next_candidate: Set(0),
-        justification: Set(justification.to_owned()),
+        line_index: Set(l.line_index as i32),
+        service: Set(l.service.as_str().to_owned()),
+        state: Set(l.state.as_str().to_owned()),
+        plan: Set(to_json(&l.plan)),
+        next_candidate: Set(l.next_candidate as i32),
+        justification: Set(l.justification.clone()),
         ..Default::default()
-    };
-    Ok(dispatch_line::Entity::insert(row)
-        .exec(conn)
-        .await?
-        .last_insert_id)
+    });
+    txn.defer(dispatch_line::Entity::insert_many(rows).build(txn.get_database_backend()));
 }
 
 pub async fn lines<C: ConnectionTrait>(
@@ -359,8 +384,8 @@ pub async fn lines<C: ConnectionTrait>(
         .into_iter()
         .map(|r| {
             Ok(DispatchLine {
-                id: r.id,
                 line_index: r.line_index as u32,
+                service: parse_code("dispatch_lines.service", &r.service)?,
                 state: parse_code("dispatch_lines.state", &r.state)?,
                 plan: from_json("dispatch_lines.plan", &r.plan)?,
                 next_candidate: r.next_candidate as u32,
@@ -370,54 +395,64 @@ pub async fn lines<C: ConnectionTrait>(
         .collect()
 }
 
-pub async fn update_line<C: ConnectionTrait>(
-    conn: &C,
-    id: i32,
-    state: LineState,
-    next_candidate: u32,
-) -> Result<(), DbErr> {
-    dispatch_line::Entity::update_many()
-        .col_expr(dispatch_line::Column::State, Expr::value(state.as_str()))
+/// Writes a line's state, plan and next candidate (deferred).
+pub fn save_line(txn: &super::Txn, request_key: i64, line: &DispatchLine) {
+    let update = dispatch_line::Entity::update_many()
+        .col_expr(
+            dispatch_line::Column::State,
+            Expr::value(line.state.as_str()),
+        )
+        .col_expr(
+            dispatch_line::Column::Plan,
+            Expr::value(to_json(&line.plan)),
+        )
         .col_expr(
             dispatch_line::Column::NextCandidate,
-            Expr::value(next_candidate as i32),
+            Expr::value(line.next_candidate as i32),
         )
-        .filter(dispatch_line::Column::Id.eq(id))
-        .exec(conn)
-        .await?;
-    Ok(())
+        .filter(dispatch_line::Column::SupportRequestId.eq(request_key))
+        .filter(dispatch_line::Column::LineIndex.eq(line.line_index as i32));
+    txn.defer(update.build(txn.get_database_backend()));
 }
 
-/// Replaces a line's plan (re-matching appends candidates).
-pub async fn set_plan<C: ConnectionTrait>(conn: &C, id: i32, plan: &[String]) -> Result<(), DbErr> {
-    dispatch_line::Entity::update_many()
-        .col_expr(dispatch_line::Column::Plan, Expr::value(to_json(plan)))
-        .filter(dispatch_line::Column::Id.eq(id))
-        .exec(conn)
-        .await?;
-    Ok(())
-}
-
-/// Keys of requests with a line waiting for capacity.
-pub async fn waiting_request_keys<C: ConnectionTrait>(conn: &C) -> Result<Vec<i64>, DbErr> {
-    dispatch_line::Entity::find()
+/// Requests with a line of `service` waiting for capacity, in queue
+/// order, after the queue key `after`: (row key, queue key). The index on
+/// the lines' state and service finds them without reading the others.
+pub async fn waiting_for<C: ConnectionTrait>(
+    conn: &C,
+    service: ServiceType,
+    after: Option<&str>,
+    limit: u64,
+) -> Result<Vec<(i64, String)>, DbErr> {
+    use super::entities::support_request as sr;
+    let mut query = dispatch_line::Entity::find()
         .filter(dispatch_line::Column::State.eq(LineState::Waiting.as_str()))
+        .filter(dispatch_line::Column::Service.eq(service.as_str()))
+        .join(
+            sea_orm::JoinType::InnerJoin,
+            dispatch_line::Entity::belongs_to(sr::Entity)
+                .from(dispatch_line::Column::SupportRequestId)
+                .to(sr::Column::Id)
+                .into(),
+        )
+        .filter(sr::Column::QueueKey.is_not_null())
         .select_only()
         .column(dispatch_line::Column::SupportRequestId)
+        .column(sr::Column::QueueKey)
         .distinct()
-        .into_tuple::<i64>()
-        .all(conn)
-        .await
+        .order_by_asc(sr::Column::QueueKey)
+        .limit(limit);
+    if let Some(after) = after {
+        query = query.filter(sr::Column::QueueKey.gt(after));
+    }
+    query.into_tuple().all(conn).await
 }
 
 // --- Offers ---
 
-pub async fn insert_offer<C: ConnectionTrait>(
-    conn: &C,
-    request_key: i64,
-    o: &Offer,
-) -> Result<(), DbErr> {
-    offer::Entity::insert(offer::ActiveModel {
+/// Inserts a new offer (deferred).
+pub fn insert_offer(txn: &super::Txn, request_key: i64, o: &Offer) {
+    let insert = offer::Entity::insert(offer::ActiveModel {
         id: Set(o.id.clone()),
         support_request_id: Set(request_key),
         support_request_uid: Set(o.support_request_id.clone()),
@@ -437,10 +472,8 @@ pub async fn insert_offer<C: ConnectionTrait>(
         delivery_note: Set(None),
         created_at: Set(o.created_at),
         updated_at: Set(o.created_at),
-    })
-    .exec_without_returning(conn)
-    .await?;
-    Ok(())
+    });
+    txn.defer(insert.build(txn.get_database_backend()));
 }
 
 /// An offer with the row key of its request.
@@ -455,13 +488,16 @@ pub async fn find_offer<C: ConnectionTrait>(
         .transpose()
 }
 
-/// Writes an offer's new state (and the fields of `o`) if it is still in `from`.
-pub async fn save_offer<C: ConnectionTrait>(
-    conn: &C,
+/// Writes an offer's new state (and the fields of `o`), guarded by the
+/// state `from` it was read in. Its request's row lock (taken before the
+/// offer was read) keeps the guard, so the write goes with the deferred
+/// ones; debug builds send it at once and check the guard held.
+pub async fn save_offer(
+    txn: &super::Txn,
     o: &Offer,
     from: OfferState,
     now: DateTime<Utc>,
-) -> Result<bool, DbErr> {
+) -> Result<(), DbErr> {
     let agreement = o.agreement.as_ref();
     let row = offer::ActiveModel {
         state: Set(o.state.as_str().to_owned()),
@@ -476,13 +512,23 @@ pub async fn save_offer<C: ConnectionTrait>(
         updated_at: Set(now),
         ..Default::default()
     };
-    let updated = offer::Entity::update_many()
+    let statement = offer::Entity::update_many()
         .set(row)
         .filter(offer::Column::Id.eq(o.id.as_str()))
         .filter(offer::Column::State.eq(from.as_str()))
-        .exec(conn)
-        .await?;
-    Ok(updated.rows_affected == 1)
+        .build(txn.get_database_backend());
+    if cfg!(debug_assertions) {
+        let updated = txn.execute_raw(statement).await?;
+        if updated.rows_affected() != 1 {
+            return Err(DbErr::Custom(format!(
+                "offer {} left {from} under its request's lock",
+                o.id
+            )));
+        }
+    } else {
+        txn.defer(statement);
+    }
+    Ok(())
 }
 
 pub async fn offers_of_request<C: ConnectionTrait>(
@@ -573,29 +619,6 @@ fn offer_from_row(r: offer::Model) -> Result<Offer, DbErr> {
         delivery_note: r.delivery_note,
         created_at: r.created_at,
     })
-}
-
-// --- Summary reports ---
-
-pub struct Report<'a> {
-    pub service_provided: &'a str,
-    pub results: &'a str,
-    pub lessons_learned: &'a str,
-    pub recipients: &'a [&'a str],
-    pub submitted_at: DateTime<Utc>,
-}
-
-/// Deferred: written with the transaction's next statement or its commit.
-pub fn insert_report(txn: &super::Txn, request_key: i64, r: &Report<'_>) {
-    let insert = summary_report::Entity::insert(summary_report::ActiveModel {
-        support_request_id: Set(request_key),
-        service_provided: Set(r.service_provided.to_owned()),
-        results: Set(r.results.to_owned()),
-        lessons_learned: Set(r.lessons_learned.to_owned()),
-        recipients: Set(to_json(r.recipients)),
-        submitted_at: Set(r.submitted_at),
-    });
-    txn.defer(insert.build(txn.get_database_backend()));
 }
 
 /// Whether the provider exists (for commitments).

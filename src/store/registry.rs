@@ -1,12 +1,14 @@
 //! Countries (with their Council acts), organisations and providers.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    QuerySelect, QueryTrait, sea_query::ExprTrait,
 };
 
-use super::entities::{council_act, country, organisation, provider};
+use super::entities::{council_act, country, organisation, provider, registry_version};
 use super::{from_json, parse_code, to_json};
 use crate::domain::registry::{CouncilAct, Country, Organisation, Provider};
 
@@ -300,5 +302,98 @@ fn provider_from_row(r: provider::Model) -> Result<Provider, DbErr> {
         id: r.id,
         display_name: r.display_name,
         country: r.country_code,
+    })
+}
+
+// --- The registry in memory ---
+
+/// The whole registry at one version: countries with their Council acts,
+/// organisations and providers. Tens to thousands of records, read by every
+/// submission and every match, and changed by administrators a few times a
+/// day: each process keeps it in memory and reads it again only when the
+/// version has moved (`version`, bumped by every change in its
+/// transaction).
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    pub version: i64,
+    countries: HashMap<String, Country>,
+    organisations: HashMap<String, Organisation>,
+    /// By id, in id order.
+    providers: std::collections::BTreeMap<String, Provider>,
+}
+
+impl Snapshot {
+    pub fn country(&self, code: &str) -> Option<&Country> {
+        self.countries.get(code)
+    }
+
+    pub fn organisation(&self, id: &str) -> Option<&Organisation> {
+        self.organisations.get(id)
+    }
+
+    pub fn provider(&self, id: &str) -> Option<&Provider> {
+        self.providers.get(id)
+    }
+
+    /// Every provider, in id order.
+    pub fn providers(&self) -> impl Iterator<Item = &Provider> {
+        self.providers.values()
+    }
+}
+
+/// The registry's version.
+pub async fn version<C: ConnectionTrait>(conn: &C) -> Result<i64, DbErr> {
+    registry_version::Entity::find_by_id(1)
+        .one(conn)
+        .await?
+        .map(|r| r.version)
+        .ok_or_else(|| DbErr::RecordNotFound("registry version".into()))
+}
+
+/// The expression of the registry's version, for a query that reads it
+/// along with its own columns (`registry_version`), saving a round trip.
+pub(crate) fn version_column() -> sea_orm::sea_query::SimpleExpr {
+    sea_orm::sea_query::Expr::cust("(SELECT version FROM registry_version WHERE id = 1)")
+}
+
+/// Moves the version on, with the change's other writes (deferred).
+pub fn bump_version(txn: &super::Txn) {
+    let update = registry_version::Entity::update_many()
+        .col_expr(
+            registry_version::Column::Version,
+            sea_orm::sea_query::Expr::col(registry_version::Column::Version).add(1),
+        )
+        .filter(registry_version::Column::Id.eq(1));
+    txn.defer(update.build(txn.get_database_backend()));
+}
+
+/// Reads the whole registry in one read-only transaction (one snapshot of
+/// the database on PostgreSQL; SQLite's readers see one too), with the
+/// version it is at.
+pub async fn load(db: &sea_orm::DatabaseConnection) -> Result<Snapshot, DbErr> {
+    use sea_orm::{AccessMode, IsolationLevel, TransactionTrait};
+    let txn = match db.get_database_backend() {
+        sea_orm::DbBackend::Postgres => {
+            db.begin_with_config(
+                Some(IsolationLevel::RepeatableRead),
+                Some(AccessMode::ReadOnly),
+            )
+            .await?
+        }
+        _ => db.begin_with_config(None, None).await?,
+    };
+    let version = version(&txn).await?;
+    let countries = list_countries(&txn, None, u64::MAX >> 1).await?;
+    let organisations = list_organisations(&txn, None, u64::MAX >> 1).await?;
+    let providers = list_providers(&txn, None, u64::MAX >> 1).await?;
+    txn.commit().await?;
+    Ok(Snapshot {
+        version,
+        countries: countries.into_iter().map(|c| (c.code.clone(), c)).collect(),
+        organisations: organisations
+            .into_iter()
+            .map(|o| (o.id.clone(), o))
+            .collect(),
+        providers: providers.into_iter().map(|p| (p.id.clone(), p)).collect(),
     })
 }

@@ -4,12 +4,16 @@
 //! only if the timer is still unfired, and a process that dies holding a
 //! lease leaves its timers to be claimed again when the lease runs out.
 
+pub mod sequencer;
+
 use std::time::Duration as StdDuration;
 
 use chrono::Duration;
 use serde_json::json;
 
-use crate::app::{App, AppResult, Change, dispatch, record, requests::resource_name};
+use std::collections::BTreeSet;
+
+use crate::app::{App, AppResult, dispatch, kernel};
 use crate::domain::actor::Actor;
 use crate::domain::dispatch::TimerKind;
 use crate::domain::request::RequestState;
@@ -17,6 +21,8 @@ use crate::store::{self, timers::Timer};
 
 /// How long a claim protects a timer from other workers.
 pub const LEASE: Duration = Duration::seconds(30);
+/// How often the worker re-matches waiting requests by itself.
+const SWEEP: StdDuration = StdDuration::from_secs(60);
 /// Timers claimed at a time.
 const BATCH: u64 = 32;
 
@@ -44,73 +50,82 @@ pub async fn run_once(app: &App, owner: &str) -> AppResult<usize> {
 }
 
 /// Fires one claimed timer in one transaction; false when another process
-/// fired it first.
+/// fired it first. Capacity it frees is re-matched after the commit.
 async fn fire(app: &App, timer: &Timer) -> AppResult<bool> {
     let now = app.now();
-    let txn = store::begin(&app.db).await?;
+    let txn = kernel::begin(app).await?;
     if !store::timers::mark_fired(&txn, timer.id, now).await? {
         return Ok(false);
     }
     let actor = Actor::system("timer");
+    let mut freed = BTreeSet::new();
     match timer.kind {
-        TimerKind::OfferExpiry => dispatch::expire(&txn, app, &timer.target, now).await?,
-        TimerKind::CapacityStarts => dispatch::rematch_waiting(&txn, app, now).await?,
+        TimerKind::OfferExpiry => {
+            freed.extend(dispatch::expire(&txn, app, &timer.target, now).await?)
+        }
+        TimerKind::CapacityStarts => {
+            if let Ok(id) = timer.target.parse()
+                && let Some(c) = store::dispatch::get_commitment(&txn, id).await?
+            {
+                freed.insert(c.service);
+            }
+        }
         TimerKind::AssessmentDeadline => {
-            if let Some(stored) = store::requests::find_by_id(&txn, &timer.target).await?
-                && stored.request.decided_at.is_none()
+            if let Some(r) = kernel::load_id_for_change(&txn, &timer.target).await?
+                && r.request.decided_at.is_none()
                 // A timer of an earlier submission is not this deadline.
-                && stored.request.response_deadline == Some(timer.due_at)
+                && r.request.response_deadline == Some(timer.due_at)
                 && matches!(
-                    stored.request.state,
+                    r.request.state,
                     RequestState::Eligible | RequestState::Referred
                 )
             {
-                record(
+                r.event(
                     &txn,
                     &actor,
                     now,
-                    Change {
-                        action: "AssessmentDeadlineBreached",
-                        resource: resource_name(&timer.target),
-                        from: stored.request.state.as_str(),
-                        to: stored.request.state.as_str(),
-                        payload: json!({ "deadline": stored.request.response_deadline }),
-                    },
-                )
-                .await?;
+                    "AssessmentDeadlineBreached",
+                    json!({ "deadline": r.request.response_deadline }),
+                );
             }
         }
         TimerKind::ReportDue => {
-            if let Some(stored) = store::requests::find_by_id(&txn, &timer.target).await?
-                && stored.request.state == RequestState::Completed
+            if let Some(mut r) = kernel::load_id_for_change(&txn, &timer.target).await?
+                && r.request.state == RequestState::Completed
             {
-                store::requests::flag_report_overdue(&txn, stored.key).await?;
-                record(
+                r.request.report_overdue = true;
+                r.event(
                     &txn,
                     &actor,
                     now,
-                    Change {
-                        action: "SummaryReportOverdue",
-                        resource: resource_name(&timer.target),
-                        from: RequestState::Completed.as_str(),
-                        to: RequestState::Completed.as_str(),
-                        payload: json!({ "article": "Art. 16(9)" }),
-                    },
-                )
-                .await?;
+                    "SummaryReportOverdue",
+                    json!({ "article": "Art. 16(9)" }),
+                );
+                r.save(&txn, now).await?;
             }
         }
     }
     txn.commit().await?;
     tracing::info!(timer = timer.id, kind = %timer.kind, target = %timer.target, "timer fired");
+    dispatch::rematch_after(app, freed).await;
     Ok(true)
 }
 
 /// Runs the worker until `shutdown` resolves, polling every `every`.
+/// Every `SWEEP` (and at its start) it also re-matches the requests waiting
+/// for capacity (`dispatch::rematch_all`), in case a process stopped
+/// between a change that freed capacity and the re-matching that follows it.
 pub async fn run(app: App, every: StdDuration, shutdown: impl std::future::Future<Output = ()>) {
     let owner = format!("worker-{}", uuid::Uuid::new_v4());
     tokio::pin!(shutdown);
+    let mut last_sweep: Option<std::time::Instant> = None;
     loop {
+        if last_sweep.is_none_or(|at| at.elapsed() >= SWEEP) {
+            last_sweep = Some(std::time::Instant::now());
+            if let Err(err) = dispatch::rematch_all(&app).await {
+                tracing::warn!(error = %err, "re-matching sweep failed");
+            }
+        }
         if let Err(err) = run_once(&app, &owner).await {
             tracing::warn!(error = %err, "timer worker pass failed");
         }

@@ -277,12 +277,7 @@ async fn concurrent_writers_form_one_chain() {
         let db = db.clone();
         tokio::spawn(async move {
             for i in 0..125 {
-                // Half lock first, half at their first write.
-                let txn = if w % 2 == 0 {
-                    reserve_dispatch::store::begin(&db).await.unwrap()
-                } else {
-                    reserve_dispatch::store::begin_guarded(&db).await.unwrap()
-                };
+                let txn = reserve_dispatch::store::begin(&db).await.unwrap();
                 reserve_dispatch::store::audit::append(
                     &txn,
                     reserve_dispatch::store::audit::NewEvent {
@@ -296,9 +291,7 @@ async fn concurrent_writers_form_one_chain() {
                         to_state: String::new(),
                         payload: format!("{{\"i\":{i}}}"),
                     },
-                )
-                .await
-                .unwrap();
+                );
                 txn.commit().await.unwrap();
             }
         })
@@ -397,9 +390,7 @@ async fn a_slow_watcher_is_ended_with_its_cursor_and_others_go_on() {
                         to_state: String::new(),
                         payload: format!("{{\"n\":{}}}", batch * 100 + i),
                     },
-                )
-                .await
-                .unwrap();
+                );
             }
             txn.commit().await.unwrap();
             tokio::time::sleep(Duration::from_millis(5)).await;

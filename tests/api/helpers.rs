@@ -556,7 +556,14 @@ pub fn start_server_binary(
         }
     };
     // Keep draining the log so the process never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
+    let echo = std::env::var_os("RESERVE_TEST_ECHO").is_some();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            if echo {
+                eprintln!("[server] {line}");
+            }
+        }
+    });
     ServerProcess {
         child,
         addr: format!("http://{addr}"),

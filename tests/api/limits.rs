@@ -210,11 +210,16 @@ async fn a_write_waiting_on_a_held_database_lock_gives_up_with_unavailable() {
     let token = app.token("requester", "ee-csirt");
     let mut client = app.requests().await;
 
-    // Another session holds the write lock (as a stuck writer would).
+    // Another session holds what a creation must write (as a stuck writer
+    // would): SQLite's write lock, which any write transaction takes, and
+    // on PostgreSQL the row of the year's reference counter.
     let other = reserve_dispatch::store::connect(&app.db.url, 1)
         .await
         .unwrap();
     let held = reserve_dispatch::store::begin(&other).await.unwrap();
+    reserve_dispatch::store::requests::next_reference_number(&held, chrono::Utc::now())
+        .await
+        .unwrap();
 
     let started = std::time::Instant::now();
     let refused = client

@@ -16,6 +16,7 @@ mod dispatch;
 mod eligibility;
 mod helpers;
 mod limits;
+mod migrations;
 mod platform;
 mod registry;
 mod replicas;

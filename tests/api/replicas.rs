@@ -408,7 +408,7 @@ async fn lifecycle(
     while watched.len() < listed.len() {
         let event = tokio::time::timeout(Duration::from_secs(10), watch.message())
             .await
-            .expect("every event reaches the watcher on the other process")
+            .unwrap_or_else(|_| panic!("every event reaches the watcher on the other process: listed {listed:?}, watched {watched:?}"))
             .unwrap()
             .expect("the stream stays open");
         if ours(&event) {

@@ -8,6 +8,8 @@ pub struct Model {
     pub id: i32,
     pub support_request_id: i64,
     pub line_index: i32,
+    /// The granted line's service (waiting lines are found by it).
+    pub service: String,
     pub state: String,
     /// JSON array of provider ids.
     pub plan: String,

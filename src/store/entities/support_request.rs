@@ -42,6 +42,19 @@ pub struct Model {
     pub granted_duration_days: Option<i32>,
     pub completed_at: Option<DateTimeUtc>,
     pub report_overdue: bool,
+    /// The aggregate's parts, as the domain's values serialise.
+    #[sea_orm(column_type = "JsonBinary")]
+    pub affected_entities: Json,
+    #[sea_orm(column_type = "JsonBinary")]
+    pub service_lines: Json,
+    #[sea_orm(column_type = "JsonBinary")]
+    pub evaluations: Json,
+    #[sea_orm(column_type = "JsonBinary")]
+    pub granted_lines: Json,
+    #[sea_orm(column_type = "JsonBinary", nullable)]
+    pub summary_report: Option<Json>,
+    /// Sort key of the assessment queue (`domain::priority::queue_key`).
+    pub queue_key: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,16 +1,12 @@
 use sea_orm::entity::prelude::*;
 
+/// One row: the registry's version, bumped by every change of it.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-#[sea_orm(table_name = "summary_reports")]
+#[sea_orm(table_name = "registry_version")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub support_request_id: i64,
-    pub service_provided: String,
-    pub results: String,
-    pub lessons_learned: String,
-    /// JSON array.
-    pub recipients: String,
-    pub submitted_at: DateTimeUtc,
+    pub id: i32,
+    pub version: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,0 +1,634 @@
+//! Offers and their answers: an offer holds capacity until the provider
+//! accepts (consumed), declines or lets it expire (released, and the line
+//! offered to the next provider of the plan), or the request is withdrawn.
+//! Capacity that frees re-matches the requests waiting for it.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::json;
+
+use super::plan::proposals;
+use super::{country_of, demand, offer_name};
+use crate::app::kernel::{self, Change, Loaded, Step};
+use crate::app::requests::resource_name;
+use crate::app::{App, AppError, AppResult, Page, PageRequest, require};
+use crate::domain::actor::{Actor, Role};
+use crate::domain::codes::ServiceType;
+use crate::domain::dispatch::{
+    DeclineReason, LineState, Offer, OfferAction, OfferState, TimerKind,
+};
+use crate::domain::matching;
+use crate::domain::registry::Country;
+use crate::domain::request::{Action, RequestState, SupportRequest};
+use crate::store::{
+    self, Txn,
+    dispatch::{DispatchLine, Movement},
+    registry::Snapshot,
+};
+
+fn offer_not_found(id: &str) -> AppError {
+    AppError::NotFound(format!("{} not found", offer_name(id)))
+}
+
+fn capacity_error() -> AppError {
+    AppError::FailedPrecondition("the capacity ledger does not bear this movement".into())
+}
+
+/// Offers `line` to the next provider of its plan that has free capacity,
+/// holding the capacity and setting the expiry timer; the line's state and
+/// next candidate move in `line` (the caller writes it). None when no one
+/// is left: the line then waits for capacity.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn offer_next(
+    txn: &Txn,
+    app: &App,
+    actor: &Actor,
+    r: &Loaded,
+    registry: &Snapshot,
+    country: &Country,
+    line: &mut DispatchLine,
+    now: DateTime<Utc>,
+) -> AppResult<Option<Offer>> {
+    let request = &r.request;
+    let d = demand(request, line.line_index as usize, country);
+    let mut next = line.next_candidate as usize;
+    while next < line.plan.len() {
+        let provider_id = &line.plan[next];
+        next += 1;
+        // The registry may have changed since the plan: check again.
+        let Some(provider) = registry.provider(provider_id) else {
+            continue;
+        };
+        if matching::excluded(provider, &d).is_some() {
+            continue;
+        }
+        let Some(commitment) = store::dispatch::commitment_for(
+            txn,
+            provider_id,
+            d.service,
+            now.date_naive(),
+            d.person_days,
+        )
+        .await?
+        else {
+            continue;
+        };
+        let offer = Offer {
+            id: uuid::Uuid::now_v7().to_string(),
+            support_request_id: request.id.clone(),
+            line_index: line.line_index,
+            provider: provider_id.clone(),
+            commitment_id: commitment.id,
+            person_days: d.person_days,
+            state: OfferState::Offered,
+            accept_deadline: now
+                + Duration::hours(
+                    app.rules
+                        .offers
+                        .accept_hours(request.content.severity)
+                        .into(),
+                ),
+            decline_reason: None,
+            decline_note: None,
+            agreement: None,
+            delivery_note: None,
+            created_at: now,
+        };
+        // Another transaction may have taken the capacity since it was read.
+        if !store::dispatch::move_capacity(
+            txn,
+            commitment.id,
+            &offer.id,
+            Movement::Hold,
+            d.person_days,
+            now,
+        )
+        .await?
+        {
+            continue;
+        }
+        store::dispatch::insert_offer(txn, r.key, &offer);
+        store::timers::schedule(
+            txn,
+            TimerKind::OfferExpiry,
+            &offer.id,
+            offer.accept_deadline,
+        );
+        line.state = LineState::Offered;
+        line.next_candidate = next as u32;
+        kernel::record(
+            txn,
+            actor,
+            now,
+            Change {
+                action: "MakeOffer",
+                resource: offer_name(&offer.id),
+                from: "",
+                to: OfferState::Offered.as_str(),
+                payload: json!({
+                    "support_request": resource_name(&request.id),
+                    "line": line.line_index,
+                    "provider": offer.provider,
+                    "person_days": offer.person_days,
+                    "accept_deadline": offer.accept_deadline,
+                }),
+            },
+        );
+        return Ok(Some(offer));
+    }
+    line.state = LineState::Waiting;
+    line.next_candidate = next as u32;
+    Ok(None)
+}
+
+/// Locks the request an offer belongs to, then reads the offer; an offer
+/// of another provider is `NOT_FOUND`. With `provider` None (the service's
+/// own changes), any offer.
+pub(super) async fn load_offer(
+    txn: &Txn,
+    provider: Option<&str>,
+    id: &str,
+) -> AppResult<(Loaded, Offer)> {
+    let Some(read) = store::requests::find_for_offer(txn, id).await? else {
+        return Err(offer_not_found(id));
+    };
+    match store::dispatch::find_offer(txn, id).await? {
+        Some((_, offer)) if provider.is_none_or(|p| offer.provider == p) => {
+            Ok((Loaded::from(read), offer))
+        }
+        _ => Err(offer_not_found(id)),
+    }
+}
+
+/// Loads an offer of the calling provider, its request locked.
+pub(super) async fn load_own_offer(
+    txn: &Txn,
+    actor: &Actor,
+    id: &str,
+) -> AppResult<(Loaded, Offer)> {
+    require(actor, &[Role::Provider])?;
+    load_offer(txn, Some(&actor.organisation), id).await
+}
+
+/// One step of an offer: its chart action and the audit event it writes.
+pub(super) struct OfferStep<'a> {
+    pub action: OfferAction,
+    pub event: &'a str,
+    pub payload: serde_json::Value,
+}
+
+/// Writes an offer's transition with its audit event; a refused transition
+/// changes nothing.
+pub(super) async fn save_offer(
+    txn: &Txn,
+    actor: &Actor,
+    mut offer: Offer,
+    step: OfferStep<'_>,
+    now: DateTime<Utc>,
+    edit: impl FnOnce(&mut Offer),
+) -> AppResult<Offer> {
+    let from = offer.state;
+    offer.state = from
+        .apply(step.action)
+        .map_err(|e| AppError::FailedPrecondition(e.to_string()))?;
+    edit(&mut offer);
+    store::dispatch::save_offer(txn, &offer, from, now).await?;
+    kernel::record(
+        txn,
+        actor,
+        now,
+        Change {
+            action: step.event,
+            resource: offer_name(&offer.id),
+            from: from.as_str(),
+            to: offer.state.as_str(),
+            payload: step.payload,
+        },
+    );
+    Ok(offer)
+}
+
+/// Sets the state of the request's line of `line_index` (deferred).
+pub(super) async fn set_line_state(
+    txn: &Txn,
+    key: i64,
+    line_index: u32,
+    state: LineState,
+) -> AppResult<Vec<DispatchLine>> {
+    let mut lines = store::dispatch::lines(txn, key).await?;
+    if let Some(line) = lines.iter_mut().find(|l| l.line_index == line_index) {
+        line.state = state;
+        store::dispatch::save_line(txn, key, line);
+    }
+    Ok(lines)
+}
+
+#[tracing::instrument(name = "dispatch.accept", skip_all)]
+pub async fn accept(app: &App, actor: &Actor, id: &str) -> AppResult<Offer> {
+    let now = app.now();
+    let txn = kernel::begin(app).await?;
+    let (r, offer) = load_own_offer(&txn, actor, id).await?;
+    if offer.state == OfferState::Offered && now > offer.accept_deadline {
+        return Err(AppError::FailedPrecondition(format!(
+            "the offer expired at {}",
+            offer.accept_deadline
+        )));
+    }
+    let offer = save_offer(
+        &txn,
+        actor,
+        offer,
+        OfferStep {
+            action: OfferAction::Accept,
+            event: "AcceptOffer",
+            payload: json!({}),
+        },
+        now,
+        |_| {},
+    )
+    .await?;
+    if !store::dispatch::move_capacity(
+        &txn,
+        offer.commitment_id,
+        &offer.id,
+        Movement::Consume,
+        offer.person_days,
+        now,
+    )
+    .await?
+    {
+        return Err(capacity_error());
+    }
+    store::timers::cancel(&txn, TimerKind::OfferExpiry, &offer.id, now);
+    set_line_state(&txn, r.key, offer.line_index, LineState::Accepted).await?;
+    txn.commit().await?;
+    Ok(offer)
+}
+
+#[tracing::instrument(name = "dispatch.decline", skip_all)]
+pub async fn decline(
+    app: &App,
+    actor: &Actor,
+    id: &str,
+    reason: DeclineReason,
+    note: &str,
+) -> AppResult<Offer> {
+    let now = app.now();
+    let txn = kernel::begin(app).await?;
+    let (mut r, offer) = load_own_offer(&txn, actor, id).await?;
+    let payload = json!({ "reason": reason, "note": note });
+    let offer = save_offer(
+        &txn,
+        actor,
+        offer,
+        OfferStep {
+            action: OfferAction::Decline,
+            event: "DeclineOffer",
+            payload,
+        },
+        now,
+        |o| {
+            o.decline_reason = Some(reason);
+            o.decline_note = (!note.is_empty()).then(|| note.to_owned());
+        },
+    )
+    .await?;
+    let freed = move_on(&txn, app, &mut r, &offer, now).await?;
+    txn.commit().await?;
+    rematch_after(app, freed).await;
+    Ok(offer)
+}
+
+/// An offer whose deadline passed unanswered expires, as a decline would;
+/// in the transaction of its timer. Returns the service whose capacity
+/// freed, to re-match after the commit.
+pub(crate) async fn expire(
+    txn: &Txn,
+    app: &App,
+    id: &str,
+    now: DateTime<Utc>,
+) -> AppResult<Option<ServiceType>> {
+    let (mut r, offer) = match load_offer(txn, None, id).await {
+        Ok(found) => found,
+        Err(AppError::NotFound(_)) => return Ok(None),
+        Err(err) => return Err(err),
+    };
+    if offer.state != OfferState::Offered {
+        return Ok(None);
+    }
+    let timer = Actor::system("timer");
+    let offer = save_offer(
+        txn,
+        &timer,
+        offer,
+        OfferStep {
+            action: OfferAction::Expire,
+            event: "ExpireOffer",
+            payload: json!({}),
+        },
+        now,
+        |_| {},
+    )
+    .await?;
+    let freed = move_on(txn, app, &mut r, &offer, now).await?;
+    Ok(freed.into_iter().next())
+}
+
+/// After a decline or an expiry: release the hold, offer the line to the
+/// next provider of the plan, or let the request wait for capacity. Returns
+/// the service whose capacity freed (re-matched after the commit).
+async fn move_on(
+    txn: &Txn,
+    app: &App,
+    r: &mut Loaded,
+    offer: &Offer,
+    now: DateTime<Utc>,
+) -> AppResult<BTreeSet<ServiceType>> {
+    if !store::dispatch::move_capacity(
+        txn,
+        offer.commitment_id,
+        &offer.id,
+        Movement::ReleaseHeld,
+        offer.person_days,
+        now,
+    )
+    .await?
+    {
+        return Err(capacity_error());
+    }
+    store::timers::cancel(txn, TimerKind::OfferExpiry, &offer.id, now);
+    let service = r.request.granted_lines[offer.line_index as usize].service;
+    if !matches!(
+        r.request.state,
+        RequestState::Dispatching | RequestState::WaitingCapacity
+    ) {
+        // Withdrawn (or otherwise past dispatch): nothing more to offer.
+        return Ok(BTreeSet::from([service]));
+    }
+    let matcher = Actor::system("matcher");
+    let registry = r.registry(app).await?;
+    let country = country_of(&registry, &r.request)?;
+    let mut line = store::dispatch::lines(txn, r.key)
+        .await?
+        .into_iter()
+        .find(|l| l.line_index == offer.line_index)
+        .ok_or_else(|| AppError::FailedPrecondition("the offer's line has no plan".into()))?;
+    let offered = offer_next(txn, app, &matcher, r, &registry, country, &mut line, now).await?;
+    store::dispatch::save_line(txn, r.key, &line);
+    if offered.is_none() && r.request.state == RequestState::Dispatching {
+        r.step(
+            txn,
+            &matcher,
+            now,
+            Step {
+                action: Action::Wait,
+                event: "WaitForCapacity",
+                payload: json!({ "line": offer.line_index }),
+            },
+        )?;
+        r.save(txn, now).await?;
+    }
+    Ok(BTreeSet::from([service]))
+}
+
+/// Re-matches after a commit that freed capacity of `services`. The change
+/// is done; a failure here is logged, and the worker's sweep
+/// (`rematch_all`) tries again, as it does after a crash between the
+/// commit and this.
+pub(crate) async fn rematch_after(app: &App, services: BTreeSet<ServiceType>) {
+    for service in services {
+        if let Err(err) = rematch(app, service).await {
+            tracing::warn!(%service, error = %err, "re-matching after freed capacity failed");
+        }
+    }
+}
+
+/// Re-matches the waiting requests of every service: the timer worker's
+/// sweep, at its start and then every minute, for capacity whose freeing
+/// was not followed by its re-matching (the process stopped in between).
+pub(crate) async fn rematch_all(app: &App) -> AppResult<()> {
+    for service in ServiceType::ALL {
+        rematch(app, *service).await?;
+    }
+    Ok(())
+}
+
+/// Requests waiting for `service` read at a time, in queue order.
+const WAITING_PAGE: u64 = 50;
+
+/// Offers the waiting lines of `service` of the requests waiting for
+/// capacity, in priority order, to the rest of their plan and then to the
+/// best-ranked provider now able; each request in a transaction of its own,
+/// so that its lock is the only request lock held. A request whose lines
+/// all have an offer again goes back to DISPATCHING. Only the lines of the
+/// service whose capacity freed are read, through the index on the lines'
+/// state and service.
+pub(crate) async fn rematch(app: &App, service: ServiceType) -> AppResult<()> {
+    let mut after: Option<String> = None;
+    loop {
+        let waiting =
+            store::dispatch::waiting_for(&app.db, service, after.as_deref(), WAITING_PAGE).await?;
+        let Some((_, last)) = waiting.last() else {
+            return Ok(());
+        };
+        after = Some(last.clone());
+        let full = waiting.len() as u64 == WAITING_PAGE;
+        for (key, _) in waiting {
+            rematch_request(app, key, service).await?;
+        }
+        if !full {
+            return Ok(());
+        }
+    }
+}
+
+async fn rematch_request(app: &App, key: i64, service: ServiceType) -> AppResult<()> {
+    let now = app.now();
+    let txn = kernel::begin(app).await?;
+    let mut r = kernel::load_key_for_change(&txn, key).await?;
+    if r.request.state != RequestState::WaitingCapacity {
+        return Ok(());
+    }
+    let registry = r.registry(app).await?;
+    let country = country_of(&registry, &r.request)?;
+    let proposals = proposals(&txn, &registry, &r.request, now).await?;
+    let offers = store::dispatch::offers_of_request(&txn, key).await?;
+    let matcher = Actor::system("matcher");
+    let mut still_waiting = false;
+    for mut line in store::dispatch::lines(&txn, key).await? {
+        if line.state != LineState::Waiting {
+            continue;
+        }
+        if line.service != service {
+            still_waiting = true;
+            continue;
+        }
+        // Providers already offered this line (and who declined or let it
+        // expire) are not asked again; the rest of the plan comes first,
+        // then anyone able now, best first.
+        let tried: Vec<&str> = offers
+            .iter()
+            .filter(|o| o.line_index == line.line_index)
+            .map(|o| o.provider.as_str())
+            .collect();
+        let start = line.next_candidate as usize;
+        let untried = line.plan.split_off(start).into_iter().chain(
+            proposals[line.line_index as usize]
+                .proposal
+                .candidates
+                .iter()
+                .map(|c| c.provider.clone()),
+        );
+        for provider in untried {
+            if !tried.contains(&provider.as_str()) && !line.plan[start..].contains(&provider) {
+                line.plan.push(provider);
+            }
+        }
+        let offered =
+            offer_next(&txn, app, &matcher, &r, &registry, country, &mut line, now).await?;
+        store::dispatch::save_line(&txn, key, &line);
+        if offered.is_none() {
+            still_waiting = true;
+        }
+    }
+    if !still_waiting {
+        r.step(
+            &txn,
+            &matcher,
+            now,
+            Step {
+                action: Action::Resume,
+                event: "RematchWaiting",
+                payload: json!({}),
+            },
+        )?;
+        r.save(&txn, now).await?;
+    }
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Withdraws a request's open offers and gives back their capacity (held,
+/// or consumed but not delivered), in the withdrawal's transaction, whose
+/// request lock is held. Returns the services whose capacity freed.
+pub(crate) async fn withdraw_offers(
+    txn: &Txn,
+    actor: &Actor,
+    key: i64,
+    now: DateTime<Utc>,
+) -> AppResult<BTreeSet<ServiceType>> {
+    let mut freed = BTreeSet::new();
+    let mut lines = store::dispatch::lines(txn, key).await?;
+    for offer in store::dispatch::offers_of_request(txn, key).await? {
+        if !offer.state.holds_capacity() {
+            continue;
+        }
+        let movement = if offer.state == OfferState::Offered {
+            Movement::ReleaseHeld
+        } else {
+            Movement::ReleaseConsumed
+        };
+        let offer = save_offer(
+            txn,
+            actor,
+            offer,
+            OfferStep {
+                action: OfferAction::Withdraw,
+                event: "WithdrawOffer",
+                payload: json!({}),
+            },
+            now,
+            |_| {},
+        )
+        .await?;
+        if !store::dispatch::move_capacity(
+            txn,
+            offer.commitment_id,
+            &offer.id,
+            movement,
+            offer.person_days,
+            now,
+        )
+        .await?
+        {
+            return Err(capacity_error());
+        }
+        store::timers::cancel(txn, TimerKind::OfferExpiry, &offer.id, now);
+        if let Some(line) = lines.iter().find(|l| l.line_index == offer.line_index) {
+            freed.insert(line.service);
+        }
+    }
+    for line in &mut lines {
+        if line.state != LineState::Delivered {
+            line.state = LineState::Withdrawn;
+            store::dispatch::save_line(txn, key, line);
+        }
+    }
+    Ok(freed)
+}
+
+/// Which of a provider's offers to list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OfferView {
+    /// Offers not taken on: the redacted view.
+    Offers,
+    /// Accepted, active and delivered: the full view.
+    Assignments,
+}
+
+#[tracing::instrument(name = "dispatch.list_for_provider", skip_all)]
+pub async fn list_for_provider(
+    app: &App,
+    actor: &Actor,
+    view: OfferView,
+    page: PageRequest,
+) -> AppResult<Page<(Offer, SupportRequest)>> {
+    require(actor, &[Role::Provider])?;
+    let states: &[OfferState] = match view {
+        OfferView::Offers => &[
+            OfferState::Offered,
+            OfferState::Declined,
+            OfferState::Expired,
+            OfferState::Withdrawn,
+        ],
+        OfferView::Assignments => &[
+            OfferState::Accepted,
+            OfferState::Active,
+            OfferState::Delivered,
+        ],
+    };
+    let rows = store::dispatch::offers_of_provider(
+        &app.db,
+        &actor.organisation,
+        states,
+        page.after.as_deref(),
+        page.size,
+    )
+    .await?;
+    let requests =
+        store::requests::find_by_keys(&app.db, rows.iter().map(|(k, _)| *k).collect()).await?;
+    let next_page_token = page.next_token(rows.len(), rows.last().map(|(_, o)| o.id.as_str()));
+    let items = rows
+        .into_iter()
+        .filter_map(|(key, offer)| {
+            requests
+                .iter()
+                .find(|s| s.key == key)
+                .map(|s| (offer, s.request.clone()))
+        })
+        .collect();
+    Ok(Page {
+        items,
+        next_page_token,
+    })
+}
+
+/// The request an offer belongs to, for showing the offer to its provider.
+#[tracing::instrument(name = "dispatch.request_of_offer", skip_all)]
+pub async fn request_of_offer(app: &App, offer: &Offer) -> AppResult<SupportRequest> {
+    Ok(store::requests::find(&app.db, &offer.support_request_id)
+        .await?
+        .ok_or_else(|| kernel::not_found(&offer.support_request_id))?
+        .request)
+}
