@@ -298,8 +298,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             db,
             connection,
         } => {
-            let offline =
-                db.database_url.is_some() || std::env::var_os("RESERVE_DATABASE_URL").is_some();
+            let offline = db.database_url.is_some()
+                || std::env::var_os("RESERVE_DATABASE_URL").is_some()
+                || std::env::var_os("RESERVE_DATABASE_URL_FILE").is_some();
             if !offline {
                 return crate::client::audit::run(connection, action).await;
             }

@@ -20,6 +20,7 @@ mod platform;
 mod registry;
 mod replicas;
 mod requests;
+mod settings;
 mod telemetry;
 mod tls;
 mod validation;
