@@ -14,6 +14,7 @@ mod console_browser;
 mod decisions;
 mod dispatch;
 mod eligibility;
+mod health;
 mod helpers;
 mod limits;
 mod platform;
