@@ -45,6 +45,9 @@ pub enum Command {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Ask a server whether it is serving (`grpc.health.v1`): exit 0 when it
+    /// is, 1 otherwise; for container health checks.
+    Health(crate::client::health::HealthArgs),
     /// Load-test a server started for the purpose, with ceilings to compare.
     Bench(crate::bench::BenchArgs),
     /// Print a development token signed with the local development key.
@@ -298,8 +301,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             db,
             connection,
         } => {
-            let offline =
-                db.database_url.is_some() || std::env::var_os("RESERVE_DATABASE_URL").is_some();
+            let offline = db.database_url.is_some()
+                || std::env::var_os("RESERVE_DATABASE_URL").is_some()
+                || std::env::var_os("RESERVE_DATABASE_URL_FILE").is_some();
             if !offline {
                 return crate::client::audit::run(connection, action).await;
             }
@@ -309,6 +313,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             crate::client::audit::offline(&conn, action).await
         }
         Command::Usage { connection, args } => crate::client::usage(connection, args).await,
+        Command::Health(args) => crate::client::health::run(args, cli.config.as_ref()).await,
         Command::Bench(args) => crate::bench::run(args).await,
         Command::Token(args) => {
             let settings = Settings::load(cli.config.as_ref(), NoOverrides {})?;

@@ -1,8 +1,12 @@
 //! Layered configuration: defaults, then a TOML file (`--config`, or
 //! `reserve.toml` when present), then `RESERVE_*` environment variables, then
-//! command-line flags.
+//! command-line flags. A secret may be named by a file instead
+//! (`database_url_file`), as orchestrators mount them.
 
-use std::{net::SocketAddr, path::PathBuf};
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+};
 
 use figment::{
     Figment,
@@ -17,6 +21,9 @@ pub struct Settings {
     pub listen_addr: SocketAddr,
     /// `sqlite://reserve.db?mode=rwc` (embedded default) or `postgres://…`.
     pub database_url: String,
+    /// A file holding the database URL (a mounted secret), read instead of
+    /// `database_url`, which must then be left unset.
+    pub database_url_file: Option<PathBuf>,
     pub db_max_connections: u32,
     /// Apply pending migrations when the server starts.
     pub migrate_on_start: bool,
@@ -83,6 +90,7 @@ impl Default for Settings {
         Self {
             listen_addr: "127.0.0.1:50051".parse().expect("valid address"),
             database_url: "sqlite://reserve.db?mode=rwc".into(),
+            database_url_file: None,
             db_max_connections: 16,
             migrate_on_start: true,
             dev: false,
@@ -139,15 +147,122 @@ impl Settings {
         config_file: Option<&PathBuf>,
         overrides: impl Serialize,
     ) -> Result<Self, Box<figment::Error>> {
-        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
-        figment = match config_file {
-            Some(path) => figment.merge(Toml::file_exact(path)),
-            None => figment.merge(Toml::file("reserve.toml")),
-        };
-        figment
-            .merge(Env::prefixed("RESERVE_"))
-            .merge(Serialized::globals(overrides))
+        let layers = Self::layers(config_file).merge(Serialized::globals(overrides));
+        // A URL given beside a file naming it is ambiguous: refuse, rather
+        // than let one of them win unnoticed.
+        let url_given = layers.contains("database_url");
+        let mut settings: Settings = Figment::from(Serialized::defaults(Settings::default()))
+            .merge(layers)
             .extract()
+            .map_err(Box::new)?;
+        if let Some(path) = &settings.database_url_file {
+            if url_given {
+                return Err(Box::new(
+                    "database_url and database_url_file are both set: give one of them".into(),
+                ));
+            }
+            settings.database_url = read_secret(path)
+                .map_err(|e| Box::new(format!("database_url_file: {e}").into()))?;
+        }
+        Ok(settings)
+    }
+
+    /// The address `serve` listens on, from the same layers, reading no secret.
+    pub fn listen_addr(config_file: Option<&PathBuf>) -> Result<SocketAddr, Box<figment::Error>> {
+        Figment::from(Serialized::defaults(Settings::default()))
+            .merge(Self::layers(config_file))
+            .extract_inner("listen_addr")
             .map_err(Box::new)
+    }
+
+    /// The file and the environment, which the defaults lie under.
+    fn layers(config_file: Option<&PathBuf>) -> Figment {
+        let file = match config_file {
+            Some(path) => Toml::file_exact(path),
+            None => Toml::file("reserve.toml"),
+        };
+        Figment::from(file).merge(Env::prefixed("RESERVE_"))
+    }
+}
+
+/// A secret from a file, without the line break that usually ends it
+/// (`echo URL > file`, `kubectl create secret --from-file`).
+fn read_secret(path: &Path) -> Result<String, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let secret = text.trim_end_matches(['\r', '\n']);
+    if secret.is_empty() {
+        return Err(format!("{} is empty", path.display()));
+    }
+    Ok(secret.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::Settings;
+
+    /// Settings loaded from a configuration file of `lines`, with `flags`.
+    fn load(
+        dir: &tempfile::TempDir,
+        lines: &str,
+        flags: &[(&str, &str)],
+    ) -> Result<Settings, Box<figment::Error>> {
+        let config = dir.path().join("reserve.toml");
+        std::fs::write(&config, lines).unwrap();
+        let flags: BTreeMap<_, _> = flags.iter().copied().collect();
+        Settings::load(Some(&config), flags)
+    }
+
+    fn secret_file(dir: &tempfile::TempDir, text: &str) -> String {
+        let path = dir.path().join("database-url");
+        std::fs::write(&path, text).unwrap();
+        format!("database_url_file = {:?}\n", path.to_str().unwrap())
+    }
+
+    #[test]
+    fn the_database_url_is_read_from_its_file_without_the_line_break() {
+        let dir = tempfile::tempdir().unwrap();
+        for text in [
+            "postgres://u:p@db/reserve\n",
+            "postgres://u:p@db/reserve\r\n",
+        ] {
+            let settings = load(&dir, &secret_file(&dir, text), &[]).unwrap();
+            assert_eq!(settings.database_url, "postgres://u:p@db/reserve");
+        }
+    }
+
+    #[test]
+    fn a_missing_or_empty_file_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let lines = secret_file(&dir, "\n");
+        let err = load(&dir, &lines, &[]).unwrap_err().to_string();
+        assert!(
+            err.contains("database_url_file") && err.contains("is empty"),
+            "{err}"
+        );
+
+        let missing = dir.path().join("absent");
+        let lines = format!("database_url_file = {:?}\n", missing.to_str().unwrap());
+        let err = load(&dir, &lines, &[]).unwrap_err().to_string();
+        assert!(
+            err.contains("cannot read") && err.contains(missing.to_str().unwrap()),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_url_given_beside_its_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let lines = secret_file(&dir, "postgres://u:p@db/reserve\n");
+        let flag = [("database_url", "sqlite://other.db")];
+        let err = load(&dir, &lines, &flag).unwrap_err().to_string();
+        assert!(err.contains("both set"), "{err}");
+        let in_file = format!("{lines}database_url = \"sqlite://other.db\"\n");
+        assert!(load(&dir, &in_file, &[]).is_err());
+        // Without the file, the URL is taken as before.
+        let settings = load(&dir, "", &flag).unwrap();
+        assert_eq!(settings.database_url, "sqlite://other.db");
     }
 }

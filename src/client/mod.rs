@@ -11,6 +11,7 @@ pub mod audit;
 pub mod decide;
 pub mod dispatch;
 pub mod files;
+pub mod health;
 pub mod provider;
 pub mod registry;
 pub mod reports;

@@ -569,3 +569,33 @@ pub fn start_server_binary(
         addr: format!("http://{addr}"),
     }
 }
+
+/// The `reserve` binary under test; `RESERVE_TEST_BINARY` names another build
+/// of it (several checkouts sharing one target directory share one `reserve`).
+pub fn reserve_binary() -> std::ffi::OsString {
+    std::env::var_os("RESERVE_TEST_BINARY").unwrap_or_else(|| env!("CARGO_BIN_EXE_reserve").into())
+}
+
+/// Runs `reserve args…` with `env` as its only `RESERVE_*` variables, in an
+/// empty directory (so no `reserve.toml` is read), on a blocking thread so
+/// that a server in this process keeps serving.
+pub async fn run_reserve(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = std::process::Command::new(reserve_binary());
+    command.args(args).current_dir(dir.path());
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("RESERVE_") {
+            command.env_remove(name);
+        }
+    }
+    command.envs(env.iter().copied());
+    let what = format!("reserve {args:?}");
+    tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        tokio::task::spawn_blocking(move || command.output()),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("{what} finishes within a minute"))
+    .unwrap()
+    .expect("the reserve binary runs")
+}
