@@ -14,8 +14,14 @@
 //! accept, agree, complete, report, close: one full cycle per operation),
 //! `read` (get and list while as many writers submit), and `watch` (streams
 //! open while events are written: delivery latency and memory per stream).
+//! `get`, `list` and `queue` read one request, the first page of the list
+//! and of the assessment queue; `verify` checks the whole audit chain.
+//! `populate` measures those four and `submit` on the database as it is,
+//! then fills it (`--requests` in every state, `--events` audit events),
+//! restarts the server on it and measures them again.
 
 pub mod ping;
+mod populate;
 
 use std::{
     io::{BufRead, BufReader},
@@ -48,6 +54,26 @@ pub enum Scenario {
     Lifecycle,
     Read,
     Watch,
+    Get,
+    List,
+    Queue,
+    Verify,
+    Populate,
+}
+
+impl Scenario {
+    /// Write RPCs in one operation.
+    fn writes(self) -> f64 {
+        match self {
+            Scenario::Submit => 2.0,
+            // Create, submit, authorise, approve, accept, agreement,
+            // complete, report, close (propose and the offer list read).
+            Scenario::Lifecycle => 9.0,
+            // Half the workers submit.
+            Scenario::Read => 1.0,
+            _ => 0.0,
+        }
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -79,6 +105,12 @@ pub struct BenchArgs {
     /// Events written (one a millisecond apart at most) while they watch.
     #[arg(long, default_value_t = 200)]
     pub watch_events: usize,
+    /// Requests the `populate` scenario stores, spread over every state.
+    #[arg(long, default_value_t = 100_000)]
+    pub requests: usize,
+    /// Audit events the `populate` scenario stores.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub events: usize,
     /// `table` or `json`.
     #[arg(long, default_value = "table", value_parser = ["table", "json"])]
     pub output: String,
@@ -105,6 +137,16 @@ pub struct Outcome {
     /// For `watch`: the server's resident memory per open stream, in KiB.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kib_per_stream: Option<f64>,
+    /// Requests and audit events stored when measured (`populate`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stored: Option<(u64, u64)>,
+    /// For `verify`: events checked per second.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub events_per_second: Option<f64>,
+    /// For `populate`: the database's size per stored request, in bytes
+    /// (events included).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes_per_request: Option<f64>,
 }
 
 /// The report: every outcome and the ratios to the ceilings.
@@ -121,6 +163,16 @@ pub struct Ratio {
     pub concurrency: usize,
     pub to_db_ceiling: Option<f64>,
     pub to_transport_ceiling: Option<f64>,
+    /// Write RPCs per second over the database ceiling's transactions per
+    /// second.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub writes_to_db_ceiling: Option<f64>,
+    /// Server CPU per write RPC over the ping's CPU per call.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_per_write_to_ping: Option<f64>,
+    /// p99 latency over the database ceiling's p99.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub p99_to_db_ceiling: Option<f64>,
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -140,18 +192,97 @@ pub async fn measure(args: &BenchArgs) -> anyhow::Result<Report> {
     let key = DevKey::load_or_create(&dir.path().join("bench.pem"))?;
     let public = dir.path().join("bench.pub.pem");
     std::fs::write(&public, key.public_pem())?;
-    let server = Server::start(&db.url, &public)?;
+    let mut server = Server::start(&db.url, &public)?;
     let tokens = Arc::new(Tokens::new(&key)?);
-    let channels = Arc::new(connect(&server.addr, 64).await?);
+    let mut channels = Arc::new(connect(&server.addr, 64).await?);
     let database = if db.url.starts_with("postgres") {
         "postgresql"
     } else {
         "sqlite"
     };
 
-    let world = Arc::new(World::prepare(&channels[0], &tokens).await?);
+    let mut world = Arc::new(World::prepare(&channels[0], &tokens).await?);
     let mut outcomes = Vec::new();
     for &scenario in &args.scenario {
+        if scenario == Scenario::Populate {
+            // As the database is, then filled, on a server started again.
+            let reads = [
+                Scenario::Get,
+                Scenario::List,
+                Scenario::Queue,
+                Scenario::Submit,
+            ];
+            let conn = crate::store::connect(&db.url, 2).await?;
+            let stored = |n: (u64, u64)| Some(n);
+            let empty = counts(&conn).await?;
+            let before = populate::database_bytes(&conn, &db.url).await?;
+            for reads in reads {
+                for &concurrency in &args.concurrency {
+                    let mut o = run_scenario(
+                        reads,
+                        concurrency,
+                        &server,
+                        &channels,
+                        &tokens,
+                        &world,
+                        args,
+                    )
+                    .await?;
+                    o.stored = stored(empty);
+                    outcomes.push(Outcome {
+                        database: database.into(),
+                        ..o
+                    });
+                }
+            }
+            let mut o = verify(&channels[0], &tokens, &server).await?;
+            o.stored = stored(empty);
+            outcomes.push(Outcome {
+                database: database.into(),
+                ..o
+            });
+            drop(server);
+            let template = crate::grpc::convert::content(&request_body("EE"), "support_request")
+                .map_err(|v| anyhow::anyhow!("the template request is invalid: {v}"))?;
+            let filled = populate::populate(&conn, args.requests, args.events, &template).await?;
+            let full = counts(&conn).await?;
+            let after = populate::database_bytes(&conn, &db.url).await?;
+            conn.close().await.ok();
+            server = Server::start(&db.url, &public)?;
+            channels = Arc::new(connect(&server.addr, 64).await?);
+            let mut prepared = World::prepare(&channels[0], &tokens).await?;
+            prepared.sample = filled.sample;
+            world = Arc::new(prepared);
+            for reads in reads {
+                for &concurrency in &args.concurrency {
+                    let mut o = run_scenario(
+                        reads,
+                        concurrency,
+                        &server,
+                        &channels,
+                        &tokens,
+                        &world,
+                        args,
+                    )
+                    .await?;
+                    o.stored = stored(full);
+                    outcomes.push(Outcome {
+                        database: database.into(),
+                        ..o
+                    });
+                }
+            }
+            let mut o = verify(&channels[0], &tokens, &server).await?;
+            o.stored = stored(full);
+            o.bytes_per_request =
+                Some(after.saturating_sub(before) as f64 / (full.0 - empty.0).max(1) as f64);
+            o.seconds = filled.seconds;
+            outcomes.push(Outcome {
+                database: database.into(),
+                ..o
+            });
+            continue;
+        }
         let levels: Vec<usize> = if scenario == Scenario::Watch {
             vec![args.watchers]
         } else {
@@ -160,6 +291,7 @@ pub async fn measure(args: &BenchArgs) -> anyhow::Result<Report> {
         for concurrency in levels {
             let outcome = match scenario {
                 Scenario::Watch => watch(&server, &channels, &tokens, args).await?,
+                Scenario::Verify => verify(&channels[0], &tokens, &server).await?,
                 Scenario::DbCeiling => {
                     let conn = crate::store::connect(&db.url, concurrency.max(1) as u32).await?;
                     db_ceiling_setup(&conn).await?;
@@ -171,13 +303,15 @@ pub async fn measure(args: &BenchArgs) -> anyhow::Result<Report> {
                     .await?
                 }
                 _ => {
-                    let (channels, tokens, world) =
-                        (channels.clone(), tokens.clone(), world.clone());
-                    load(&server, concurrency, args, move |worker, i| {
-                        let channel = channels[worker % channels.len()].clone();
-                        let (tokens, world) = (tokens.clone(), world.clone());
-                        async move { operation(scenario, channel, &tokens, &world, worker, i).await }
-                    })
+                    run_scenario(
+                        scenario,
+                        concurrency,
+                        &server,
+                        &channels,
+                        &tokens,
+                        &world,
+                        args,
+                    )
                     .await?
                 }
             };
@@ -199,27 +333,116 @@ pub async fn measure(args: &BenchArgs) -> anyhow::Result<Report> {
     })
 }
 
-/// Each scenario's throughput over the ceilings' at the same concurrency.
+/// One scenario of operations at one concurrency.
+async fn run_scenario(
+    scenario: Scenario,
+    concurrency: usize,
+    server: &Server,
+    channels: &Arc<Vec<Channel>>,
+    tokens: &Arc<Tokens>,
+    world: &Arc<World>,
+    args: &BenchArgs,
+) -> anyhow::Result<Outcome> {
+    let (channels, tokens, world) = (channels.clone(), tokens.clone(), world.clone());
+    let mut outcome = load(server, concurrency, args, move |worker, i| {
+        let channel = channels[worker % channels.len()].clone();
+        let (tokens, world) = (tokens.clone(), world.clone());
+        async move { operation(scenario, channel, &tokens, &world, worker, i).await }
+    })
+    .await?;
+    outcome.scenario = scenario;
+    outcome.concurrency = concurrency;
+    Ok(outcome)
+}
+
+/// Requests and audit events stored.
+async fn counts(conn: &sea_orm::DatabaseConnection) -> anyhow::Result<(u64, u64)> {
+    use sea_orm::ConnectionTrait;
+    let count = |table: &str| {
+        sea_orm::Statement::from_string(
+            conn.get_database_backend(),
+            format!("SELECT COUNT(*) AS n FROM {table}"),
+        )
+    };
+    let mut out = [0u64; 2];
+    for (i, table) in ["support_requests", "audit_events"].iter().enumerate() {
+        let row = conn.query_one_raw(count(table)).await?.context("a count")?;
+        out[i] = row.try_get::<i64>("", "n")? as u64;
+    }
+    Ok((out[0], out[1]))
+}
+
+/// The whole chain verified three times in turn: events checked per
+/// second, and the latency of a verification.
+async fn verify(channel: &Channel, tokens: &Tokens, server: &Server) -> anyhow::Result<Outcome> {
+    let mut client = pb::audit_service_client::AuditServiceClient::new(channel.clone());
+    reset_peak(server.pid());
+    let cpu_before = cpu_seconds(server.pid());
+    let started = Instant::now();
+    let mut latencies = Vec::new();
+    let mut checked = 0;
+    for _ in 0..3 {
+        let begun = Instant::now();
+        let result = client
+            .verify_audit_chain(authed(
+                pb::VerifyAuditChainRequest::default(),
+                &tokens.auditor,
+            ))
+            .await?
+            .into_inner();
+        anyhow::ensure!(result.ok, "the chain does not verify: {result:?}");
+        latencies.push(begun.elapsed());
+        checked += result.events_checked;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let cpu = cpu_seconds(server.pid()) - cpu_before;
+    let mut outcome = summarise(latencies, 0, seconds, cpu, peak_mb(server.pid()));
+    outcome.scenario = Scenario::Verify;
+    outcome.concurrency = 1;
+    outcome.events_per_second = Some(checked as f64 / seconds);
+    Ok(outcome)
+}
+
+/// Each scenario's throughput over the ceilings' at the same concurrency,
+/// and, for writing scenarios, write RPCs per second and CPU per write RPC
+/// over the ceilings'.
 fn ratios(outcomes: &[Outcome]) -> Vec<Ratio> {
     let find = |s: Scenario, c: usize| {
         outcomes
             .iter()
-            .find(|o| o.scenario == s && o.concurrency == c)
-            .map(|o| o.per_second)
+            .find(|o| o.scenario == s && o.concurrency == c && o.stored.is_none())
     };
     outcomes
         .iter()
         .filter(|o| {
-            !matches!(
-                o.scenario,
-                Scenario::Ping | Scenario::DbCeiling | Scenario::Watch
-            )
+            o.stored.is_none()
+                && !matches!(
+                    o.scenario,
+                    Scenario::Ping | Scenario::DbCeiling | Scenario::Watch | Scenario::Verify
+                )
         })
-        .map(|o| Ratio {
-            scenario: o.scenario,
-            concurrency: o.concurrency,
-            to_db_ceiling: find(Scenario::DbCeiling, o.concurrency).map(|c| o.per_second / c),
-            to_transport_ceiling: find(Scenario::Ping, o.concurrency).map(|c| o.per_second / c),
+        .map(|o| {
+            let db = find(Scenario::DbCeiling, o.concurrency);
+            let ping = find(Scenario::Ping, o.concurrency);
+            let writes = o.scenario.writes();
+            Ratio {
+                scenario: o.scenario,
+                concurrency: o.concurrency,
+                to_db_ceiling: db.map(|c| o.per_second / c.per_second),
+                to_transport_ceiling: ping.map(|c| o.per_second / c.per_second),
+                writes_to_db_ceiling: (writes > 0.0)
+                    .then(|| db.map(|c| o.per_second * writes / c.per_second))
+                    .flatten(),
+                cpu_per_write_to_ping: (writes > 0.0)
+                    .then(|| {
+                        ping.filter(|p| p.server_cpu_ms_per_op > 0.0)
+                            .map(|p| o.server_cpu_ms_per_op / writes / p.server_cpu_ms_per_op)
+                    })
+                    .flatten(),
+                p99_to_db_ceiling: (writes > 0.0)
+                    .then(|| db.filter(|c| c.p99_ms > 0.0).map(|c| o.p99_ms / c.p99_ms))
+                    .flatten(),
+            }
         })
         .collect()
 }
@@ -333,6 +556,9 @@ fn summarise(
         },
         server_peak_mb: peak_mb,
         kib_per_stream: None,
+        stored: None,
+        events_per_second: None,
+        bytes_per_request: None,
     }
 }
 
@@ -384,6 +610,8 @@ impl Tokens {
 /// every cycle.
 struct World {
     readable: Vec<(String, usize)>,
+    /// Requests to get as a duty officer (those the scale scenario stored).
+    sample: Vec<String>,
 }
 
 impl World {
@@ -417,7 +645,10 @@ impl World {
             let created = submit(channel.clone(), tokens, i, u64::MAX - i as u64).await?;
             readable.push((created, i));
         }
-        Ok(World { readable })
+        Ok(World {
+            sample: readable.iter().map(|(name, _)| name.clone()).collect(),
+            readable,
+        })
     }
 }
 
@@ -521,7 +752,45 @@ async fn operation(
             }
             Ok(())
         }
-        Scenario::DbCeiling | Scenario::Watch => unreachable!("measured on their own"),
+        Scenario::Get => {
+            let id = &world.sample[(worker * 7919 + i as usize) % world.sample.len()];
+            let name = if id.starts_with("supportRequests/") {
+                id.clone()
+            } else {
+                format!("supportRequests/{id}")
+            };
+            pb::support_request_service_client::SupportRequestServiceClient::new(channel)
+                .get_support_request(authed(pb::GetSupportRequestRequest { name }, &tokens.duty))
+                .await?;
+            Ok(())
+        }
+        Scenario::List => {
+            pb::support_request_service_client::SupportRequestServiceClient::new(channel)
+                .list_support_requests(authed(
+                    pb::ListSupportRequestsRequest {
+                        page_size: 50,
+                        ..Default::default()
+                    },
+                    &tokens.duty,
+                ))
+                .await?;
+            Ok(())
+        }
+        Scenario::Queue => {
+            pb::dispatch_service_client::DispatchServiceClient::new(channel)
+                .list_assessment_queue(authed(
+                    pb::ListAssessmentQueueRequest {
+                        page_size: 50,
+                        ..Default::default()
+                    },
+                    &tokens.duty,
+                ))
+                .await?;
+            Ok(())
+        }
+        Scenario::DbCeiling | Scenario::Watch | Scenario::Verify | Scenario::Populate => {
+            unreachable!("measured on their own")
+        }
     }
 }
 

@@ -139,6 +139,34 @@ pub fn insert(txn: &super::Txn, request: &SupportRequest, body_hash: &str, creat
     txn.defer(support_request::Entity::insert(row).build(txn.get_database_backend()));
 }
 
+/// Inserts requests in one statement, outside the use cases (the scale
+/// benchmark's data).
+pub async fn insert_many<C: ConnectionTrait>(
+    conn: &C,
+    requests: &[SupportRequest],
+    created_by: &str,
+) -> Result<(), DbErr> {
+    if requests.is_empty() {
+        return Ok(());
+    }
+    let rows = requests.iter().map(|r| support_request::ActiveModel {
+        uid: Set(r.id.clone()),
+        reference: Set(r.reference.clone()),
+        organisation_id: Set(r.organisation.clone()),
+        organisation_kind: Set(r.organisation_kind.as_str().to_owned()),
+        country_code: Set(r.country.clone()),
+        request_id: Set(r.request_id.clone()),
+        body_hash: Set(String::new()),
+        created_by: Set(created_by.to_owned()),
+        created_at: Set(r.created_at),
+        ..changing_columns(r)
+    });
+    support_request::Entity::insert_many(rows)
+        .exec_without_returning(conn)
+        .await?;
+    Ok(())
+}
+
 /// Writes a changed request whose row this transaction locked when it read
 /// it (`find_for_change`): one update of the whole row, guarded by the
 /// version read, which the lock keeps. It goes with the deferred writes;

@@ -9,8 +9,8 @@ use reserve_dispatch::grpc::pb;
 use tonic::transport::Channel;
 
 use crate::helpers::{
-    AUDIENCE, ISSUER, Keys, ServerProcess, TestDb, authed, create, day_from_today, moldova_request,
-    start_server,
+    AUDIENCE, ISSUER, Keys, ServerProcess, TestDb, authed, create, day_from_today,
+    member_state_request, moldova_request, start_server,
 };
 
 fn start(db: &TestDb, keys: &Keys, rules: &std::path::Path, seed: bool) -> ServerProcess {
@@ -447,4 +447,126 @@ async fn a_lifecycle_through_two_processes_matches_one_process() {
     );
     assert_eq!(one_watched, one);
     drop((a, b, c));
+}
+
+/// Writers per process in the test below.
+const WRITERS: usize = 64;
+/// Requests each writer creates and submits.
+const REQUESTS_EACH: usize = 2;
+
+#[tokio::test]
+async fn two_processes_under_concurrent_writers_keep_one_gapless_chain() {
+    let keys = Keys::new();
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(
+        &rules,
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/rules/csa-v1.toml")).unwrap(),
+    )
+    .unwrap();
+    let db = TestDb::fresh().await;
+    let a = start(&db, &keys, &rules, true);
+    let b = start(&db, &keys, &rules, false);
+    let (ca, cb) = (channel(&a).await, channel(&b).await);
+    let auditor = keys.token_for("auditor", "oversight");
+
+    // A watcher follows replica B from the start of the chain.
+    let mut watch = pb::audit_service_client::AuditServiceClient::new(cb.clone())
+        .watch_events(authed(pb::WatchEventsRequest::default(), &auditor))
+        .await
+        .unwrap()
+        .into_inner();
+
+    // 64 writers on each process, each creating and submitting requests.
+    let writers = (0..2 * WRITERS).map(|w| {
+        let channel = if w < WRITERS { ca.clone() } else { cb.clone() };
+        let token = keys.token_for("requester", "ee-csirt");
+        tokio::spawn(async move {
+            let mut client =
+                pb::support_request_service_client::SupportRequestServiceClient::new(channel);
+            for i in 0..REQUESTS_EACH {
+                let created = client
+                    .create_support_request(authed(
+                        create(member_state_request("EE"), &format!("load-{w}-{i}")),
+                        &token,
+                    ))
+                    .await
+                    .expect("created")
+                    .into_inner();
+                client
+                    .submit_support_request(authed(
+                        pb::SubmitSupportRequestRequest { name: created.name },
+                        &token,
+                    ))
+                    .await
+                    .expect("submitted");
+            }
+        })
+    });
+    for writer in futures_util::future::join_all(writers).await {
+        writer.unwrap();
+    }
+
+    // The chain verifies, through either process.
+    let verified = pb::audit_service_client::AuditServiceClient::new(ca.clone())
+        .verify_audit_chain(authed(pb::VerifyAuditChainRequest::default(), &auditor))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(verified.ok, "{verified:?}");
+    // Every sequence from 1 to the last, once.
+    let mut listed = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let page = pb::audit_service_client::AuditServiceClient::new(cb.clone())
+            .list_events(authed(
+                pb::ListEventsRequest {
+                    page_size: 100,
+                    page_token: page_token.clone(),
+                    ..Default::default()
+                },
+                &auditor,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        listed.extend(page.events);
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    let sequences: Vec<i64> = listed.iter().map(|e| e.sequence).collect();
+    let expected: Vec<i64> = (1..=listed.len() as i64).collect();
+    assert_eq!(sequences, expected, "no gap, no repeat");
+    assert_eq!(verified.events_checked, listed.len() as i64);
+    let requests = 2 * WRITERS * REQUESTS_EACH;
+    let created = listed
+        .iter()
+        .filter(|e| e.action == "CreateSupportRequest")
+        .count();
+    assert_eq!(
+        created, requests,
+        "every acknowledged creation is in the chain"
+    );
+
+    // The watcher on B received every event, in order, whichever process
+    // wrote it.
+    let mut watched = Vec::new();
+    while watched.len() < listed.len() {
+        let event = tokio::time::timeout(Duration::from_secs(20), watch.message())
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "the watcher missed events: {} of {}",
+                    watched.len(),
+                    listed.len()
+                )
+            })
+            .unwrap()
+            .expect("the stream stays open");
+        watched.push(event.sequence);
+    }
+    assert_eq!(watched, sequences);
+    drop((a, b));
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use reserve_dispatch::grpc::pb;
 use reserve_dispatch::store::entities::{capacity_commitment, capacity_entry, offer, timer};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
 use crate::helpers::authed;
 use crate::service::Service;
@@ -358,7 +358,13 @@ pub async fn check(service: &Service, workload: &Workload) -> Figures {
         .all(&conn)
         .await
         .unwrap();
-    let entries = capacity_entry::Entity::find().all(&conn).await.unwrap();
+    // In the order they were written: for one commitment, each by a
+    // transaction holding its row until the commit.
+    let entries = capacity_entry::Entity::find()
+        .order_by_asc(capacity_entry::Column::Id)
+        .all(&conn)
+        .await
+        .unwrap();
     let offers = offer::Entity::find().all(&conn).await.unwrap();
     if offers.len() != api_offers.len() {
         failures.push(format!(
