@@ -56,18 +56,21 @@ pub async fn create(
     let now = app.now();
     check_times(&content, now)?;
     let hash = body_hash(&content);
-    let registry = app.registry.at(&app.db, None).await?;
+    let txn = kernel::begin(app).await?;
+    let numbered = store::requests::next_reference_number(&txn, now).await?;
+    let registry = app
+        .registry
+        .at(&app.db, Some(numbered.registry_version))
+        .await?;
     let organisation = registry.organisation(&actor.organisation).ok_or_else(|| {
         AppError::PermissionDenied(format!(
             "organisation `{}` is not registered with the Reserve",
             actor.organisation
         ))
     })?;
-    let txn = kernel::begin(app).await?;
-    let number = store::requests::next_reference_number(&txn, now).await?;
     let request = SupportRequest {
         id: uuid::Uuid::now_v7().to_string(),
-        reference: reference(now, number),
+        reference: reference(now, numbered.number),
         organisation: organisation.id.clone(),
         organisation_kind: organisation.kind,
         country: organisation.country.clone(),

@@ -372,6 +372,8 @@ pub fn bump_version(txn: &super::Txn) {
 /// version it is at.
 pub async fn load(db: &sea_orm::DatabaseConnection) -> Result<Snapshot, DbErr> {
     use sea_orm::{AccessMode, IsolationLevel, TransactionTrait};
+    // A connection of its own: the caller may hold a transaction's.
+    let db = &super::txn::registry_reader(db).await?;
     let txn = match db.get_database_backend() {
         sea_orm::DbBackend::Postgres => {
             db.begin_with_config(

@@ -9,11 +9,11 @@ use sea_orm::{
     ActiveValue::{NotSet, Set},
     ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, QueryTrait,
-    sea_query::{Expr, ExprTrait, LockType, OnConflict},
+    sea_query::{Expr, LockType},
 };
 use serde::{Serialize, de::DeserializeOwned};
 
-use super::entities::{reference_counter, support_request};
+use super::entities::support_request;
 use super::{from_json, parse_code, to_json};
 use crate::domain::priority::{QueueKey, queue_key};
 use crate::domain::request::{ContactPoint, RequestContent, RequestState, SupportRequest};
@@ -28,29 +28,53 @@ pub struct StoredRequest {
     pub request: SupportRequest,
 }
 
+/// A creation's reference number, with what the same statement read.
+#[derive(Debug, Clone, Copy)]
+pub struct Numbered {
+    pub number: i64,
+    /// The registry's version (see `registry::version`).
+    pub registry_version: i64,
+}
+
 /// The next number of the year's references, in one statement (an insert
-/// of the year's first, or else an increment); the counter row's lock
-/// serialises concurrent creations, so numbers are unique and gapless.
-pub async fn next_reference_number<C: ConnectionTrait>(
-    conn: &C,
-    at: DateTime<Utc>,
-) -> Result<i64, DbErr> {
-    let year = at.year();
-    let row = reference_counter::Entity::insert(reference_counter::ActiveModel {
-        year: Set(year),
-        last: Set(1),
+/// of the year's first, or else an increment) that also reads the
+/// registry's version (and, on SQLite, the chain's head, which the writer
+/// lock keeps until the commit). The counter row's lock serialises
+/// concurrent creations to their commits, so numbers are unique and
+/// gapless.
+pub async fn next_reference_number(txn: &super::Txn, at: DateTime<Utc>) -> Result<Numbered, DbErr> {
+    let backend = txn.get_database_backend();
+    let (year, chain) = match backend {
+        sea_orm::DbBackend::Postgres => ("$1", ""),
+        _ => (
+            "?",
+            ", (SELECT last_sequence FROM audit_head WHERE id = 1) AS chain_sequence, \
+             (SELECT last_hash FROM audit_head WHERE id = 1) AS chain_hash",
+        ),
+    };
+    let sql = format!(
+        "INSERT INTO reference_counters (year, last) VALUES ({year}, 1) \
+         ON CONFLICT (year) DO UPDATE SET last = reference_counters.last + 1 \
+         RETURNING last, (SELECT version FROM registry_version WHERE id = 1) AS registry_version{chain}"
+    );
+    let row = txn
+        .query_one_raw(sea_orm::Statement::from_sql_and_values(
+            backend,
+            sql,
+            [at.year().into()],
+        ))
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("reference counter".into()))?;
+    if backend == sea_orm::DbBackend::Sqlite {
+        txn.know_head(super::audit::Head {
+            sequence: row.try_get("", "chain_sequence")?,
+            hash: row.try_get("", "chain_hash")?,
+        });
+    }
+    Ok(Numbered {
+        number: row.try_get("", "last")?,
+        registry_version: row.try_get("", "registry_version")?,
     })
-    .on_conflict(
-        OnConflict::column(reference_counter::Column::Year)
-            .value(
-                reference_counter::Column::Last,
-                Expr::col((reference_counter::Entity, reference_counter::Column::Last)).add(1),
-            )
-            .to_owned(),
-    )
-    .exec_with_returning(conn)
-    .await?;
-    Ok(row.last)
 }
 
 fn json<T: Serialize + ?Sized>(value: &T) -> serde_json::Value {

@@ -1,5 +1,8 @@
 //! The write transaction: one per use case, with its deferred writes and
-//! its audit events.
+//! its audit events, on a connection of its own whose `BEGIN` and `COMMIT`
+//! it sends itself, so that they travel with its first and last
+//! statements: a change that reads its request and writes it back is two
+//! round trips (`BEGIN` and the locked read; the writes and `COMMIT`).
 //!
 //! Locks are explicit. On SQLite a write transaction is the database's one
 //! writer from `BEGIN IMMEDIATE` to its end (writers of this process queue
@@ -15,24 +18,34 @@
 //! queues them in `audit_pending`, for the sequencer to seal in commit
 //! order (`store::audit`), so that no writer waits for another to append
 //! to the chain.
+//!
+//! Statements are sent several to a round trip: on SQLite as one query of
+//! several statements with their parameters bound; on PostgreSQL as one
+//! simple query, each statement with its values written in by sea-query's
+//! quoting (the extended protocol takes one statement per query).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures_util::TryStreamExt;
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, ExecResult,
-    QueryResult, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
+    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, ExecResult, QueryResult, RuntimeErr,
+    Statement,
+    sqlx::{self, Either, pool::PoolConnection, postgres::Postgres, sqlite::Sqlite},
 };
+use sea_query_sqlx::SqlxValues;
 use tracing::{Instrument, field::Empty};
 
 use super::audit::{self, Head, NewEvent};
 
-/// Starts a write transaction. On SQLite it waits for this process's turn
-/// at the writer lock (at most the statement deadline), then takes the
-/// database's with `BEGIN IMMEDIATE`. On PostgreSQL it takes no lock.
+/// Starts a write transaction on a connection of its own. On SQLite it
+/// waits for this process's turn at the writer lock (at most the statement
+/// deadline); its `BEGIN IMMEDIATE` takes the database's. On PostgreSQL it
+/// takes no lock. Nothing is sent until the first statement.
 pub async fn begin(db: &DatabaseConnection) -> Result<Txn, DbErr> {
     let shared = shared(db);
-    let queued = match db.get_database_backend() {
+    let backend = db.get_database_backend();
+    let queued = match backend {
         DbBackend::Sqlite => {
             let wait = shared
                 .wait
@@ -54,23 +67,36 @@ pub async fn begin(db: &DatabaseConnection) -> Result<Txn, DbErr> {
     let span = tracing::info_span!(
         "db.transaction",
         otel.kind = "internal",
-        db.system = match db.get_database_backend() {
+        db.system = match backend {
             DbBackend::Postgres => "postgresql",
             _ => "sqlite",
         },
         db.outcome = Empty,
     );
-    let inner = db
-        .begin_with_options(TransactionOptions {
-            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-            ..Default::default()
-        })
-        .instrument(span.clone())
-        .await?;
+    let conn = match backend {
+        DbBackend::Postgres => Conn::Postgres(
+            db.get_postgres_connection_pool()
+                .acquire()
+                .instrument(span.clone())
+                .await
+                .map_err(conn_err)?,
+        ),
+        _ => Conn::Sqlite(
+            db.get_sqlite_connection_pool()
+                .acquire()
+                .instrument(span.clone())
+                .await
+                .map_err(conn_err)?,
+        ),
+    };
     Ok(Txn {
-        inner: Some(inner),
+        session: tokio::sync::Mutex::new(Session {
+            conn: Some(conn),
+            begun: false,
+        }),
+        backend,
         span,
-        _queued: queued,
+        queued: Mutex::new(queued),
         shared,
         deferred: Mutex::new(Vec::new()),
         events: Mutex::new(Vec::new()),
@@ -78,18 +104,30 @@ pub async fn begin(db: &DatabaseConnection) -> Result<Txn, DbErr> {
     })
 }
 
-/// A write transaction, traced as one `db.transaction` span from BEGIN to
-/// COMMIT (or to the rollback when it is dropped), with its statements
-/// inside. It runs everything a `DatabaseTransaction` runs.
+enum Conn {
+    Sqlite(PoolConnection<Sqlite>),
+    Postgres(PoolConnection<Postgres>),
+}
+
+/// The connection and whether `BEGIN` has gone out on it.
+struct Session {
+    /// Taken when the transaction ends.
+    conn: Option<Conn>,
+    begun: bool,
+}
+
+/// A write transaction, traced as one `db.transaction` span from its first
+/// statement to its end, with a `db.query` span for each round trip. It
+/// runs everything a sea-orm connection runs.
 pub struct Txn {
-    /// Taken by `commit` and `rollback`.
-    inner: Option<DatabaseTransaction>,
+    session: tokio::sync::Mutex<Session>,
+    backend: DbBackend,
     span: tracing::Span,
     /// SQLite: this process's turn at the writer lock, held to the end.
-    _queued: Option<tokio::sync::OwnedMutexGuard<()>>,
+    queued: Mutex<Option<tokio::sync::OwnedMutexGuard<()>>>,
     shared: Arc<Shared>,
-    /// Writes whose answer nobody reads, sent together before the
-    /// transaction's next statement or its commit.
+    /// Writes whose answer nobody reads, sent with the transaction's next
+    /// statement or its commit.
     deferred: Mutex<Vec<Statement>>,
     /// Audit events, written at the commit.
     events: Mutex<Vec<NewEvent>>,
@@ -108,6 +146,41 @@ pub(crate) struct Shared {
     /// PostgreSQL: wakes this process's sequencer after a commit queued
     /// events.
     pub(crate) sealer: tokio::sync::Notify,
+    /// A pool of one connection of its own for reading the registry, which
+    /// a transaction may need while it holds its connection and its locks:
+    /// from the shared pool it could wait for a connection that waits for
+    /// its locks.
+    registry_reader: tokio::sync::OnceCell<DatabaseConnection>,
+}
+
+/// The connection the registry is read on (see `Shared::registry_reader`).
+pub(crate) async fn registry_reader(db: &DatabaseConnection) -> Result<DatabaseConnection, DbErr> {
+    let shared = shared(db);
+    shared
+        .registry_reader
+        .get_or_try_init(|| async {
+            fn one<D: sqlx::Database>() -> sqlx::pool::PoolOptions<D> {
+                sqlx::pool::PoolOptions::new()
+                    .max_connections(1)
+                    .acquire_timeout(Duration::from_secs(10))
+            }
+            Ok(match db.get_database_backend() {
+                DbBackend::Postgres => {
+                    let options = db.get_postgres_connection_pool().connect_options();
+                    sea_orm::SqlxPostgresConnector::from_sqlx_postgres_pool(
+                        one().connect_lazy_with((*options).clone()),
+                    )
+                }
+                _ => {
+                    let options = db.get_sqlite_connection_pool().connect_options();
+                    sea_orm::SqlxSqliteConnector::from_sqlx_sqlite_pool(
+                        one().connect_lazy_with((*options).clone()),
+                    )
+                }
+            })
+        })
+        .await
+        .cloned()
 }
 
 /// The shared state of `db`'s database in this process: by file for
@@ -143,15 +216,27 @@ pub(crate) fn shared(db: &DatabaseConnection) -> Arc<Shared> {
         .clone()
 }
 
-impl Txn {
-    fn inner(&self) -> &DatabaseTransaction {
-        self.inner
-            .as_ref()
-            .expect("a transaction is not used after it ends")
-    }
+fn conn_err(e: sqlx::Error) -> DbErr {
+    DbErr::Conn(RuntimeErr::SqlxError(Arc::new(e)))
+}
 
+fn query_err(e: sqlx::Error) -> DbErr {
+    DbErr::Query(RuntimeErr::SqlxError(Arc::new(e)))
+}
+
+fn exec_err(e: sqlx::Error) -> DbErr {
+    DbErr::Exec(RuntimeErr::SqlxError(Arc::new(e)))
+}
+
+/// What one round trip answers for its last statement of interest.
+enum Answer {
+    Rows(Vec<QueryResult>),
+    Done(ExecResult),
+}
+
+impl Txn {
     /// Queues a write to be sent with the others of this transaction, in
-    /// order, in one round trip: before the next statement the transaction
+    /// order, in one round trip: with the next statement the transaction
     /// runs, or at its commit. For writes whose result (rows affected,
     /// generated keys) nothing reads; an error it meets surfaces from that
     /// next statement or the commit, and the transaction rolls back as
@@ -174,24 +259,93 @@ impl Txn {
         self.events.lock().expect("never poisoned").push(event);
     }
 
-    /// Sends the deferred writes. SQLite runs several statements of one
-    /// query with their parameters in turn; PostgreSQL's extended protocol
-    /// takes one statement per query, so there they go as one simple query,
-    /// each with its values written in by the query builder's quoting.
-    async fn flush(&self) -> Result<(), DbErr> {
-        let mut batch = std::mem::take(&mut *self.deferred.lock().expect("never poisoned"));
-        if batch.is_empty() {
-            return Ok(());
+    /// Sends, in one round trip: `BEGIN` if not sent yet, the deferred
+    /// writes, `statement` if any, and `COMMIT` when `commit`. Answers for
+    /// `statement` (its rows, or what it changed).
+    async fn send(
+        &self,
+        statement: Option<Statement>,
+        rows: bool,
+        commit: bool,
+    ) -> Result<Answer, DbErr> {
+        let mut session = self.session.lock().await;
+        let mut parts: Vec<Statement> = Vec::new();
+        let begin = !session.begun;
+        if begin {
+            parts.push(Statement::from_string(
+                self.backend,
+                match self.backend {
+                    DbBackend::Postgres => "BEGIN",
+                    _ => "BEGIN IMMEDIATE",
+                },
+            ));
         }
-        let inner = self.inner();
+        parts.append(&mut std::mem::take(
+            &mut *self.deferred.lock().expect("never poisoned"),
+        ));
+        // The index of the statement answered for.
+        let target = statement.is_some().then_some(parts.len());
+        parts.extend(statement);
+        if commit {
+            parts.push(Statement::from_string(self.backend, "COMMIT"));
+        }
+        let span = tracing::info_span!(
+            parent: &self.span,
+            "db.query",
+            otel.kind = "client",
+            db.statements = parts.len() as i64,
+        );
+        // Once BEGIN is on its way the transaction may be open, whatever
+        // the answer: its end must be sent.
+        session.begun = true;
+        let conn = session
+            .conn
+            .as_mut()
+            .expect("a transaction is not used after it ends");
         let run = async {
-            if batch.len() == 1 {
-                let statement = batch.pop().expect("one statement");
-                return inner.execute_raw(statement).await.map(drop);
-            }
-            match inner.get_database_backend() {
-                DbBackend::Postgres => {
-                    let sql = batch
+            let mut answer_rows = Vec::new();
+            let mut answer_done = None;
+            let mut index = 0;
+            match conn {
+                Conn::Sqlite(conn) => {
+                    let mut sql = String::new();
+                    let mut values = Vec::new();
+                    for s in &parts {
+                        if !sql.is_empty() {
+                            sql.push_str(";\n");
+                        }
+                        sql.push_str(&s.sql);
+                        values.extend(s.values.iter().flat_map(|v| v.0.iter().cloned()));
+                    }
+                    #[allow(deprecated)]
+                    let mut results = sqlx::query_with(
+                        sqlx::AssertSqlSafe(sql),
+                        SqlxValues(sea_orm::sea_query::Values(values)),
+                    )
+                    .persistent(parts.len() == 1)
+                    .fetch_many(&mut **conn);
+                    while let Some(step) = results
+                        .try_next()
+                        .await
+                        .map_err(|e| if rows { query_err(e) } else { exec_err(e) })?
+                    {
+                        match step {
+                            Either::Left(done) => {
+                                if Some(index) == target {
+                                    answer_done = Some(ExecResult::from(done));
+                                }
+                                index += 1;
+                            }
+                            Either::Right(row) => {
+                                if Some(index) == target {
+                                    answer_rows.push(QueryResult::from(row));
+                                }
+                            }
+                        }
+                    }
+                }
+                Conn::Postgres(conn) => {
+                    let sql = parts
                         .iter()
                         .map(|s| {
                             let values = s.values.as_ref().map_or(&[][..], |v| &v.0[..]);
@@ -203,35 +357,57 @@ impl Txn {
                         })
                         .collect::<Vec<_>>()
                         .join(";\n");
-                    inner.execute_unprepared(&sql).await.map(drop)
-                }
-                backend => {
-                    let mut sql = String::new();
-                    let mut values = Vec::new();
-                    for s in batch {
-                        if !sql.is_empty() {
-                            sql.push_str(";\n");
+                    let mut results =
+                        sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).fetch_many(&mut **conn);
+                    while let Some(step) = results
+                        .try_next()
+                        .await
+                        .map_err(|e| if rows { query_err(e) } else { exec_err(e) })?
+                    {
+                        match step {
+                            Either::Left(done) => {
+                                if Some(index) == target {
+                                    answer_done = Some(ExecResult::from(done));
+                                }
+                                index += 1;
+                            }
+                            Either::Right(row) => {
+                                if Some(index) == target {
+                                    answer_rows.push(QueryResult::from(row));
+                                }
+                            }
                         }
-                        sql.push_str(&s.sql);
-                        values.extend(s.values.map(|v| v.0).unwrap_or_default());
                     }
-                    let statement = Statement::from_sql_and_values(backend, sql, values);
-                    inner.execute_raw(statement).await.map(drop)
                 }
             }
+            Ok::<_, DbErr>(if rows {
+                Answer::Rows(answer_rows)
+            } else {
+                Answer::Done(answer_done.unwrap_or_else(|| match self.backend {
+                    DbBackend::Postgres => {
+                        ExecResult::from(sqlx::postgres::PgQueryResult::default())
+                    }
+                    _ => ExecResult::from(sqlx::sqlite::SqliteQueryResult::default()),
+                }))
+            })
         };
-        run.instrument(self.span.clone()).await
+        let answer = run.instrument(span).await;
+        if begin && answer.is_err() {
+            tracing::debug!("a transaction's first round trip failed");
+        }
+        answer
     }
 
     /// Writes the recorded events (sealed on SQLite, queued on PostgreSQL)
-    /// with the deferred writes, and commits.
-    pub async fn commit(mut self) -> Result<(), DbErr> {
+    /// with the deferred writes and `COMMIT`, in one round trip (SQLite
+    /// first reads the chain's head when no read of this transaction
+    /// brought it).
+    pub async fn commit(self) -> Result<(), DbErr> {
         let events = std::mem::take(&mut *self.events.lock().expect("never poisoned"));
-        let backend = self.get_database_backend();
-        match backend {
+        match self.backend {
             DbBackend::Postgres => {
                 if !events.is_empty() {
-                    self.defer(audit::queue(backend, &events));
+                    self.defer(audit::queue(self.backend, &events));
                 }
             }
             _ if events.is_empty() => {}
@@ -241,79 +417,129 @@ impl Txn {
                     Some(head) => head,
                     None => audit::head(&self).await?,
                 };
-                let (statements, _) = audit::seal(backend, head, &events);
+                let (statements, _) = audit::seal(self.backend, head, &events);
                 for statement in statements {
                     self.defer(statement);
                 }
             }
         }
-        let result = async {
-            self.flush().await?;
-            let inner = self.inner.take().expect("a transaction ends once");
-            inner.commit().instrument(self.span.clone()).await
-        }
-        .await;
+        let nothing = !self.session.lock().await.begun
+            && self.deferred.lock().expect("never poisoned").is_empty();
+        let result = if nothing {
+            Ok(())
+        } else {
+            self.send(None, false, true).await.map(drop)
+        };
         self.span.record(
             "db.outcome",
             if result.is_ok() { "commit" } else { "failed" },
         );
-        if backend == DbBackend::Postgres && result.is_ok() && !events.is_empty() {
-            self.shared.sealer.notify_one();
+        if result.is_ok() {
+            // Committed: the connection goes back as it is.
+            self.session.lock().await.begun = false;
+            if self.backend == DbBackend::Postgres && !events.is_empty() {
+                self.shared.sealer.notify_one();
+            }
         }
         result
     }
 
-    pub async fn rollback(mut self) -> Result<(), DbErr> {
-        let inner = self.inner.take().expect("a transaction ends once");
+    /// Rolls back now (dropping the transaction does it too).
+    pub async fn rollback(self) -> Result<(), DbErr> {
         self.span.record("db.outcome", "rollback");
-        inner.rollback().instrument(self.span.clone()).await
+        let mut session = self.session.lock().await;
+        if !session.begun {
+            return Ok(());
+        }
+        session.begun = false;
+        let result = match session.conn.as_mut() {
+            Some(Conn::Sqlite(conn)) => sqlx::raw_sql("ROLLBACK")
+                .execute(&mut **conn)
+                .await
+                .map(drop),
+            Some(Conn::Postgres(conn)) => sqlx::raw_sql("ROLLBACK")
+                .execute(&mut **conn)
+                .await
+                .map(drop),
+            None => return Ok(()),
+        };
+        result.map_err(exec_err)
     }
 }
 
 impl Drop for Txn {
     fn drop(&mut self) {
-        if self.inner.is_some() {
-            // Dropped before its end: the driver rolls it back.
-            self.span.record("db.outcome", "rollback");
+        let session = self.session.get_mut();
+        if !session.begun {
+            // Committed, rolled back or never begun: the connection goes
+            // back to the pool as it is.
+            return;
         }
+        self.span.record("db.outcome", "rollback");
+        let Some(conn) = session.conn.take() else {
+            return;
+        };
+        // The transaction is open on its connection: roll it back before
+        // the connection goes back to the pool, and keep SQLite's writer
+        // turn until then.
+        let queued = self.queued.lock().expect("never poisoned").take();
+        let rollback = async move {
+            let result = match conn {
+                Conn::Sqlite(mut conn) => {
+                    let result = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
+                    if result.is_err() {
+                        // Not returned to the pool half-done.
+                        let _ = conn.close().await;
+                    }
+                    result.map(drop)
+                }
+                Conn::Postgres(mut conn) => {
+                    let result = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
+                    if result.is_err() {
+                        let _ = conn.close().await;
+                    }
+                    result.map(drop)
+                }
+            };
+            if let Err(err) = result {
+                tracing::warn!(error = %err, "a rollback failed; its connection was closed");
+            }
+            drop(queued);
+        };
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(rollback);
+        }
+        // Without a runtime the future is dropped with the connection in
+        // it, which closes the connection: the database rolls back.
     }
 }
 
 #[async_trait::async_trait]
 impl ConnectionTrait for Txn {
-    fn get_database_backend(&self) -> sea_orm::DbBackend {
-        self.inner().get_database_backend()
+    fn get_database_backend(&self) -> DbBackend {
+        self.backend
     }
 
     async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
-        self.flush().await?;
-        self.inner()
-            .execute_raw(stmt)
-            .instrument(self.span.clone())
-            .await
+        match self.send(Some(stmt), false, false).await? {
+            Answer::Done(done) => Ok(done),
+            Answer::Rows(_) => unreachable!("asked for what it changed"),
+        }
     }
 
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
-        self.flush().await?;
-        self.inner()
-            .execute_unprepared(sql)
-            .instrument(self.span.clone())
+        self.execute_raw(Statement::from_string(self.backend, sql))
             .await
     }
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
-        self.flush().await?;
-        self.inner()
-            .query_one_raw(stmt)
-            .instrument(self.span.clone())
-            .await
+        Ok(self.query_all_raw(stmt).await?.into_iter().next())
     }
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        self.flush().await?;
-        self.inner()
-            .query_all_raw(stmt)
-            .instrument(self.span.clone())
-            .await
+        match self.send(Some(stmt), true, false).await? {
+            Answer::Rows(rows) => Ok(rows),
+            Answer::Done(_) => unreachable!("asked for rows"),
+        }
     }
 }
