@@ -7,6 +7,10 @@
 //! lines name their service, so that re-matching asks for the waiting lines
 //! of the service whose capacity freed, not for every waiting request.
 //!
+//! On PostgreSQL, reference numbers come from a sequence
+//! (`support_request_numbers`) instead of the year's counter row, which
+//! every creation had to lock until its commit.
+//!
 //! Audit events are no longer sealed by their writers on PostgreSQL: a
 //! writer queues its events in `audit_pending`, and the sequencer moves
 //! them into the chain (see `store::audit`). The registry's version, bumped
@@ -68,6 +72,23 @@ impl MigrationTrait for Migration {
         let db = manager.get_connection();
         let backend = manager.get_database_backend();
         fold_children(db, backend).await?;
+        if backend == DatabaseBackend::Postgres {
+            // Reference numbers from a sequence, after every number given.
+            let next: i64 = db
+                .query_one_raw(statement(
+                    backend,
+                    "SELECT COALESCE(MAX(last), 0) + 1 AS next FROM reference_counters",
+                    vec![],
+                ))
+                .await?
+                .map(|r| r.try_get("", "next"))
+                .transpose()?
+                .unwrap_or(1);
+            db.execute_unprepared(&format!(
+                "CREATE SEQUENCE support_request_numbers START WITH {next}"
+            ))
+            .await?;
+        }
 
         for table in [
             SummaryReports::Table.into_iden(),
@@ -140,6 +161,18 @@ impl MigrationTrait for Migration {
         let backend = manager.get_database_backend();
         // Events still queued join the chain before the queue goes.
         seal_pending(db, backend).await?;
+        if backend == DatabaseBackend::Postgres {
+            // The counter of this year carries on from the sequence.
+            db.execute_unprepared(
+                "INSERT INTO reference_counters (year, last) \
+                 SELECT CAST(EXTRACT(YEAR FROM now()) AS INTEGER), last_value \
+                 FROM support_request_numbers WHERE is_called \
+                 ON CONFLICT (year) DO UPDATE SET last = GREATEST(reference_counters.last, EXCLUDED.last)",
+            )
+            .await?;
+            db.execute_unprepared("DROP SEQUENCE support_request_numbers")
+                .await?;
+        }
         for table in [
             AuditPending::Table.into_iden(),
             RegistryVersion::Table.into_iden(),

@@ -78,7 +78,15 @@ struct TrustedKey {
 /// The keys a server trusts, with the issuer and audience it expects.
 pub struct Verifier {
     keys: Vec<TrustedKey>,
+    /// Tokens whose signature and claims were checked, by their exact
+    /// text: a client sends the same token with each call until it
+    /// expires, and checking an Ed25519 signature costs more than the rest
+    /// of a small call. Each hit checks the times again.
+    verified: std::sync::Mutex<std::collections::HashMap<String, Claims>>,
 }
+
+/// Verified tokens remembered before the memory starts afresh.
+const VERIFIED_CACHED: usize = 10_000;
 
 /// Allowed clock difference when checking `exp` and `nbf`, in seconds.
 pub const LEEWAY_SECS: u64 = 30;
@@ -215,7 +223,10 @@ impl VerifierBuilder {
         if self.keys.is_empty() {
             return Err(KeyError::NoKeys);
         }
-        Ok(Verifier { keys: self.keys })
+        Ok(Verifier {
+            keys: self.keys,
+            verified: Default::default(),
+        })
     }
 }
 
@@ -258,6 +269,34 @@ impl Verifier {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(AuthError::Invalid("token too large".into()));
         }
+        let now = jsonwebtoken::get_current_timestamp();
+        // What the validation checks of the times, with its leeway.
+        let in_time = |c: &Claims| {
+            now <= c.exp + LEEWAY_SECS && c.nbf.is_none_or(|nbf| nbf <= now + LEEWAY_SECS)
+        };
+        if let Some(claims) = self
+            .verified
+            .lock()
+            .expect("never poisoned")
+            .get(token)
+            .filter(|c| in_time(c))
+        {
+            return Ok(claims.clone());
+        }
+        let claims = self.check(token)?;
+        let mut verified = self.verified.lock().expect("never poisoned");
+        if verified.len() >= VERIFIED_CACHED {
+            verified.retain(|_, c| in_time(c));
+            if verified.len() >= VERIFIED_CACHED {
+                verified.clear();
+            }
+        }
+        verified.insert(token.to_owned(), claims.clone());
+        Ok(claims)
+    }
+
+    /// Checks a token's signature and claims.
+    fn check(&self, token: &str) -> Result<Claims, AuthError> {
         let header = decode_header(token).map_err(|e| AuthError::Invalid(e.to_string()))?;
         // With a `kid`, only that key; without, each key of the header's
         // algorithm. A key's own pinned algorithm is what the check uses.

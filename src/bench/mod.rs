@@ -618,7 +618,14 @@ impl World {
     async fn prepare(channel: &Channel, tokens: &Tokens) -> anyhow::Result<Self> {
         let mut registry = pb::registry_service_client::RegistryServiceClient::new(channel.clone());
         let today = chrono::Utc::now().date_naive();
-        for provider in ["nordic-ir", "baltic-shield"] {
+        // Capacity at every provider the benchmark has a token for: cycles
+        // spread over them (see `cycle`), as a duty officer's plans would.
+        for provider in [
+            "nordic-ir",
+            "danube-cyber",
+            "iberia-forensics",
+            "baltic-shield",
+        ] {
             registry
                 .create_capacity_commitment(authed(
                     pb::CreateCapacityCommitmentRequest {
@@ -821,12 +828,12 @@ async fn cycle(channel: Channel, tokens: &Tokens, worker: usize, i: u64) -> anyh
         ))
         .await?
         .into_inner();
-    let provider = proposal
-        .lines
-        .first()
-        .and_then(|l| l.candidates.first())
-        .map(|c| c.provider.clone())
-        .context("no candidate")?;
+    // Cycles take the candidates in turn, so that they do not all queue on
+    // one provider's capacity; a choice other than the first is justified.
+    let candidates = &proposal.lines.first().context("no line")?.candidates;
+    anyhow::ensure!(!candidates.is_empty(), "no candidate");
+    let chosen = (worker + i as usize) % candidates.len();
+    let provider = candidates[chosen].provider.clone();
     dispatch
         .approve_dispatch(authed(
             pb::ApproveDispatchRequest {
@@ -834,6 +841,11 @@ async fn cycle(channel: Channel, tokens: &Tokens, worker: usize, i: u64) -> anyh
                 plan: vec![pb::LinePlan {
                     line_index: 0,
                     provider: provider.clone(),
+                    justification: if chosen == 0 {
+                        String::new()
+                    } else {
+                        "spread over the providers able".into()
+                    },
                     ..Default::default()
                 }],
                 version: 0,

@@ -159,9 +159,16 @@ impl Movement {
     }
 }
 
-/// Moves `days` on a commitment's ledger with a guarded update: it applies
-/// only if the commitment can bear it (nothing is ever overbooked, whatever
-/// the concurrency), and records the movement. False when it cannot.
+/// Moves `days` on a commitment's ledger and records the movement. A hold
+/// is a guarded update, sent at once: it applies only if the commitment
+/// has the days free (nothing is ever overbooked, whatever the
+/// concurrency), and false says it had not. The other movements give back
+/// or consume what an offer holds, which its request's lock keeps; they go
+/// with the deferred writes, so that the commitment's row is locked only
+/// from the last round trip to the commit, and the table's check
+/// (`held_days >= 0 AND consumed_days >= 0 AND held_days + consumed_days
+/// <= person_days`) refuses, with the whole transaction, a movement the
+/// ledger would not bear.
 pub async fn move_capacity(
     conn: &super::Txn,
     commitment: i32,
@@ -174,27 +181,35 @@ pub async fn move_capacity(
     let held = Expr::col(cc::Column::HeldDays);
     let consumed = Expr::col(cc::Column::ConsumedDays);
     let update = cc::Entity::update_many().filter(cc::Column::Id.eq(commitment));
-    let update = match movement {
-        Movement::Hold => update
-            .col_expr(cc::Column::HeldDays, held.clone().add(d))
-            .filter(
-                held.add(consumed)
-                    .add(d)
-                    .lte(Expr::col(cc::Column::PersonDays)),
-            ),
-        Movement::Consume => update
-            .col_expr(cc::Column::HeldDays, held.clone().sub(d))
-            .col_expr(cc::Column::ConsumedDays, consumed.add(d))
-            .filter(held.gte(d)),
-        Movement::ReleaseHeld => update
-            .col_expr(cc::Column::HeldDays, held.clone().sub(d))
-            .filter(held.gte(d)),
-        Movement::ReleaseConsumed => update
-            .col_expr(cc::Column::ConsumedDays, consumed.clone().sub(d))
-            .filter(consumed.gte(d)),
-    };
-    if update.exec(conn).await?.rows_affected != 1 {
-        return Ok(false);
+    match movement {
+        Movement::Hold => {
+            let hold = update
+                .col_expr(cc::Column::HeldDays, held.clone().add(d))
+                .filter(
+                    held.add(consumed)
+                        .add(d)
+                        .lte(Expr::col(cc::Column::PersonDays)),
+                );
+            if hold.exec(conn).await?.rows_affected != 1 {
+                return Ok(false);
+            }
+        }
+        Movement::Consume => conn.defer(
+            update
+                .col_expr(cc::Column::HeldDays, held.sub(d))
+                .col_expr(cc::Column::ConsumedDays, consumed.add(d))
+                .build(conn.get_database_backend()),
+        ),
+        Movement::ReleaseHeld => conn.defer(
+            update
+                .col_expr(cc::Column::HeldDays, held.sub(d))
+                .build(conn.get_database_backend()),
+        ),
+        Movement::ReleaseConsumed => conn.defer(
+            update
+                .col_expr(cc::Column::ConsumedDays, consumed.sub(d))
+                .build(conn.get_database_backend()),
+        ),
     }
     let entry = capacity_entry::Entity::insert(capacity_entry::ActiveModel {
         commitment_id: Set(commitment),

@@ -46,6 +46,10 @@ pub async fn connect_with(
         .min_connections(1)
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(10))
+        // A ping before each use is a round trip on every call (and on
+        // SQLite two thread switches); a connection that died is found by
+        // the call that uses it, which answers UNAVAILABLE, and replaced.
+        .test_before_acquire(false)
         .sqlx_logging(false)
         .map_sqlx_sqlite_opts(move |o| {
             o.journal_mode(SqliteJournalMode::Wal)

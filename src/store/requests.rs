@@ -36,35 +36,35 @@ pub struct Numbered {
     pub registry_version: i64,
 }
 
-/// The next number of the year's references, in one statement (an insert
-/// of the year's first, or else an increment) that also reads the
-/// registry's version (and, on SQLite, the chain's head, which the writer
-/// lock keeps until the commit). The counter row's lock serialises
-/// concurrent creations to their commits, so numbers are unique and
-/// gapless.
+/// The next reference number, in one statement that also reads the
+/// registry's version. PostgreSQL draws it from a sequence: unique and
+/// increasing, taken without a lock, so creations commit in parallel; a
+/// creation that fails leaves its number unused. SQLite, whose one writer
+/// orders creations anyway, counts per year in a counter row, without gaps,
+/// and reads the chain's head with it (the writer lock keeps it until the
+/// commit).
 pub async fn next_reference_number(txn: &super::Txn, at: DateTime<Utc>) -> Result<Numbered, DbErr> {
     let backend = txn.get_database_backend();
-    let (year, chain) = match backend {
-        sea_orm::DbBackend::Postgres => ("$1", ""),
-        _ => (
-            "?",
-            ", (SELECT last_sequence FROM audit_head WHERE id = 1) AS chain_sequence, \
+    let statement = match backend {
+        sea_orm::DbBackend::Postgres => sea_orm::Statement::from_string(
+            backend,
+            "SELECT nextval('support_request_numbers') AS last, \
+             (SELECT version FROM registry_version WHERE id = 1) AS registry_version",
+        ),
+        _ => sea_orm::Statement::from_sql_and_values(
+            backend,
+            "INSERT INTO reference_counters (year, last) VALUES (?, 1) \
+             ON CONFLICT (year) DO UPDATE SET last = reference_counters.last + 1 \
+             RETURNING last, (SELECT version FROM registry_version WHERE id = 1) AS registry_version, \
+             (SELECT last_sequence FROM audit_head WHERE id = 1) AS chain_sequence, \
              (SELECT last_hash FROM audit_head WHERE id = 1) AS chain_hash",
+            [at.year().into()],
         ),
     };
-    let sql = format!(
-        "INSERT INTO reference_counters (year, last) VALUES ({year}, 1) \
-         ON CONFLICT (year) DO UPDATE SET last = reference_counters.last + 1 \
-         RETURNING last, (SELECT version FROM registry_version WHERE id = 1) AS registry_version{chain}"
-    );
     let row = txn
-        .query_one_raw(sea_orm::Statement::from_sql_and_values(
-            backend,
-            sql,
-            [at.year().into()],
-        ))
+        .query_one_raw(statement)
         .await?
-        .ok_or_else(|| DbErr::RecordNotFound("reference counter".into()))?;
+        .ok_or_else(|| DbErr::RecordNotFound("reference number".into()))?;
     if backend == sea_orm::DbBackend::Sqlite {
         txn.know_head(super::audit::Head {
             sequence: row.try_get("", "chain_sequence")?,

@@ -322,7 +322,9 @@ impl Txn {
                         sqlx::AssertSqlSafe(sql),
                         SqlxValues(sea_orm::sea_query::Values(values)),
                     )
-                    .persistent(parts.len() == 1)
+                    // Prepared once per shape of round trip and kept: a use
+                    // case sends the same few shapes again and again.
+                    .persistent(true)
                     .fetch_many(&mut **conn);
                     while let Some(step) = results
                         .try_next()

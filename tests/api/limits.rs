@@ -209,21 +209,30 @@ async fn a_write_waiting_on_a_held_database_lock_gives_up_with_unavailable() {
     let app = spawn(|s| s.db_statement_timeout_ms = 500).await;
     let token = app.token("requester", "ee-csirt");
     let mut client = app.requests().await;
+    let draft = client
+        .create_support_request(authed(create(member_state_request("EE"), "lock-1"), &token))
+        .await
+        .unwrap()
+        .into_inner();
+    let id = draft.name.trim_start_matches("supportRequests/").to_owned();
 
-    // Another session holds what a creation must write (as a stuck writer
-    // would): SQLite's write lock, which any write transaction takes, and
-    // on PostgreSQL the row of the year's reference counter.
+    // Another session holds the request for a change of its own (as a
+    // stuck writer would): its row, and on SQLite the write lock.
     let other = reserve_dispatch::store::connect(&app.db.url, 1)
         .await
         .unwrap();
     let held = reserve_dispatch::store::begin(&other).await.unwrap();
-    reserve_dispatch::store::requests::next_reference_number(&held, chrono::Utc::now())
+    reserve_dispatch::store::requests::find_for_change(&held, &id)
         .await
-        .unwrap();
+        .unwrap()
+        .expect("the request");
 
     let started = std::time::Instant::now();
+    let submit = || pb::SubmitSupportRequestRequest {
+        name: draft.name.clone(),
+    };
     let refused = client
-        .create_support_request(authed(create(member_state_request("EE"), "lock-1"), &token))
+        .submit_support_request(authed(submit(), &token))
         .await
         .unwrap_err();
     assert_eq!(refused.code(), Code::Unavailable, "{refused:?}");
@@ -233,10 +242,10 @@ async fn a_write_waiting_on_a_held_database_lock_gives_up_with_unavailable() {
         started.elapsed()
     );
 
-    // Released: the same call (same request id) goes through.
+    // Released: the same call goes through.
     held.rollback().await.unwrap();
     client
-        .create_support_request(authed(create(member_state_request("EE"), "lock-1"), &token))
+        .submit_support_request(authed(submit(), &token))
         .await
         .expect("served once the lock is free");
 }
