@@ -117,10 +117,14 @@ pub async fn serve_with(
             )
             .max_decoding_message_size(max),
         )
-        .add_service(
-            pb::audit_service_server::AuditServiceServer::new(grpc::audit::AuditService { app })
-                .max_decoding_message_size(max),
-        )
+        .add_service(grpc::watch::WatchRoute {
+            inner: pb::audit_service_server::AuditServiceServer::new(grpc::audit::AuditService {
+                app: app.clone(),
+            })
+            .max_decoding_message_size(max),
+            app,
+            max_decoding_message_size: max,
+        })
         .serve_with_incoming_shutdown(
             // No Nagle: a unary answer is written as several small frames,
             // and waiting for the peer's delayed ACK between them costs 40 ms.

@@ -55,14 +55,34 @@ impl EventBus {
     }
 }
 
+/// An event as one watcher sees it, with a slot for its form on the wire:
+/// every watcher that sees a live event alike shares both, so that the
+/// transport encodes it once for all of them.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub event: Arc<AuditEvent>,
+    pub wire: Arc<OnceLock<bytes::Bytes>>,
+}
+
+impl Seen {
+    /// An event seen by one watcher alone (one read from the table).
+    fn alone(event: AuditEvent) -> Self {
+        Seen {
+            event: Arc::new(event),
+            wire: Arc::default(),
+        }
+    }
+}
+
 /// A committed event as the watchers of this process receive it.
 pub struct Published {
     pub event: Arc<AuditEvent>,
     /// Whose the event's resource is, which decides who sees it.
     pub owner: Option<Owner>,
+    full: Arc<OnceLock<bytes::Bytes>>,
     /// The event as a provider sees its own offer; made by the first
     /// watcher that needs it, shared by the others.
-    redacted: OnceLock<Arc<AuditEvent>>,
+    redacted: OnceLock<Seen>,
 }
 
 impl Published {
@@ -70,18 +90,22 @@ impl Published {
         Self {
             event: Arc::new(event),
             owner,
+            full: Arc::default(),
             redacted: OnceLock::new(),
         }
     }
 
     /// The event as `actor` may see it, if at all.
-    pub fn seen_by(&self, actor: &Actor) -> Option<Arc<AuditEvent>> {
+    pub fn seen_by(&self, actor: &Actor) -> Option<Seen> {
         match visibility(actor, self.owner.as_ref()) {
-            Visibility::Full => Some(self.event.clone()),
+            Visibility::Full => Some(Seen {
+                event: self.event.clone(),
+                wire: self.full.clone(),
+            }),
             Visibility::Redacted => Some(
                 self.redacted
                     .get_or_init(|| {
-                        Arc::new(
+                        Seen::alone(
                             self.event
                                 .seen_as(Visibility::Redacted)
                                 .expect("a redacted event is seen"),
@@ -183,7 +207,7 @@ impl WatchFilter {
 #[derive(Debug)]
 pub enum WatchItem {
     /// Shared with the other watchers that see it the same way.
-    Event(Arc<AuditEvent>),
+    Event(Seen),
     /// The watcher fell behind; it may resume after `last` (the last event
     /// it was sent or that was not for it).
     Lagged {
@@ -324,7 +348,7 @@ impl Watcher {
 
     /// The next stored event after the cursor for this watcher, None when
     /// the stored ones are all through.
-    async fn next_stored(&mut self) -> Result<Option<Arc<AuditEvent>>, sea_orm::DbErr> {
+    async fn next_stored(&mut self) -> Result<Option<Seen>, sea_orm::DbErr> {
         loop {
             let Some(event) = self.stored.next() else {
                 if let Some(scanned) = self.read_all {
@@ -356,7 +380,7 @@ impl Watcher {
             }
             let owner = self.owners.get(&self.app.db, &event.resource).await?;
             if let Some(seen) = event.seen_as(visibility(&self.actor, owner.as_ref())) {
-                return Ok(Some(Arc::new(seen)));
+                return Ok(Some(Seen::alone(seen)));
             }
         }
     }

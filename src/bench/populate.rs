@@ -33,13 +33,14 @@ const OWNERS: [&str; 8] = [
 ];
 const THIRD_COUNTRY_OWNER: &str = "md-spoc";
 
-/// Writes `requests` requests, spread over every state, and `events` audit
-/// events chained after the chain's head, on a database whose server is
-/// stopped.
+/// Writes `requests` requests, spread over every state, numbered from
+/// `first`, and `events` audit events chained after the chain's head (with
+/// the server stopped, when there are events).
 pub async fn populate(
     db: &DatabaseConnection,
     requests: usize,
     events: usize,
+    first: usize,
     template: &crate::domain::request::RequestContent,
 ) -> anyhow::Result<Populated> {
     let started = Instant::now();
@@ -50,7 +51,7 @@ pub async fn populate(
     let mut sample = Vec::new();
     let mut ids = Vec::with_capacity(requests);
     let mut batch = Vec::with_capacity(REQUEST_CHUNK);
-    for i in 0..requests {
+    for i in first..first + requests {
         let state = RequestState::ALL[i % RequestState::ALL.len()];
         let owner = if state == RequestState::Referred {
             THIRD_COUNTRY_OWNER
@@ -63,7 +64,7 @@ pub async fn populate(
         let country = registry
             .country(&organisation.country)
             .context("the organisation's country")?;
-        let created_at = now - Duration::minutes((requests - i) as i64);
+        let created_at = now - Duration::minutes((first + requests - i) as i64);
         let mut content = template.clone();
         content.title = format!("Incident {i} at an operator of essential services");
         content.detected_at = created_at - Duration::hours(2);
@@ -150,7 +151,7 @@ pub async fn populate(
                 || request.organisation_kind == OrganisationKind::TcCsirt
                 || request.organisation_kind == OrganisationKind::TcAuthority
         );
-        if sample.len() < 1_000 && i % (requests / 1_000).max(1) == 0 {
+        if sample.len() < 1_000 && (i - first) % (requests / 1_000).max(1) == 0 {
             sample.push(id.clone());
         }
         ids.push(id);
@@ -194,6 +195,9 @@ pub async fn populate(
         head = next;
         written += n;
     }
+    // As a database of years of use would have them: the planner's
+    // statistics.
+    db.execute_unprepared("ANALYZE").await?;
     Ok(Populated {
         sample,
         seconds: started.elapsed().as_secs_f64(),

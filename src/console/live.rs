@@ -43,10 +43,10 @@ pub async fn stream(
     // A watcher that fell behind, or a server closing, ends the stream; the
     // browser reconnects by itself and resumes after its last event.
     let events = watch.map_while(|item| match item {
-        WatchItem::Event(e) => Some(Ok(Event::default()
+        WatchItem::Event(seen) => Some(Ok(Event::default()
             .event("change")
-            .id(e.sequence.to_string())
-            .data(&e.resource))),
+            .id(seen.event.sequence.to_string())
+            .data(&seen.event.resource))),
         WatchItem::Lagged { .. } | WatchItem::Closing { .. } | WatchItem::Failed(_) => None,
     });
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))

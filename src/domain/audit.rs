@@ -35,26 +35,59 @@ pub struct AuditEvent {
 
 impl AuditEvent {
     pub fn canonical(&self) -> String {
-        serde_json::json!([
-            self.sequence,
-            self.time.to_rfc3339_opts(SecondsFormat::Micros, true),
-            self.actor,
-            self.role,
-            self.organisation,
-            self.action,
-            self.resource,
-            self.from_state,
-            self.to_state,
-            self.payload,
-        ])
-        .to_string()
+        let mut out = Vec::with_capacity(256);
+        self.write_canonical(&mut out);
+        String::from_utf8(out).expect("JSON is UTF-8")
+    }
+
+    /// Appends the canonical encoding to `out`: the compact JSON array of
+    /// the module's documentation, written field by field (the same bytes
+    /// as serialising the array with serde_json, without building it).
+    pub fn write_canonical(&self, out: &mut Vec<u8>) {
+        let string = |out: &mut Vec<u8>, s: &str| {
+            serde_json::to_writer(&mut *out, s).expect("writing to memory does not fail");
+        };
+        out.push(b'[');
+        out.extend_from_slice(self.sequence.to_string().as_bytes());
+        for field in [
+            self.time
+                .to_rfc3339_opts(SecondsFormat::Micros, true)
+                .as_str(),
+            &self.actor,
+            &self.role,
+            &self.organisation,
+            &self.action,
+            &self.resource,
+            &self.from_state,
+            &self.to_state,
+            &self.payload,
+        ] {
+            out.push(b',');
+            string(out, field);
+        }
+        out.push(b']');
     }
 
     pub fn compute_hash(&self) -> String {
+        hex::encode(self.digest(&mut Vec::with_capacity(256)))
+    }
+
+    /// SHA-256 of the previous hash and the canonical encoding, with `buf`
+    /// as scratch space (a verifier reuses one for every event).
+    pub fn digest(&self, buf: &mut Vec<u8>) -> [u8; 32] {
+        buf.clear();
+        self.write_canonical(buf);
         let mut hasher = Sha256::new();
         hasher.update(self.previous_hash.as_bytes());
-        hasher.update(self.canonical().as_bytes());
-        hex::encode(hasher.finalize())
+        hasher.update(&buf[..]);
+        hasher.finalize().into()
+    }
+
+    /// Whether the stored hash is the one the event's content gives.
+    pub fn hash_matches(&self, buf: &mut Vec<u8>) -> bool {
+        let mut hex = [0u8; 64];
+        hex::encode_to_slice(self.digest(buf), &mut hex).expect("64 hex digits");
+        hex[..] == *self.hash.as_bytes()
     }
 }
 
@@ -182,6 +215,43 @@ mod tests {
             event().canonical(),
             r#"[1,"2026-11-27T18:56:53.123456Z","alice","requester","md-agency","SubmitSupportRequest","supportRequests/x","DRAFT","SUBMITTED","{}"]"#
         );
+    }
+
+    proptest::proptest! {
+        /// The encoding written field by field is the one serde_json
+        /// writes for the array, whatever the text holds.
+        #[test]
+        fn the_canonical_encoding_is_serde_jsons(
+            sequence in 0i64..i64::MAX,
+            micros in 0i64..4_000_000_000_000_000,
+            texts in proptest::collection::vec(".*", 8),
+        ) {
+            let e = AuditEvent {
+                sequence,
+                time: chrono::DateTime::from_timestamp_micros(micros).unwrap(),
+                actor: texts[0].clone(),
+                role: texts[1].clone(),
+                organisation: texts[2].clone(),
+                action: texts[3].clone(),
+                resource: texts[4].clone(),
+                from_state: texts[5].clone(),
+                to_state: texts[6].clone(),
+                payload: texts[7].clone(),
+                previous_hash: GENESIS_HASH.into(),
+                hash: String::new(),
+            };
+            let expected = serde_json::json!([
+                e.sequence,
+                e.time.to_rfc3339_opts(SecondsFormat::Micros, true),
+                e.actor, e.role, e.organisation, e.action, e.resource,
+                e.from_state, e.to_state, e.payload,
+            ])
+            .to_string();
+            proptest::prop_assert_eq!(e.canonical(), expected);
+            let mut sealed = e.clone();
+            sealed.hash = e.compute_hash();
+            proptest::prop_assert!(sealed.hash_matches(&mut Vec::new()));
+        }
     }
 
     #[test]

@@ -31,6 +31,40 @@ pub fn event_to_proto(e: &AuditEvent) -> pb::AuditEvent {
     }
 }
 
+/// What a watch asks for, checked.
+pub(super) fn request_filter(body: pb::WatchEventsRequest) -> Result<events::WatchFilter, Status> {
+    let mut v = crate::domain::validation::Violations::new();
+    if body.after_sequence < 0 {
+        v.add("after_sequence", "must not be negative");
+    }
+    v.text("resource", &body.resource, 0..=200);
+    v.text("action", &body.action, 0..=100);
+    v.finish(()).map_err(|v| super::invalid(&v))?;
+    Ok(events::WatchFilter {
+        after: body.after_sequence,
+        resource: (!body.resource.is_empty()).then_some(body.resource),
+        action: (!body.action.is_empty()).then_some(body.action),
+    })
+}
+
+/// A watch's events as the caller sees them, and how it ends.
+pub(super) fn watch(
+    app: &App,
+    actor: crate::domain::actor::Actor,
+    filter: events::WatchFilter,
+) -> Result<impl Stream<Item = Result<events::Seen, Status>> + Send + use<>, Status> {
+    Ok(events::watch(app, actor, filter)?.map(|item| match item {
+        events::WatchItem::Event(seen) => Ok(seen),
+        events::WatchItem::Lagged { last } => Err(Status::resource_exhausted(format!(
+            "the stream fell behind; watch again with after_sequence = {last}"
+        ))),
+        events::WatchItem::Closing { last } => Err(Status::unavailable(format!(
+            "the server is shutting down; watch again with after_sequence = {last}"
+        ))),
+        events::WatchItem::Failed(err) => Err(err.into()),
+    }))
+}
+
 #[tonic::async_trait]
 impl pb::audit_service_server::AuditService for AuditService {
     async fn list_events(
@@ -64,28 +98,8 @@ impl pb::audit_service_server::AuditService for AuditService {
     ) -> Result<Response<Self::WatchEventsStream>, Status> {
         let actor = actor(&request)?;
         let body = request.into_inner();
-        let mut v = crate::domain::validation::Violations::new();
-        if body.after_sequence < 0 {
-            v.add("after_sequence", "must not be negative");
-        }
-        v.text("resource", &body.resource, 0..=200);
-        v.text("action", &body.action, 0..=100);
-        v.finish(()).map_err(|v| super::invalid(&v))?;
-        let filter = events::WatchFilter {
-            after: body.after_sequence,
-            resource: (!body.resource.is_empty()).then_some(body.resource),
-            action: (!body.action.is_empty()).then_some(body.action),
-        };
-        let stream = events::watch(&self.app, actor, filter)?.map(|item| match item {
-            events::WatchItem::Event(e) => Ok(event_to_proto(&e)),
-            events::WatchItem::Lagged { last } => Err(Status::resource_exhausted(format!(
-                "the stream fell behind; watch again with after_sequence = {last}"
-            ))),
-            events::WatchItem::Closing { last } => Err(Status::unavailable(format!(
-                "the server is shutting down; watch again with after_sequence = {last}"
-            ))),
-            events::WatchItem::Failed(err) => Err(err.into()),
-        });
+        let stream = watch(&self.app, actor, request_filter(body)?)?
+            .map(|item| item.map(|seen| event_to_proto(&seen.event)));
         Ok(Response::new(Box::pin(stream)))
     }
 

@@ -8,6 +8,7 @@ pub mod door;
 pub mod provider;
 pub mod registry;
 pub mod support_requests;
+pub mod watch;
 
 use tonic::{Code, Request, Status};
 use tonic_types::{ErrorDetails, StatusExt};

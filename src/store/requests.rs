@@ -368,19 +368,19 @@ pub struct ListFilter {
     pub state: Option<RequestState>,
 }
 
-/// A page of requests in `state` of the given organisation kinds, in queue
-/// order, after the queue key `after`: the index on (state, queue key)
-/// gives it without reading the rest.
+/// A page of requests in `state`, in queue order, after the queue key
+/// `after`: the index on (state, queue key) gives it without reading the
+/// rest. (Each queue's state holds one kind of user only, ELIGIBLE the
+/// Union's and REFERRED the third countries', so the query names the state
+/// alone and the index serves it whatever the statistics.)
 pub async fn queue<C: ConnectionTrait>(
     conn: &C,
     state: RequestState,
-    organisation_kinds: Vec<String>,
     after: Option<&str>,
     limit: u64,
 ) -> Result<Vec<StoredRequest>, DbErr> {
     let mut query = support_request::Entity::find()
         .filter(support_request::Column::State.eq(state.as_str()))
-        .filter(support_request::Column::OrganisationKind.is_in(organisation_kinds))
         .filter(support_request::Column::QueueKey.is_not_null())
         .order_by_asc(support_request::Column::QueueKey)
         .limit(limit);
