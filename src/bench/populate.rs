@@ -151,7 +151,7 @@ pub async fn populate(
                 || request.organisation_kind == OrganisationKind::TcCsirt
                 || request.organisation_kind == OrganisationKind::TcAuthority
         );
-        if sample.len() < 1_000 && (i - first) % (requests / 1_000).max(1) == 0 {
+        if sample.len() < 1_000 && (i - first).is_multiple_of((requests / 1_000).max(1)) {
             sample.push(id.clone());
         }
         ids.push(id);
