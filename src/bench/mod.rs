@@ -209,44 +209,17 @@ pub async fn measure(args: &BenchArgs) -> anyhow::Result<Report> {
     for &scenario in &args.scenario {
         if scenario == Scenario::Populate {
             // As the database is, then filled, on a server started again.
-            let reads = [
-                Scenario::Get,
-                Scenario::List,
-                Scenario::Queue,
-                Scenario::Submit,
-            ];
             let conn = crate::store::connect(&db.url, 2).await?;
-            let stored = |n: (u64, u64)| Some(n);
             let template = crate::grpc::convert::content(&request_body("EE"), "support_request")
                 .map_err(|v| anyhow::anyhow!("the template request is invalid: {v}"))?;
             populate::populate(&conn, args.baseline, 0, 0, &template).await?;
             let empty = counts(&conn).await?;
             let before = populate::database_bytes(&conn, &db.url).await?;
-            for reads in reads {
-                for &concurrency in &args.concurrency {
-                    let mut o = run_scenario(
-                        reads,
-                        concurrency,
-                        &server,
-                        &channels,
-                        &tokens,
-                        &world,
-                        args,
-                    )
-                    .await?;
-                    o.stored = stored(empty);
-                    outcomes.push(Outcome {
-                        database: database.into(),
-                        ..o
-                    });
-                }
-            }
-            let mut o = verify(&channels[0], &tokens, &server).await?;
-            o.stored = stored(empty);
-            outcomes.push(Outcome {
+            let measured = measure_scale(&server, &channels, &tokens, &world, args, empty).await?;
+            outcomes.extend(measured.into_iter().map(|o| Outcome {
                 database: database.into(),
                 ..o
-            });
+            }));
             drop(server);
             let filled =
                 populate::populate(&conn, args.requests, args.events, args.baseline, &template)
@@ -259,34 +232,17 @@ pub async fn measure(args: &BenchArgs) -> anyhow::Result<Report> {
             let mut prepared = World::prepare(&channels[0], &tokens).await?;
             prepared.sample = filled.sample;
             world = Arc::new(prepared);
-            for reads in reads {
-                for &concurrency in &args.concurrency {
-                    let mut o = run_scenario(
-                        reads,
-                        concurrency,
-                        &server,
-                        &channels,
-                        &tokens,
-                        &world,
-                        args,
-                    )
-                    .await?;
-                    o.stored = stored(full);
-                    outcomes.push(Outcome {
-                        database: database.into(),
-                        ..o
-                    });
-                }
+            let mut measured =
+                measure_scale(&server, &channels, &tokens, &world, args, full).await?;
+            if let Some(verified) = measured.last_mut() {
+                verified.bytes_per_request =
+                    Some(after.saturating_sub(before) as f64 / (full.0 - empty.0).max(1) as f64);
+                verified.seconds = filled.seconds;
             }
-            let mut o = verify(&channels[0], &tokens, &server).await?;
-            o.stored = stored(full);
-            o.bytes_per_request =
-                Some(after.saturating_sub(before) as f64 / (full.0 - empty.0).max(1) as f64);
-            o.seconds = filled.seconds;
-            outcomes.push(Outcome {
+            outcomes.extend(measured.into_iter().map(|o| Outcome {
                 database: database.into(),
                 ..o
-            });
+            }));
             continue;
         }
         let levels: Vec<usize> = if scenario == Scenario::Watch {
@@ -359,6 +315,37 @@ async fn run_scenario(
     outcome.scenario = scenario;
     outcome.concurrency = concurrency;
     Ok(outcome)
+}
+
+/// The scale scenario's measurements on the database as it stands
+/// (`stored`: its requests and events): get, list, queue and submit at each
+/// concurrency, then the chain verified.
+async fn measure_scale(
+    server: &Server,
+    channels: &Arc<Vec<Channel>>,
+    tokens: &Arc<Tokens>,
+    world: &Arc<World>,
+    args: &BenchArgs,
+    stored: (u64, u64),
+) -> anyhow::Result<Vec<Outcome>> {
+    let mut outcomes = Vec::new();
+    for scenario in [
+        Scenario::Get,
+        Scenario::List,
+        Scenario::Queue,
+        Scenario::Submit,
+    ] {
+        for &concurrency in &args.concurrency {
+            outcomes.push(
+                run_scenario(scenario, concurrency, server, channels, tokens, world, args).await?,
+            );
+        }
+    }
+    outcomes.push(verify(&channels[0], tokens, server).await?);
+    for o in &mut outcomes {
+        o.stored = Some(stored);
+    }
+    Ok(outcomes)
 }
 
 /// Requests and audit events stored.
