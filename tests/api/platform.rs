@@ -90,3 +90,134 @@ async fn reflection_lists_the_services_in_v1_and_v1alpha() {
     }
     app.stop().await;
 }
+
+/// The files reflection serves for `symbol`, and every file they import,
+/// each asked for by name as grpcurl does.
+async fn reflected_files(
+    app: &crate::helpers::TestApp,
+    symbol: &str,
+) -> Vec<prost_types::FileDescriptorProto> {
+    use prost::Message;
+    use tonic_reflection::pb::v1 as r1;
+    let client = r1::server_reflection_client::ServerReflectionClient::new(app.channel().await);
+    let ask = |request: r1::server_reflection_request::MessageRequest| {
+        let mut client = client.clone();
+        async move {
+            let asked = format!("{request:?}");
+            let mut stream = client
+                .server_reflection_info(tokio_stream::iter([r1::ServerReflectionRequest {
+                    host: String::new(),
+                    message_request: Some(request),
+                }]))
+                .await
+                .expect("reflection answers")
+                .into_inner();
+            let answer = stream.next().await.unwrap().unwrap();
+            match answer.message_response {
+                Some(r1::server_reflection_response::MessageResponse::FileDescriptorResponse(
+                    files,
+                )) => files
+                    .file_descriptor_proto
+                    .iter()
+                    .map(|bytes| prost_types::FileDescriptorProto::decode(&bytes[..]).unwrap())
+                    .collect::<Vec<_>>(),
+                other => panic!("no descriptor for {asked}: {other:?}"),
+            }
+        }
+    };
+    let mut files =
+        ask(r1::server_reflection_request::MessageRequest::FileContainingSymbol(symbol.into()))
+            .await;
+    let mut i = 0;
+    while i < files.len() {
+        for dependency in files[i].dependency.clone() {
+            if !files.iter().any(|f| f.name() == dependency) {
+                files.extend(
+                    ask(r1::server_reflection_request::MessageRequest::FileByFilename(dependency))
+                        .await,
+                );
+            }
+        }
+        i += 1;
+    }
+    files
+}
+
+#[tokio::test]
+async fn reflection_describes_the_google_rpc_error_details_so_tools_can_decode_them() {
+    let app = spawn_app().await;
+    let mut files = reflected_files(&app, "google.rpc.BadRequest").await;
+    for symbol in [
+        "google.rpc.RetryInfo",
+        "google.rpc.Status",
+        "reserve.v1.SupportRequestService",
+    ] {
+        for file in reflected_files(&app, symbol).await {
+            if !files.iter().any(|f| f.name() == file.name()) {
+                files.push(file);
+            }
+        }
+    }
+    let pool =
+        prost_reflect::DescriptorPool::from_file_descriptor_set(prost_types::FileDescriptorSet {
+            file: files,
+        })
+        .expect("the reflected files, with every import, make a whole pool");
+    for name in [
+        "google.rpc.BadRequest",
+        "google.rpc.RetryInfo",
+        "google.rpc.ErrorInfo",
+        "google.rpc.Status",
+    ] {
+        assert!(
+            pool.get_message_by_name(name).is_some(),
+            "{name} is described"
+        );
+    }
+
+    // A refusal's details decode with those descriptors alone, as grpcurl
+    // decodes them: a google.rpc.Status whose details hold a BadRequest.
+    let mut body = crate::helpers::moldova_request();
+    body.title = String::new();
+    let status = app
+        .requests()
+        .await
+        .create_support_request(crate::helpers::authed(
+            crate::helpers::create(body, "reflected"),
+            &app.token("requester", "md-spoc"),
+        ))
+        .await
+        .unwrap_err();
+    let rpc_status = prost_reflect::DynamicMessage::decode(
+        pool.get_message_by_name("google.rpc.Status").unwrap(),
+        status.details(),
+    )
+    .expect("the details are a google.rpc.Status");
+    let details = rpc_status.get_field_by_name("details").unwrap();
+    let any = details.as_list().unwrap()[0].as_message().unwrap().clone();
+    let type_url = any.get_field_by_name("type_url").unwrap();
+    let type_name = type_url
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert_eq!(type_name, "google.rpc.BadRequest");
+    let value = any.get_field_by_name("value").unwrap();
+    let bad_request = prost_reflect::DynamicMessage::decode(
+        pool.get_message_by_name(&type_name).unwrap(),
+        value.as_bytes().unwrap().clone(),
+    )
+    .unwrap();
+    let violations = bad_request.get_field_by_name("field_violations").unwrap();
+    let first = violations.as_list().unwrap()[0]
+        .as_message()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        first.get_field_by_name("field").unwrap().as_str(),
+        Some("support_request.title")
+    );
+    app.stop().await;
+}
