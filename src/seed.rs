@@ -55,7 +55,12 @@ fn member_state(code: &str, name: &str, language: &str) -> Country {
         code: code.into(),
         display_name: name.into(),
         kind: CountryKind::MemberState,
-        required_languages: vec![language.into(), "en".into()],
+        // The national language and English, once each (Ireland, Malta).
+        required_languages: if language == "en" {
+            vec!["en".into()]
+        } else {
+            vec![language.into(), "en".into()]
+        },
         required_clearance: Clearance::None,
         required_certifications: vec![],
         association_date: None,
@@ -272,15 +277,17 @@ pub fn providers() -> Vec<Provider> {
     ]
 }
 
-/// Loads the demo registry, keeping what is already there.
+/// Loads the demo registry, keeping what is already there; each record is
+/// checked as an administrator's would be.
 pub async fn demo(app: &App) -> AppResult<()> {
-    let actor = Actor::system("seed");
+    let actor = Actor::service("seed");
     let mut created = 0;
     for country in countries(app.now().date_naive()) {
         if store::registry::get_country(&app.db, &country.code)
             .await?
             .is_none()
         {
+            let country = Country::parse(Some(&country.to_fields()))?;
             registry::create_country(app, &actor, country).await?;
             created += 1;
         }
@@ -290,6 +297,9 @@ pub async fn demo(app: &App) -> AppResult<()> {
             .await?
             .is_none()
         {
+            let registered = app.registry_now().await?;
+            let organisation =
+                Organisation::parse(Some(&organisation.to_fields()), registered.as_ref())?;
             registry::create_organisation(app, &actor, organisation).await?;
             created += 1;
         }
@@ -299,6 +309,7 @@ pub async fn demo(app: &App) -> AppResult<()> {
             .await?
             .is_none()
         {
+            let provider = Provider::parse(Some(&provider.to_fields()))?;
             registry::create_provider(app, &actor, provider).await?;
             created += 1;
         }

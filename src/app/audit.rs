@@ -1,7 +1,7 @@
 //! Reading the audit trail.
 
 use super::{App, AppError, AppResult, Page, PageRequest, require};
-use crate::domain::actor::{Actor, Role};
+use crate::domain::actor::{Actor, Operation};
 use crate::domain::audit::{AuditEvent, GENESIS_HASH};
 use crate::store;
 
@@ -17,7 +17,7 @@ pub async fn list(
     resource: Option<&str>,
     page: PageRequest,
 ) -> AppResult<Page<AuditEvent>> {
-    require(actor, &[Role::Auditor, Role::DutyOfficer])?;
+    require(actor, Operation::ListEvents)?;
     let after = match &page.after {
         Some(a) => a
             .parse::<i64>()
@@ -149,7 +149,7 @@ pub async fn verify(
     after: i64,
     checkpoint_hash: Option<&str>,
 ) -> AppResult<Verification> {
-    require(actor, &[Role::Auditor, Role::DutyOfficer, Role::Admin])?;
+    require(actor, Operation::VerifyChain)?;
     store::audit::settle(&app.db, SETTLE).await?;
     verify_chain(&app.db, after, checkpoint_hash).await
 }

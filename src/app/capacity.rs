@@ -6,46 +6,32 @@ use serde_json::json;
 
 use super::kernel::{self, Change};
 use super::{App, AppError, AppResult, Page, PageRequest, dispatch, require};
-use crate::domain::actor::{Actor, Role};
+use crate::domain::actor::{Actor, Operation, Role};
+use crate::domain::command::Checked;
 use crate::domain::dispatch::{CapacityCommitment, TimerKind};
+use crate::domain::names::{self, CommitmentId};
 use crate::domain::validation::Violations;
 use crate::store;
 
 pub fn commitment_name(c: &CapacityCommitment) -> String {
-    format!("providers/{}/capacityCommitments/{}", c.provider, c.id)
+    names::capacity_commitment(&c.provider, c.id)
 }
 
 fn not_found(id: i32) -> AppError {
     AppError::NotFound(format!("capacity commitment {id} not found"))
 }
 
-fn check_period(start: NaiveDate, end: NaiveDate) -> AppResult<()> {
-    if end < start {
-        return Err(Violations::one(
-            "capacity_commitment.period_end",
-            "must not be before period_start",
-        )
-        .into());
-    }
-    Ok(())
-}
-
+/// Records a commitment of a registered provider (the door's constructor
+/// checked it against the registry).
 #[tracing::instrument(name = "capacity.create", skip_all)]
 pub async fn create(
     app: &App,
     actor: &Actor,
-    mut c: CapacityCommitment,
+    c: Checked<CapacityCommitment>,
 ) -> AppResult<CapacityCommitment> {
-    require(actor, &[Role::Admin])?;
-    check_period(c.period_start, c.period_end)?;
+    require(actor, Operation::WriteRegistry)?;
+    let mut c = c.into_inner();
     let now = app.now();
-    let registry = app.registry.at(&app.db, None).await?;
-    if registry.provider(&c.provider).is_none() {
-        return Err(AppError::invalid(
-            "capacity_commitment.provider",
-            "names no registered provider",
-        ));
-    }
     let txn = kernel::begin(app).await?;
     c.id = store::dispatch::insert_commitment(&txn, &c, now).await?;
     c.held = 0;
@@ -74,17 +60,17 @@ pub async fn create(
 pub async fn update(
     app: &App,
     actor: &Actor,
-    id: i32,
-    merge: impl FnOnce(&CapacityCommitment) -> Result<CapacityCommitment, Violations>,
+    id: CommitmentId,
+    merge: impl FnOnce(&CapacityCommitment) -> Result<Checked<CapacityCommitment>, Violations>,
 ) -> AppResult<CapacityCommitment> {
-    require(actor, &[Role::Admin])?;
+    require(actor, Operation::WriteRegistry)?;
+    let CommitmentId(id) = id;
     let now = app.now();
     let txn = kernel::begin(app).await?;
     let current = store::dispatch::lock_commitment(&txn, id)
         .await?
         .ok_or_else(|| not_found(id))?;
-    let next = merge(&current)?;
-    check_period(next.period_start, next.period_end)?;
+    let next = merge(&current)?.into_inner();
     if !store::dispatch::resize_commitment(
         &txn,
         id,
@@ -141,15 +127,7 @@ fn readable(actor: &Actor, c: &CapacityCommitment) -> bool {
 }
 
 fn readers(actor: &Actor) -> AppResult<()> {
-    require(
-        actor,
-        &[
-            Role::Admin,
-            Role::DutyOfficer,
-            Role::Auditor,
-            Role::Provider,
-        ],
-    )
+    require(actor, Operation::ReadCapacity)
 }
 
 #[tracing::instrument(name = "capacity.get", skip_all)]
@@ -196,7 +174,7 @@ pub async fn unused(
     actor: &Actor,
     ended_by: Option<NaiveDate>,
 ) -> AppResult<Vec<CapacityCommitment>> {
-    require(actor, &[Role::Admin, Role::DutyOfficer, Role::Auditor])?;
+    require(actor, Operation::ReadUnusedCapacity)?;
     let day = ended_by.unwrap_or_else(|| app.now().date_naive());
     Ok(store::dispatch::ended_commitments(&app.db, day)
         .await?

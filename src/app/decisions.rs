@@ -6,11 +6,12 @@ use serde_json::json;
 
 use super::kernel::{self, Loaded, Step};
 use super::{App, AppError, AppResult, Page, PageRequest, require};
-use crate::domain::actor::{Actor, Role};
-use crate::domain::codes::ServiceType;
+use crate::domain::actor::{Actor, Operation, Role};
+use crate::domain::command::decision::{AskInformation, AuthoriseSupport, Authorising, Reject};
 use crate::domain::dispatch::TimerKind;
+use crate::domain::names::RequestId;
 use crate::domain::priority::{QueueKey, queue_key};
-use crate::domain::request::{Action, RequestState, ServiceLine, SupportRequest};
+use crate::domain::request::{Action, RequestState, SupportRequest};
 use crate::domain::validation::Violations;
 use crate::store::{self, Txn};
 
@@ -27,7 +28,7 @@ pub struct QueueEntry {
 /// third countries; by priority, then Member State users, then submission.
 #[tracing::instrument(name = "decisions.queue", skip_all)]
 pub async fn queue(app: &App, actor: &Actor, page: PageRequest) -> AppResult<Page<QueueEntry>> {
-    require(actor, &[Role::DutyOfficer, Role::Commission])?;
+    require(actor, Operation::Decide)?;
     let third_country = actor.role == Role::Commission;
     let state = if third_country {
         RequestState::Referred
@@ -81,13 +82,8 @@ pub async fn queue(app: &App, actor: &Actor, page: PageRequest) -> AppResult<Pag
 }
 
 /// Loads a request for its decider, checking the caller is the one who decides.
-async fn load_for_decision(
-    txn: &Txn,
-    actor: &Actor,
-    id: &str,
-    expected_version: i64,
-) -> AppResult<Loaded> {
-    require(actor, &[Role::DutyOfficer, Role::Commission])?;
+async fn load_for_decision(txn: &Txn, actor: &Actor, id: &str) -> AppResult<Loaded> {
+    require(actor, Operation::Decide)?;
     let r = kernel::load_for_change(txn, actor, id).await?;
     let decider = r.request.decider();
     if actor.role != decider {
@@ -98,69 +94,53 @@ async fn load_for_decision(
             _ => "requests of Member States and CERT-EU are decided by ENISA (Art. 16(1))".into(),
         }));
     }
-    r.expect_version(expected_version)?;
     Ok(r)
 }
 
-/// The nature and duration of the support granted.
-pub struct Grant {
-    /// Service and person-days of each line granted.
-    pub lines: Vec<(ServiceType, u32)>,
-    pub duration_days: u32,
-    pub note: String,
-}
-
+/// Authorises the request by the grant the door's constructor makes from
+/// the request as loaded and the Council act in force today
+/// (`AuthoriseSupport::parse`).
 #[tracing::instrument(name = "decisions.authorise", skip_all)]
 pub async fn authorise(
     app: &App,
     actor: &Actor,
-    id: &str,
-    expected_version: i64,
-    grant: Grant,
+    id: &RequestId,
+    grant: impl FnOnce(&Authorising) -> Result<AuthoriseSupport, Violations>,
 ) -> AppResult<SupportRequest> {
     let now = app.now();
     let txn = kernel::begin(app).await?;
-    let mut r = load_for_decision(&txn, actor, id, expected_version).await?;
+    let mut r = load_for_decision(&txn, actor, id).await?;
+    let third_country = r.request.organisation_kind.is_third_country();
+    // Art. 19(4), (10): a third country only while a Council implementing
+    // act is in force, and for no longer than its cap on support per request.
+    let registry = match third_country {
+        true => Some(r.registry(app).await?),
+        false => None,
+    };
+    let today = now.date_naive();
+    let act = registry
+        .as_ref()
+        .and_then(|registry| registry.country(&r.request.country))
+        .and_then(|c| c.council_acts.iter().find(|a| a.in_force_on(today)));
+    let grant = grant(&Authorising {
+        request: &r.request,
+        act,
+    })?;
+    r.expect_version(grant.version)?;
     r.check(Action::Authorise)?;
-    let request = &r.request;
-    let lines = granted_lines(request, &grant.lines)?;
-    let mut act_reference = None;
-    if request.organisation_kind.is_third_country() {
-        // Art. 19(4), (10): only while a Council implementing act is in force,
-        // and for no longer than its cap on support per request.
-        let registry = r.registry(app).await?;
-        let country = registry
-            .country(&request.country)
-            .ok_or_else(|| AppError::FailedPrecondition("the country is not registered".into()))?;
-        let today = now.date_naive();
-        let act = country
-            .council_acts
-            .iter()
-            .find(|a| a.in_force_on(today))
-            .ok_or_else(|| {
-                AppError::FailedPrecondition(format!(
-                    "no Council implementing act authorising support to {} is in force today ({today})",
-                    request.country
-                ))
-            })?;
-        if let Some(cap) = act.max_support_days
-            && grant.duration_days > cap
-        {
-            return Err(Violations::one(
-                "duration_days",
-                format!("must be at most {cap} days, the cap of {}", act.reference),
-            )
-            .into());
-        }
-        act_reference = Some(act.reference.clone());
+    if third_country && act.is_none() {
+        return Err(AppError::FailedPrecondition(format!(
+            "no Council implementing act authorising support to {} is in force today ({today})",
+            r.request.country
+        )));
     }
     let step = Step {
         action: Action::Authorise,
         event: "AuthoriseSupport",
         payload: json!({
-            "granted": lines.iter().map(|l| json!({"service": l.service, "person_days": l.person_days})).collect::<Vec<_>>(),
+            "granted": grant.lines.iter().map(|l| json!({"service": l.service, "person_days": l.person_days})).collect::<Vec<_>>(),
             "duration_days": grant.duration_days,
-            "council_act": act_reference,
+            "council_act": grant.council_act,
             "note": grant.note,
         }),
     };
@@ -170,72 +150,18 @@ pub async fn authorise(
     if !grant.note.is_empty() {
         r.request.decision_note = Some(grant.note);
     }
-    r.request.granted_lines = lines;
+    r.request.granted_lines = grant.lines;
     store::timers::cancel(&txn, TimerKind::AssessmentDeadline, id, now);
     r.finish(txn, now).await
 }
 
-/// Each granted line names a service requested, for no more person-days
-/// than asked; its languages, clearance and planned use are the request's.
-fn granted_lines(
-    request: &SupportRequest,
-    grant: &[(ServiceType, u32)],
-) -> AppResult<Vec<ServiceLine>> {
-    let mut v = Violations::new();
-    if grant.is_empty() {
-        v.add("granted_lines", "must grant at least one service line");
-    }
-    let mut lines = Vec::new();
-    for (i, (service, days)) in grant.iter().enumerate() {
-        let field = format!("granted_lines[{i}]");
-        if grant[..i].iter().any(|(s, _)| s == service) {
-            v.add(format!("{field}.service"), "repeats an earlier line");
-            continue;
-        }
-        let asked: u32 = request
-            .content
-            .service_lines
-            .iter()
-            .filter(|l| l.service == *service)
-            .map(|l| l.person_days)
-            .sum();
-        let Some(template) = request
-            .content
-            .service_lines
-            .iter()
-            .find(|l| l.service == *service)
-        else {
-            v.add(
-                format!("{field}.service"),
-                format!("{service} was not requested"),
-            );
-            continue;
-        };
-        if *days > asked {
-            v.add(
-                format!("{field}.person_days"),
-                format!("must be at most the {asked} person-days requested"),
-            );
-        }
-        lines.push(ServiceLine {
-            person_days: *days,
-            ..template.clone()
-        });
-    }
-    Ok(v.finish(lines)?)
-}
-
 #[tracing::instrument(name = "decisions.reject", skip_all)]
-pub async fn reject(
-    app: &App,
-    actor: &Actor,
-    id: &str,
-    expected_version: i64,
-    reason: &str,
-) -> AppResult<SupportRequest> {
+pub async fn reject(app: &App, actor: &Actor, command: Reject) -> AppResult<SupportRequest> {
+    let (id, reason) = (&command.request, &command.reason);
     let now = app.now();
     let txn = kernel::begin(app).await?;
-    let mut r = load_for_decision(&txn, actor, id, expected_version).await?;
+    let mut r = load_for_decision(&txn, actor, id).await?;
+    r.expect_version(command.version)?;
     let step = Step {
         action: Action::Reject,
         event: "RejectSupportRequest",
@@ -243,7 +169,7 @@ pub async fn reject(
     };
     r.step(&txn, actor, now, step)?;
     r.request.decided_at = Some(now);
-    r.request.decision_note = Some(reason.to_owned());
+    r.request.decision_note = Some(reason.clone());
     store::timers::cancel(&txn, TimerKind::AssessmentDeadline, id, now);
     r.finish(txn, now).await
 }
@@ -252,13 +178,13 @@ pub async fn reject(
 pub async fn request_information(
     app: &App,
     actor: &Actor,
-    id: &str,
-    expected_version: i64,
-    questions: &[String],
+    command: AskInformation,
 ) -> AppResult<SupportRequest> {
+    let (id, questions) = (&command.request, &command.questions);
     let now: DateTime<Utc> = app.now();
     let txn = kernel::begin(app).await?;
-    let mut r = load_for_decision(&txn, actor, id, expected_version).await?;
+    let mut r = load_for_decision(&txn, actor, id).await?;
+    r.expect_version(command.version)?;
     let step = Step {
         action: Action::AskInformation,
         event: "RequestMoreInformation",

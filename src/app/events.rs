@@ -20,7 +20,7 @@ use futures_util::Stream;
 use tokio::sync::broadcast;
 
 use super::{App, AppError, AppResult, require};
-use crate::domain::actor::{Actor, Role};
+use crate::domain::actor::{Actor, Operation};
 use crate::domain::audit::{AuditEvent, Owner, Visibility, visibility};
 use crate::store;
 
@@ -189,19 +189,7 @@ impl Owners {
     }
 }
 
-#[derive(Debug, Clone, Default)]
-pub struct WatchFilter {
-    pub after: i64,
-    pub resource: Option<String>,
-    pub action: Option<String>,
-}
-
-impl WatchFilter {
-    fn admits(&self, event: &AuditEvent) -> bool {
-        self.resource.as_ref().is_none_or(|r| *r == event.resource)
-            && self.action.as_ref().is_none_or(|a| *a == event.action)
-    }
-}
+pub use crate::domain::query::WatchFilter;
 
 /// What a watcher receives.
 #[derive(Debug)]
@@ -228,17 +216,7 @@ pub fn watch(
     actor: Actor,
     filter: WatchFilter,
 ) -> AppResult<impl Stream<Item = WatchItem> + Send + use<>> {
-    require(
-        &actor,
-        &[
-            Role::Requester,
-            Role::DutyOfficer,
-            Role::Commission,
-            Role::Provider,
-            Role::Admin,
-            Role::Auditor,
-        ],
-    )?;
+    require(&actor, Operation::WatchEvents)?;
     // Subscribe before reading the stored events, so none falls between.
     let watcher = Watcher {
         live: app.events.sender.subscribe(),

@@ -24,7 +24,7 @@ use crate::domain::request::{Action, RequestState, SupportRequest};
 use crate::store::{self, Txn, audit::NewEvent};
 
 pub fn resource_name(id: &str) -> String {
-    format!("supportRequests/{id}")
+    crate::domain::names::support_request(id)
 }
 
 pub(crate) fn not_found(id: &str) -> AppError {

@@ -13,11 +13,10 @@ pub mod usage;
 
 use std::sync::Arc;
 
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::{DatabaseConnection, DbErr, SqlErr};
 
-use crate::domain::actor::{Actor, Role};
+use crate::domain::actor::{Actor, Denied, Operation};
 use crate::domain::eligibility::RuleSet;
 use crate::domain::validation::Violations;
 use crate::store;
@@ -45,6 +44,12 @@ pub enum AppError {
 impl From<Violations> for AppError {
     fn from(v: Violations) -> Self {
         AppError::Invalid(v)
+    }
+}
+
+impl From<Denied> for AppError {
+    fn from(d: Denied) -> Self {
+        AppError::PermissionDenied(d.to_string())
     }
 }
 
@@ -134,18 +139,18 @@ impl App {
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
     }
+
+    /// The registry as it stands now, for the checks of a command that
+    /// names countries or providers (one query to learn its version).
+    pub async fn registry_now(&self) -> AppResult<Arc<store::registry::Snapshot>> {
+        self.registry.at(&self.db, None).await
+    }
 }
 
-/// Refuses callers whose role is not among `roles`.
-pub fn require(actor: &Actor, roles: &[Role]) -> AppResult<()> {
-    if roles.contains(&actor.role) {
-        Ok(())
-    } else {
-        Err(AppError::PermissionDenied(format!(
-            "the role `{}` may not do this",
-            actor.role
-        )))
-    }
+/// Refuses callers whose role may never do `operation` (DESIGN.md, "Who
+/// uses it"); the doors ask the same before reading what was sent.
+pub fn require(actor: &Actor, operation: Operation) -> AppResult<()> {
+    Ok(actor.permit(operation)?)
 }
 
 /// The registry in memory (`store::registry::Snapshot`), read again when
@@ -185,66 +190,7 @@ impl RegistryCache {
     }
 }
 
-/// A page request: how many, and where the previous page ended.
-#[derive(Debug, Clone, Default)]
-pub struct PageRequest {
-    pub size: u64,
-    pub after: Option<String>,
-}
-
-pub const DEFAULT_PAGE_SIZE: u64 = 25;
-pub const MAX_PAGE_SIZE: u64 = 100;
-
-impl PageRequest {
-    /// Parses `page_size` (0: the default; above the maximum: the maximum)
-    /// and the opaque `page_token` of an earlier page.
-    pub fn parse(page_size: i32, page_token: &str) -> AppResult<Self> {
-        let mut violations = Violations::new();
-        let size = match page_size {
-            0 => DEFAULT_PAGE_SIZE,
-            n if n < 0 => {
-                violations.add("page_size", "must not be negative");
-                0
-            }
-            n => (n as u64).min(MAX_PAGE_SIZE),
-        };
-        let after = if page_token.is_empty() {
-            None
-        } else {
-            match URL_SAFE_NO_PAD
-                .decode(page_token)
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .and_then(|s| s.strip_prefix("v1:").map(str::to_owned))
-                .filter(|after| {
-                    // Every key this service pages on is a short identifier.
-                    !after.is_empty()
-                        && after.len() <= 64
-                        && after
-                            .bytes()
-                            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-                }) {
-                Some(after) => Some(after),
-                None => {
-                    violations.add("page_token", "is not a token this service issued");
-                    None
-                }
-            }
-        };
-        Ok(violations.finish(PageRequest { size, after })?)
-    }
-
-    /// The token for the page after the one ending at `last`, when the page
-    /// was full (there may be more).
-    pub fn next_token(&self, returned: usize, last: Option<&str>) -> String {
-        match last {
-            Some(last) if returned as u64 == self.size => {
-                URL_SAFE_NO_PAD.encode(format!("v1:{last}"))
-            }
-            _ => String::new(),
-        }
-    }
-}
+pub use crate::domain::query::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, PageRequest};
 
 /// A page of results with the token for the next.
 #[derive(Debug, Clone)]

@@ -7,7 +7,9 @@ use serde_json::json;
 
 use super::kernel::{self, Change};
 use super::{App, AppError, AppResult, Page, PageRequest, require};
-use crate::domain::actor::{Actor, Role};
+use crate::domain::actor::{Actor, Operation, Role};
+use crate::domain::command::Checked;
+use crate::domain::names::{self, CountryCode, OrganisationId, ProviderId};
 use crate::domain::registry::{Country, Organisation, Provider};
 use crate::domain::validation::Violations;
 use crate::store;
@@ -21,7 +23,7 @@ async fn write(
     resource: String,
     save: impl AsyncFnOnce(&Txn, chrono::DateTime<chrono::Utc>) -> Result<bool, DbErr>,
 ) -> AppResult<()> {
-    require(actor, &[Role::Admin])?;
+    require(actor, Operation::WriteRegistry)?;
     let now = app.now();
     let txn = kernel::begin(app).await?;
     match save(&txn, now).await {
@@ -50,24 +52,26 @@ async fn write(
     Ok(())
 }
 
-/// Reads, merges and writes back one registry record in one transaction,
-/// so that concurrent updates of different fields do not undo each other.
+/// Reads one registry record, merges the update into it (the door's
+/// constructor, given the record as stored) and writes it back, in one
+/// transaction, so that concurrent updates of different fields do not undo
+/// each other.
 async fn update<T>(
     app: &App,
     actor: &Actor,
     action: &str,
     resource: String,
     load: impl AsyncFnOnce(&Txn) -> Result<Option<T>, DbErr>,
-    merge: impl FnOnce(&T) -> Result<T, Violations>,
+    merge: impl FnOnce(&T) -> Result<Checked<T>, Violations>,
     save: impl AsyncFnOnce(&Txn, &T, chrono::DateTime<chrono::Utc>) -> Result<bool, DbErr>,
 ) -> AppResult<T> {
-    require(actor, &[Role::Admin])?;
+    require(actor, Operation::WriteRegistry)?;
     let now = app.now();
     let txn = kernel::begin(app).await?;
     let current = load(&txn)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("{resource} not found")))?;
-    let next = merge(&current)?;
+    let next = merge(&current)?.into_inner();
     if !save(&txn, &next, now).await? {
         return Err(AppError::NotFound(format!("{resource} not found")));
     }
@@ -88,29 +92,26 @@ async fn update<T>(
     Ok(next)
 }
 
-/// The merge of an update must keep the record's key.
-fn keep_key(field: &str, before: &str, after: &str) -> Result<(), Violations> {
-    if before == after {
-        Ok(())
-    } else {
-        Err(Violations::one(field, "cannot be changed"))
-    }
-}
-
 fn readers(actor: &Actor) -> AppResult<()> {
     // Every role may read countries: requesters need their country's
     // conditions, providers where they may deploy.
-    require(
-        actor,
-        &[
-            Role::Requester,
-            Role::DutyOfficer,
-            Role::Commission,
-            Role::Provider,
-            Role::Admin,
-            Role::Auditor,
-        ],
-    )
+    require(actor, Operation::ReadRegistry)
+}
+
+/// An organisation's country is a foreign key: one that went away since
+/// the update was checked is refused as the check would have.
+fn unknown_country(err: AppError) -> AppError {
+    match err {
+        AppError::Database(db)
+            if matches!(
+                db.sql_err(),
+                Some(sea_orm::SqlErr::ForeignKeyConstraintViolation(_))
+            ) =>
+        {
+            AppError::invalid("organisation.country", "names no registered country")
+        }
+        other => other,
+    }
 }
 
 /// Officers, administrators and auditors read every organisation and
@@ -128,8 +129,13 @@ fn own_record(actor: &Actor, role: Role, id: &str) -> bool {
 }
 
 #[tracing::instrument(name = "registry.create_country", skip_all)]
-pub async fn create_country(app: &App, actor: &Actor, country: Country) -> AppResult<Country> {
-    let resource = format!("countries/{}", country.code);
+pub async fn create_country(
+    app: &App,
+    actor: &Actor,
+    country: Checked<Country>,
+) -> AppResult<Country> {
+    let country = country.into_inner();
+    let resource = names::country(&country.code);
     write(app, actor, "CreateCountry", resource, async |txn, now| {
         store::registry::save_country(txn, &country, now, true).await
     })
@@ -141,20 +147,16 @@ pub async fn create_country(app: &App, actor: &Actor, country: Country) -> AppRe
 pub async fn update_country(
     app: &App,
     actor: &Actor,
-    code: &str,
-    merge: impl FnOnce(&Country) -> Result<Country, Violations>,
+    code: &CountryCode,
+    merge: impl FnOnce(&Country) -> Result<Checked<Country>, Violations>,
 ) -> AppResult<Country> {
     update(
         app,
         actor,
         "UpdateCountry",
-        format!("countries/{code}"),
+        code.name(),
         async |txn| store::registry::get_country(txn, code).await,
-        |current| {
-            let country = merge(current)?;
-            keep_key("country.code", code, &country.code)?;
-            Ok(country)
-        },
+        merge,
         async |txn, country, now| store::registry::save_country(txn, country, now, false).await,
     )
     .await
@@ -165,7 +167,7 @@ pub async fn get_country(app: &App, actor: &Actor, code: &str) -> AppResult<Coun
     readers(actor)?;
     store::registry::get_country(&app.db, code)
         .await?
-        .ok_or_else(|| AppError::NotFound(format!("countries/{code} not found")))
+        .ok_or_else(|| AppError::NotFound(format!("{} not found", names::country(code))))
 }
 
 #[tracing::instrument(name = "registry.list_countries", skip_all)]
@@ -187,11 +189,10 @@ pub async fn list_countries(
 pub async fn create_organisation(
     app: &App,
     actor: &Actor,
-    organisation: Organisation,
+    organisation: Checked<Organisation>,
 ) -> AppResult<Organisation> {
-    require(actor, &[Role::Admin])?;
-    country_exists(app, "organisation.country", &organisation.country).await?;
-    let resource = format!("organisations/{}", organisation.id);
+    let organisation = organisation.into_inner();
+    let resource = names::organisation(&organisation.id);
     write(
         app,
         actor,
@@ -199,7 +200,8 @@ pub async fn create_organisation(
         resource,
         async |txn, now| store::registry::save_organisation(txn, &organisation, now, true).await,
     )
-    .await?;
+    .await
+    .map_err(unknown_country)?;
     Ok(organisation)
 }
 
@@ -207,44 +209,22 @@ pub async fn create_organisation(
 pub async fn update_organisation(
     app: &App,
     actor: &Actor,
-    id: &str,
-    merge: impl FnOnce(&Organisation) -> Result<Organisation, Violations>,
+    id: &OrganisationId,
+    merge: impl FnOnce(&Organisation) -> Result<Checked<Organisation>, Violations>,
 ) -> AppResult<Organisation> {
     update(
         app,
         actor,
         "UpdateOrganisation",
-        format!("organisations/{id}"),
+        id.name(),
         async |txn| store::registry::get_organisation(txn, id).await,
-        |current| {
-            let organisation = merge(current)?;
-            keep_key("organisation.id", id, &organisation.id)?;
-            Ok(organisation)
-        },
+        merge,
         async |txn, organisation, now| {
             store::registry::save_organisation(txn, organisation, now, false).await
         },
     )
     .await
-    .map_err(|err| match err {
-        // The organisation's country is a foreign key.
-        AppError::Database(db)
-            if matches!(
-                db.sql_err(),
-                Some(sea_orm::SqlErr::ForeignKeyConstraintViolation(_))
-            ) =>
-        {
-            AppError::invalid("organisation.country", "names no registered country")
-        }
-        other => other,
-    })
-}
-
-async fn country_exists(app: &App, field: &str, code: &str) -> AppResult<()> {
-    match store::registry::get_country(&app.db, code).await? {
-        Some(_) => Ok(()),
-        None => Err(AppError::invalid(field, "names no registered country")),
-    }
+    .map_err(unknown_country)
 }
 
 #[tracing::instrument(name = "registry.get_organisation", skip_all)]
@@ -255,7 +235,7 @@ pub async fn get_organisation(app: &App, actor: &Actor, id: &str) -> AppResult<O
     } else {
         None
     };
-    found.ok_or_else(|| AppError::NotFound(format!("organisations/{id} not found")))
+    found.ok_or_else(|| AppError::NotFound(format!("{} not found", names::organisation(id))))
 }
 
 #[tracing::instrument(name = "registry.list_organisations", skip_all)]
@@ -281,8 +261,13 @@ pub async fn list_organisations(
 }
 
 #[tracing::instrument(name = "registry.create_provider", skip_all)]
-pub async fn create_provider(app: &App, actor: &Actor, provider: Provider) -> AppResult<Provider> {
-    let resource = format!("providers/{}", provider.id);
+pub async fn create_provider(
+    app: &App,
+    actor: &Actor,
+    provider: Checked<Provider>,
+) -> AppResult<Provider> {
+    let provider = provider.into_inner();
+    let resource = names::provider(&provider.id);
     write(app, actor, "CreateProvider", resource, async |txn, now| {
         store::registry::save_provider(txn, &provider, now, true).await
     })
@@ -294,20 +279,16 @@ pub async fn create_provider(app: &App, actor: &Actor, provider: Provider) -> Ap
 pub async fn update_provider(
     app: &App,
     actor: &Actor,
-    id: &str,
-    merge: impl FnOnce(&Provider) -> Result<Provider, Violations>,
+    id: &ProviderId,
+    merge: impl FnOnce(&Provider) -> Result<Checked<Provider>, Violations>,
 ) -> AppResult<Provider> {
     let provider = update(
         app,
         actor,
         "UpdateProvider",
-        format!("providers/{id}"),
+        id.name(),
         async |txn| store::registry::get_provider(txn, id).await,
-        |current| {
-            let provider = merge(current)?;
-            keep_key("provider.id", id, &provider.id)?;
-            Ok(provider)
-        },
+        merge,
         async |txn, provider, now| store::registry::save_provider(txn, provider, now, false).await,
     )
     .await?;
@@ -327,7 +308,7 @@ pub async fn get_provider(app: &App, actor: &Actor, id: &str) -> AppResult<Provi
     } else {
         None
     };
-    found.ok_or_else(|| AppError::NotFound(format!("providers/{id} not found")))
+    found.ok_or_else(|| AppError::NotFound(format!("{} not found", names::provider(id))))
 }
 
 #[tracing::instrument(name = "registry.list_providers", skip_all)]

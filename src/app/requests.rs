@@ -5,26 +5,18 @@ use sha2::{Digest, Sha256};
 
 use super::kernel::{self, Change, Step};
 use super::{App, AppError, AppResult, Page, PageRequest, require};
-use crate::domain::actor::{Actor, Role};
+use crate::domain::actor::{Actor, Operation, Role};
+use crate::domain::command::request::{CreateRequest, EditRequest, Withdraw};
 use crate::domain::dispatch::TimerKind;
 use crate::domain::eligibility::{self, Outcome};
+use crate::domain::names::RequestId;
 use crate::domain::priority;
 use crate::domain::request::{Action, RequestContent, RequestState, SupportRequest, reference};
-use crate::domain::validation::{CLOCK_SKEW, Violations};
+use crate::domain::validation::Violations;
 use crate::store::{self, requests::StoredRequest};
 
 pub(crate) use super::kernel::not_found;
 pub use super::kernel::resource_name;
-
-/// Checks that depend on the time of the call.
-fn check_times(content: &RequestContent, now: chrono::DateTime<chrono::Utc>) -> AppResult<()> {
-    if content.detected_at > now + CLOCK_SKEW {
-        return Err(
-            Violations::one("support_request.detect_time", "must not be in the future").into(),
-        );
-    }
-    Ok(())
-}
 
 /// Hash of a request body, to tell a retried creation from a conflicting one.
 fn body_hash(content: &RequestContent) -> String {
@@ -46,15 +38,15 @@ pub(crate) async fn load_visible<C: sea_orm::ConnectionTrait>(
 }
 
 #[tracing::instrument(name = "requests.create", skip_all)]
-pub async fn create(
-    app: &App,
-    actor: &Actor,
-    request_id: &str,
-    content: RequestContent,
-) -> AppResult<SupportRequest> {
-    require(actor, &[Role::Requester])?;
+pub async fn create(app: &App, actor: &Actor, command: CreateRequest) -> AppResult<SupportRequest> {
+    require(actor, Operation::FileRequests)?;
     let now = app.now();
-    check_times(&content, now)?;
+    let CreateRequest {
+        request_id,
+        content,
+        ..
+    } = command;
+    let request_id = request_id.as_str();
     let hash = body_hash(&content);
     let txn = kernel::begin(app).await?;
     let numbered = store::requests::next_reference_number(&txn, now).await?;
@@ -131,22 +123,23 @@ fn replay(existing: StoredRequest, hash: &str, request_id: &str) -> AppResult<Su
     }
 }
 
-/// Replaces the request's content by `merge(current)`: the gRPC layer applies
-/// the field mask there, and every field is validated again.
+/// Replaces the request's content by the edit, which the door's constructor
+/// makes from the content as stored (`EditRequest::parse`).
 #[tracing::instrument(name = "requests.update", skip_all)]
 pub async fn update(
     app: &App,
     actor: &Actor,
-    id: &str,
-    merge: impl FnOnce(&RequestContent) -> Result<(RequestContent, Vec<String>), Violations>,
+    id: &RequestId,
+    edit: impl FnOnce(&RequestContent) -> Result<EditRequest, Violations>,
 ) -> AppResult<SupportRequest> {
-    require(actor, &[Role::Requester])?;
+    require(actor, Operation::FileRequests)?;
     let now = app.now();
     let txn = kernel::begin(app).await?;
     let mut r = kernel::load_for_change(&txn, actor, id).await?;
+    let EditRequest {
+        content, fields, ..
+    } = edit(&r.request.content)?;
     r.check(Action::Edit)?;
-    let (content, fields) = merge(&r.request.content)?;
-    check_times(&content, now)?;
     r.request.content = content;
     r.event(
         &txn,
@@ -162,8 +155,8 @@ pub async fn update(
 /// ELIGIBLE, INELIGIBLE or NEEDS_INFO by the rule set, and an eligible
 /// third-country request on to the Commission (REFERRED, the Council informed).
 #[tracing::instrument(name = "requests.submit", skip_all)]
-pub async fn submit(app: &App, actor: &Actor, id: &str) -> AppResult<SupportRequest> {
-    require(actor, &[Role::Requester])?;
+pub async fn submit(app: &App, actor: &Actor, id: &RequestId) -> AppResult<SupportRequest> {
+    require(actor, Operation::FileRequests)?;
     let now = app.now();
     let txn = kernel::begin(app).await?;
     let mut r = kernel::load_for_change(&txn, actor, id).await?;
@@ -261,13 +254,9 @@ pub async fn submit(app: &App, actor: &Actor, id: &str) -> AppResult<SupportRequ
 }
 
 #[tracing::instrument(name = "requests.withdraw", skip_all)]
-pub async fn withdraw(
-    app: &App,
-    actor: &Actor,
-    id: &str,
-    reason: &str,
-) -> AppResult<SupportRequest> {
-    require(actor, &[Role::Requester])?;
+pub async fn withdraw(app: &App, actor: &Actor, command: Withdraw) -> AppResult<SupportRequest> {
+    require(actor, Operation::FileRequests)?;
+    let (id, reason) = (&command.request, command.reason.as_str());
     let now = app.now();
     let txn = kernel::begin(app).await?;
     let mut r = kernel::load_for_change(&txn, actor, id).await?;
@@ -290,16 +279,8 @@ pub async fn withdraw(
 }
 
 #[tracing::instrument(name = "requests.get", skip_all)]
-pub async fn get(app: &App, actor: &Actor, id: &str) -> AppResult<SupportRequest> {
-    require(
-        actor,
-        &[
-            Role::Requester,
-            Role::DutyOfficer,
-            Role::Commission,
-            Role::Auditor,
-        ],
-    )?;
+pub async fn get(app: &App, actor: &Actor, id: &RequestId) -> AppResult<SupportRequest> {
+    require(actor, Operation::ReadRequests)?;
     let request = load_visible(&app.db, actor, id).await?.request;
     record_red_reads(app, actor, [&request]).await?;
     Ok(request)
@@ -314,17 +295,9 @@ pub struct History {
 }
 
 #[tracing::instrument(name = "requests.history", skip_all)]
-pub async fn history(app: &App, actor: &Actor, id: &str) -> AppResult<History> {
+pub async fn history(app: &App, actor: &Actor, id: &RequestId) -> AppResult<History> {
     use crate::domain::audit::{Owner, visibility};
-    require(
-        actor,
-        &[
-            Role::Requester,
-            Role::DutyOfficer,
-            Role::Commission,
-            Role::Auditor,
-        ],
-    )?;
+    require(actor, Operation::ReadRequests)?;
     let stored = load_visible(&app.db, actor, id).await?;
     record_red_reads(app, actor, [&stored.request]).await?;
     store::audit::settle(&app.db, super::audit::SETTLE).await?;
@@ -402,15 +375,7 @@ pub async fn list(
     state: Option<RequestState>,
     page: PageRequest,
 ) -> AppResult<Page<SupportRequest>> {
-    require(
-        actor,
-        &[
-            Role::Requester,
-            Role::DutyOfficer,
-            Role::Commission,
-            Role::Auditor,
-        ],
-    )?;
+    require(actor, Operation::ReadRequests)?;
     let before =
         match &page.after {
             Some(after) => Some(after.parse::<i64>().map_err(|_| {

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{App, AppError, AppResult, require};
-use crate::domain::actor::{Actor, Role};
+use crate::domain::actor::{Actor, Operation, Role};
 use crate::domain::codes::OrganisationKind;
 use crate::domain::usage::{UsageRow, UsageView, Use, aggregate};
 use crate::store;
@@ -17,7 +17,7 @@ pub async fn report(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> AppResult<Vec<UsageRow>> {
-    require(actor, &[Role::DutyOfficer, Role::Auditor, Role::Commission])?;
+    require(actor, Operation::ReportUsage)?;
     if actor.role == Role::Commission && view != UsageView::Council {
         return Err(AppError::PermissionDenied(
             "the Commission's report is the one for the Council".into(),

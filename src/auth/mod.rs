@@ -317,8 +317,9 @@ impl Verifier {
 }
 
 fn actor_of(claims: Claims) -> Result<Actor, AuthError> {
-    let role = Role::from_str(&claims.role)
-        .map_err(|_| AuthError::Invalid(format!("unknown role `{}`", claims.role)))?;
+    // `service` is the service's own role: no token carries it.
+    let role = Role::of_token(&claims.role)
+        .ok_or_else(|| AuthError::Invalid(format!("unknown role `{}`", claims.role)))?;
     // Both end up in stored audit events: keep them to printable identifiers.
     let printable = |s: &str, max: usize| {
         !s.is_empty() && s.chars().count() <= max && !s.chars().any(char::is_control)

@@ -12,6 +12,7 @@
 //! and style sheet.
 
 mod format;
+mod forms;
 mod live;
 mod pages;
 mod session;
@@ -303,6 +304,12 @@ impl PageError {
 impl From<AppError> for PageError {
     fn from(err: AppError) -> Self {
         PageError::from_app(err, None)
+    }
+}
+
+impl From<crate::domain::validation::Violations> for PageError {
+    fn from(v: crate::domain::validation::Violations) -> Self {
+        PageError::from_app(AppError::Invalid(v), None)
     }
 }
 

@@ -4,23 +4,34 @@
 use askama::Template;
 use axum::{
     extract::{Path, State},
+    http::StatusCode,
     response::{IntoResponse, Redirect, Response},
 };
 
 use super::format::{self, words};
+use super::forms::{FieldError, Form};
 use super::session::{Posted, User};
 use super::{PageError, Shared, render};
 use crate::app::{
-    self, PageRequest, decisions,
-    dispatch::{self, LinePlan, OfferView},
+    self, AppError, PageRequest, decisions,
+    dispatch::{self, OfferView},
     requests,
 };
-use crate::domain::actor::Role;
+use crate::domain::actor::{Operation, Role};
 use crate::domain::audit::AuditEvent;
+use crate::domain::command::decision::{
+    AskFields, AskInformation, AuthoriseFields, AuthoriseSupport, GrantFields, Reject, RejectFields,
+};
+use crate::domain::command::dispatch::{
+    ApprovePlan, Decline, DeclineFields, LinePlanFields, PlanFields,
+};
+use crate::domain::command::request::{FileReport, ReportFields};
 use crate::domain::dispatch::{CapacityCommitment, DeclineReason, Offer};
 use crate::domain::eligibility::Outcome;
+use crate::domain::names::{OfferId, RequestId};
 use crate::domain::priority::PriorityScore;
 use crate::domain::request::{RequestState, ServiceLine, SupportRequest};
+use crate::domain::validation::{Choice, Count, Violations};
 
 /// The header of every signed-in page.
 pub struct Nav {
@@ -52,6 +63,8 @@ impl Nav {
             ],
             Role::Auditor => &[("/requests", "Requests"), ("/capacity", "Capacity")],
             Role::Admin => &[("/capacity", "Capacity")],
+            // No session is the service's (no token carries its role).
+            Role::Service => &[],
         };
         Nav {
             who: format!("{} ({})", user.actor.subject, user.actor.organisation),
@@ -75,7 +88,7 @@ pub async fn home(user: User) -> Redirect {
         Role::DutyOfficer | Role::Commission => "/queue",
         Role::Requester | Role::Auditor => "/requests",
         Role::Provider => "/offers",
-        Role::Admin => "/capacity",
+        Role::Admin | Role::Service => "/capacity",
     })
 }
 
@@ -318,6 +331,8 @@ impl EventRow {
             machine_time: format::machine_time(e.time),
             who: if e.actor.is_empty() {
                 "(withheld)".into()
+            } else if e.role == Role::Service.as_str() {
+                format!("the service ({})", e.actor)
             } else {
                 format!("{} ({}, {})", e.actor, words(&e.role), e.organisation)
             },
@@ -396,6 +411,34 @@ struct RequestPage {
     can_dispatch: bool,
     can_report: bool,
     report: Option<(String, String, String, String)>,
+    /// The forms as sent back after a refusal (empty otherwise).
+    forms: RequestForms,
+    /// The authorise form's line inputs.
+    grants: Vec<GrantInput>,
+}
+
+/// The forms of a request's page: one at most was sent back.
+#[derive(Default)]
+pub struct RequestForms {
+    pub authorise: Form,
+    pub ask: Form,
+    pub reject: Form,
+    pub report: Form,
+}
+
+/// One line of the authorise form: the person-days to grant.
+pub struct GrantInput {
+    pub index: usize,
+    pub service: String,
+    pub asked: u32,
+    pub value: String,
+    pub errors: Vec<FieldError>,
+}
+
+/// A request named by a path of the console: one that cannot exist is not
+/// found, as the API's is.
+fn request_id(id: &str) -> Result<RequestId, PageError> {
+    RequestId::from_id("name", id).map_err(|_| PageError::NotFound(format!("{id} not found")))
 }
 
 pub async fn request(
@@ -403,12 +446,35 @@ pub async fn request(
     user: User,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
-    let app = &console.app;
+    user.permit(Operation::ReadRequests)?;
+    let id = request_id(&id)?;
+    let page = request_page(&console.app, &user, &id, RequestForms::default()).await?;
+    Ok(render(&page))
+}
+
+/// The request page with `forms` as sent back: 422, what was typed kept,
+/// each refusal next to its field.
+async fn refused_request_page(
+    app: &app::App,
+    user: &User,
+    id: &RequestId,
+    forms: RequestForms,
+) -> Result<Response, PageError> {
+    let page = request_page(app, user, id, forms).await?;
+    Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)).into_response())
+}
+
+async fn request_page(
+    app: &app::App,
+    user: &User,
+    id: &RequestId,
+    forms: RequestForms,
+) -> Result<RequestPage, PageError> {
     let requests::History {
         request: r,
         offers,
         events: timeline,
-    } = requests::history(app, &user.actor, &id).await?;
+    } = requests::history(app, &user.actor, id).await?;
     let now = app.now();
     let third_country = r.organisation_kind.is_third_country();
     let decider = if third_country {
@@ -438,7 +504,7 @@ pub async fn request(
     let mut live = vec![requests::resource_name(&r.id)];
     live.extend(offers.iter().map(|o| dispatch::offer_name(&o.id)));
     let page = RequestPage {
-        nav: Nav::new(&user, ""),
+        nav: Nav::new(user, ""),
         state: words(r.state.as_str()),
         kind: words(r.organisation_kind.as_str()),
         third_country,
@@ -521,9 +587,34 @@ pub async fn request(
                 s.recipients.join(", "),
             )
         }),
+        grants: r
+            .content
+            .service_lines
+            .iter()
+            .enumerate()
+            .map(|(index, l)| {
+                let input = format!("line{index}");
+                GrantInput {
+                    index,
+                    service: words(l.service.as_str()),
+                    asked: l.person_days,
+                    value: forms
+                        .authorise
+                        .typed(&input)
+                        .map_or_else(|| l.person_days.to_string(), str::to_owned),
+                    errors: forms
+                        .authorise
+                        .errors(&input)
+                        .into_iter()
+                        .cloned()
+                        .collect(),
+                }
+            })
+            .collect(),
+        forms,
         r,
     };
-    Ok(render(&page))
+    Ok(page)
 }
 
 fn back_to(id: &str) -> Option<String> {
@@ -537,15 +628,28 @@ fn version(posted: &Posted) -> Result<i64, PageError> {
         .map_err(|_| PageError::BadRequest("The form lacks the request's version.".into()))
 }
 
-fn number(posted: &Posted, field: &str, label: &str) -> Result<u32, PageError> {
-    let value = posted.get(field);
-    value
-        .parse()
-        .map_err(|_| PageError::field(label, &format!("`{value}` is not a whole number"), None))
-}
-
 fn done(id: &str) -> Response {
     Redirect::to(&format!("/requests/{id}")).into_response()
+}
+
+/// The form's own input named like the field, if it has one: `inputs` maps
+/// the API's top-level field names to the form's inputs and element ids.
+fn place_by_name(inputs: &[(&str, &str)]) -> impl Fn(&str) -> Option<(String, String)> {
+    move |field| {
+        let top = field.split(['.', '[']).next().unwrap_or(field);
+        inputs
+            .iter()
+            .find(|(name, _)| *name == top)
+            .map(|(name, anchor)| ((*name).to_owned(), (*anchor).to_owned()))
+    }
+}
+
+/// The lines the authorise form grants: each line of the request with its
+/// typed person-days; 0 leaves a line out.
+fn granted_inputs(posted: &Posted, lines: &[ServiceLine]) -> Vec<usize> {
+    (0..lines.len())
+        .filter(|i| posted.get(&format!("line{i}")).parse::<u64>() != Ok(0))
+        .collect()
 }
 
 /// AuthoriseSupport: the service lines granted (person-days each; 0 leaves
@@ -556,23 +660,73 @@ pub async fn authorise(
     posted: Posted,
 ) -> Result<Response, PageError> {
     let app = &console.app;
-    let request = requests::get(app, &posted.user.actor, &id).await?;
-    let mut lines = Vec::new();
-    for (i, line) in request.content.service_lines.iter().enumerate() {
-        let days = number(&posted, &format!("line{i}"), &format!("granted_lines[{i}]"))?;
-        if days > 0 {
-            lines.push((line.service, days));
+    let actor = posted.user.permit(Operation::Decide)?;
+    let id = request_id(&id)?;
+    let version = version(&posted)?;
+    let mut granted = Vec::new();
+    let answer = decisions::authorise(app, actor, &id, |at| {
+        let lines = &at.request.content.service_lines;
+        granted = granted_inputs(&posted, lines);
+        let fields = AuthoriseFields {
+            granted_lines: granted
+                .iter()
+                .map(|i| GrantFields {
+                    service: lines[*i].service.into(),
+                    person_days: Count::Text(posted.get(&format!("line{i}")).to_owned()),
+                })
+                .collect(),
+            duration_days: Count::Text(posted.get("duration_days").to_owned()),
+            note: posted.get("note").to_owned(),
+            version,
+        };
+        AuthoriseSupport::parse(&fields, at)
+    })
+    .await;
+    match answer {
+        Ok(_) => Ok(done(&id)),
+        Err(AppError::Invalid(v)) => {
+            let form = Form::refused(&posted, &v, "authorise-form", |field| {
+                let line = field
+                    .strip_prefix("granted_lines[")
+                    .and_then(|rest| rest.split(']').next())
+                    .and_then(|k| k.parse::<usize>().ok())
+                    .and_then(|k| granted.get(k));
+                match line {
+                    Some(i) => Some((format!("line{i}"), format!("grant-{i}"))),
+                    None => {
+                        place_by_name(&[("duration_days", "duration"), ("note", "authorise-note")])(
+                            field,
+                        )
+                    }
+                }
+            });
+            let forms = RequestForms {
+                authorise: form,
+                ..Default::default()
+            };
+            refused_request_page(app, &posted.user, &id, forms).await
         }
+        Err(e) => Err(PageError::from_app(e, back_to(&id))),
     }
-    let grant = decisions::Grant {
-        lines,
-        duration_days: number(&posted, "duration_days", "duration_days")?,
-        note: posted.get("note").to_owned(),
-    };
-    decisions::authorise(app, &posted.user.actor, &id, version(&posted)?, grant)
-        .await
-        .map_err(|e| PageError::from_app(e, back_to(&id)))?;
-    Ok(done(&id))
+}
+
+/// A decision form's command refused by its constructor or its use case:
+/// the request page again, with `form` sent back; any other refusal is a
+/// page of its own.
+async fn answer_request_form(
+    app: &app::App,
+    posted: &Posted,
+    id: &RequestId,
+    answer: Result<SupportRequest, AppError>,
+    sent_back: impl FnOnce(&Violations) -> RequestForms,
+) -> Result<Response, PageError> {
+    match answer {
+        Ok(_) => Ok(done(id)),
+        Err(AppError::Invalid(v)) => {
+            refused_request_page(app, &posted.user, id, sent_back(&v)).await
+        }
+        Err(e) => Err(PageError::from_app(e, back_to(id))),
+    }
 }
 
 pub async fn reject(
@@ -580,24 +734,27 @@ pub async fn reject(
     Path(id): Path<String>,
     posted: Posted,
 ) -> Result<Response, PageError> {
-    let reason = posted.get("reason");
-    if reason.is_empty() {
-        return Err(refused_field("reason", "is required", &id));
-    }
-    decisions::reject(
-        &console.app,
-        &posted.user.actor,
-        &id,
-        version(&posted)?,
-        reason,
-    )
+    let app = &console.app;
+    let actor = posted.user.permit(Operation::Decide)?;
+    let id = request_id(&id)?;
+    let answer = match Reject::parse(&RejectFields {
+        name: id.name(),
+        reason: posted.get("reason").to_owned(),
+        version: version(&posted)?,
+    }) {
+        Ok(command) => decisions::reject(app, actor, command).await,
+        Err(v) => Err(v.into()),
+    };
+    answer_request_form(app, &posted, &id, answer, |v| RequestForms {
+        reject: Form::refused(
+            &posted,
+            v,
+            "reject-form",
+            place_by_name(&[("reason", "reason")]),
+        ),
+        ..Default::default()
+    })
     .await
-    .map_err(|e| PageError::from_app(e, back_to(&id)))?;
-    Ok(done(&id))
-}
-
-fn refused_field(field: &str, description: &str, id: &str) -> PageError {
-    PageError::field(field, description, back_to(id))
 }
 
 /// RequestMoreInformation: one question per line.
@@ -606,6 +763,9 @@ pub async fn ask(
     Path(id): Path<String>,
     posted: Posted,
 ) -> Result<Response, PageError> {
+    let app = &console.app;
+    let actor = posted.user.permit(Operation::Decide)?;
+    let id = request_id(&id)?;
     let questions: Vec<String> = posted
         .get("questions")
         .lines()
@@ -613,19 +773,24 @@ pub async fn ask(
         .filter(|q| !q.is_empty())
         .map(str::to_owned)
         .collect();
-    if questions.is_empty() {
-        return Err(refused_field("questions", "ask at least one question", &id));
-    }
-    decisions::request_information(
-        &console.app,
-        &posted.user.actor,
-        &id,
-        version(&posted)?,
-        &questions,
-    )
+    let answer = match AskInformation::parse(&AskFields {
+        name: id.name(),
+        questions,
+        version: version(&posted)?,
+    }) {
+        Ok(command) => decisions::request_information(app, actor, command).await,
+        Err(v) => Err(v.into()),
+    };
+    answer_request_form(app, &posted, &id, answer, |v| RequestForms {
+        ask: Form::refused(
+            &posted,
+            v,
+            "ask-form",
+            place_by_name(&[("questions", "questions")]),
+        ),
+        ..Default::default()
+    })
     .await
-    .map_err(|e| PageError::from_app(e, back_to(&id)))?;
-    Ok(done(&id))
 }
 
 pub struct CandidateRow {
@@ -635,6 +800,10 @@ pub struct CandidateRow {
     pub free: u32,
     pub days: u32,
     pub reasons: Vec<String>,
+    /// Chosen as the line's provider (the top one, or as sent back).
+    pub chosen: bool,
+    /// Ticked as a fallback.
+    pub fallback: bool,
 }
 
 pub struct ProposalLine {
@@ -646,6 +815,9 @@ pub struct ProposalLine {
     pub choices: Vec<CandidateRow>,
     /// No provider can take the whole line.
     pub partial: bool,
+    pub justification: String,
+    /// Refusals of the line's provider, fallbacks and justification.
+    pub errors: Vec<FieldError>,
 }
 
 #[derive(Template)]
@@ -662,18 +834,33 @@ struct ProposalPage {
     /// The plan was approved already.
     approved: bool,
     lines: Vec<ProposalLine>,
+    /// The approve form as sent back after a refusal.
+    form: Form,
 }
 
-fn candidate_rows(candidates: &[crate::domain::matching::Candidate]) -> Vec<CandidateRow> {
+fn candidate_rows(
+    candidates: &[crate::domain::matching::Candidate],
+    line: u32,
+    form: &Form,
+) -> Vec<CandidateRow> {
+    let chosen = form.typed(&format!("line{line}.provider"));
+    let fallbacks = form.all(&format!("line{line}.fallback"));
     candidates
         .iter()
-        .map(|c| CandidateRow {
+        .enumerate()
+        .map(|(i, c)| CandidateRow {
             provider: c.provider.clone(),
             name: c.display_name.clone(),
             score: format::score(c.score),
             free: c.free,
             days: c.person_days,
             reasons: c.reasons.clone(),
+            chosen: chosen.map_or(i == 0, |p| p == c.provider),
+            fallback: if form.sent() {
+                fallbacks.contains(&c.provider.as_str())
+            } else {
+                i > 0
+            },
         })
         .collect()
 }
@@ -684,28 +871,51 @@ pub async fn proposal(
     user: User,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
-    let app = &console.app;
-    let r = requests::get(app, &user.actor, &id).await?;
-    let proposals = dispatch::propose(app, &user.actor, &id).await?;
+    user.permit(Operation::Dispatch)?;
+    let id = request_id(&id)?;
+    let page = proposal_page(&console.app, &user, &id, Form::default()).await?;
+    Ok(render(&page))
+}
+
+async fn proposal_page(
+    app: &app::App,
+    user: &User,
+    id: &RequestId,
+    form: Form,
+) -> Result<ProposalPage, PageError> {
+    let r = requests::get(app, &user.actor, id).await?;
+    let proposals = dispatch::propose(app, &user.actor, id).await?;
     let lines: Vec<ProposalLine> = proposals
         .iter()
         .map(|p| {
             let partial = p.proposal.candidates.is_empty();
+            let prefix = format!("line{}.", p.line_index);
             ProposalLine {
                 index: p.line_index,
                 service: words(p.service.as_str()),
                 days: p.person_days,
-                choices: candidate_rows(if partial {
-                    &p.proposal.split
-                } else {
-                    &p.proposal.candidates
-                }),
+                choices: candidate_rows(
+                    if partial {
+                        &p.proposal.split
+                    } else {
+                        &p.proposal.candidates
+                    },
+                    p.line_index,
+                    &form,
+                ),
                 partial,
+                justification: form.value(&format!("{prefix}justification"), "").to_owned(),
+                errors: form
+                    .summary()
+                    .iter()
+                    .filter(|e| e.input.starts_with(&prefix))
+                    .cloned()
+                    .collect(),
             }
         })
         .collect();
-    Ok(render(&ProposalPage {
-        nav: Nav::new(&user, ""),
+    Ok(ProposalPage {
+        nav: Nav::new(user, ""),
         id: r.id.clone(),
         reference: r.reference.clone(),
         title: r.content.title.clone(),
@@ -715,7 +925,8 @@ pub async fn proposal(
             && lines.iter().all(|l| !l.choices.is_empty()),
         approved: r.state != RequestState::Authorised,
         lines,
-    }))
+        form,
+    })
 }
 
 /// ApproveDispatch: for each line the chosen provider, the fallbacks in
@@ -725,35 +936,54 @@ pub async fn approve(
     Path(id): Path<String>,
     posted: Posted,
 ) -> Result<Response, PageError> {
-    // One entry per line the form lists; the use case refuses a plan that
+    let app = &console.app;
+    let actor = posted.user.permit(Operation::Dispatch)?;
+    let id = request_id(&id)?;
+    // One entry per line the form lists; the plan's checks refuse one that
     // leaves a granted line out.
-    let plan = (0..)
-        .take_while(|i| !posted.get(&format!("line{i}.provider")).is_empty())
-        .map(|i| {
-            let provider = posted.get(&format!("line{i}.provider")).to_owned();
-            LinePlan {
-                line_index: i as u32,
-                fallbacks: posted
-                    .all(&format!("line{i}.fallback"))
-                    .into_iter()
-                    .filter(|f| *f != provider)
-                    .map(str::to_owned)
-                    .collect(),
-                justification: posted.get(&format!("line{i}.justification")).to_owned(),
-                provider,
-            }
-        })
-        .collect();
-    dispatch::approve(
-        &console.app,
-        &posted.user.actor,
-        &id,
-        version(&posted)?,
-        plan,
-    )
-    .await
-    .map_err(|e| PageError::from_app(e, Some(format!("/requests/{id}/dispatch"))))?;
-    Ok(done(&id))
+    let fields = PlanFields {
+        plan: (0..)
+            .take_while(|i| !posted.get(&format!("line{i}.provider")).is_empty())
+            .map(|i| {
+                let provider = posted.get(&format!("line{i}.provider")).to_owned();
+                LinePlanFields {
+                    line_index: i,
+                    fallbacks: posted
+                        .all(&format!("line{i}.fallback"))
+                        .into_iter()
+                        .filter(|f| *f != provider)
+                        .map(str::to_owned)
+                        .collect(),
+                    justification: posted.get(&format!("line{i}.justification")).to_owned(),
+                    provider,
+                }
+            })
+            .collect(),
+        version: version(&posted)?,
+    };
+    let answer = dispatch::approve(app, actor, &id, |at| ApprovePlan::parse(&fields, at)).await;
+    match answer {
+        Ok(_) => Ok(done(&id)),
+        Err(AppError::Invalid(v)) => {
+            let form = Form::refused(&posted, &v, "approve-form", |field| {
+                // plan[k] is the form's line k.
+                let (k, rest) = field.strip_prefix("plan[")?.split_once(']')?;
+                let input = match rest.trim_start_matches('.').split(['.', '[']).next()? {
+                    "provider" => "provider",
+                    "fallbacks" => "fallback",
+                    "justification" => "justification",
+                    _ => return None,
+                };
+                Some((format!("line{k}.{input}"), format!("line-{k}-heading")))
+            });
+            let page = proposal_page(app, &posted.user, &id, form).await?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)).into_response())
+        }
+        Err(e) => Err(PageError::from_app(
+            e,
+            Some(format!("/requests/{id}/dispatch")),
+        )),
+    }
 }
 
 /// SubmitSummaryReport (Art. 16(9)).
@@ -762,17 +992,32 @@ pub async fn report(
     Path(id): Path<String>,
     posted: Posted,
 ) -> Result<Response, PageError> {
-    dispatch::submit_report(
-        &console.app,
-        &posted.user.actor,
-        &id,
-        posted.get("service_provided"),
-        posted.get("results"),
-        posted.get("lessons_learned"),
-    )
+    let app = &console.app;
+    let actor = posted.user.permit(Operation::FileRequests)?;
+    let id = request_id(&id)?;
+    let answer = match FileReport::parse(&ReportFields {
+        name: id.name(),
+        service_provided: posted.get("service_provided").to_owned(),
+        results: posted.get("results").to_owned(),
+        lessons_learned: posted.get("lessons_learned").to_owned(),
+    }) {
+        Ok(command) => dispatch::submit_report(app, actor, command).await,
+        Err(v) => Err(v.into()),
+    };
+    answer_request_form(app, &posted, &id, answer, |v| RequestForms {
+        report: Form::refused(
+            &posted,
+            v,
+            "report-form",
+            place_by_name(&[
+                ("service_provided", "service-provided"),
+                ("results", "results"),
+                ("lessons_learned", "lessons"),
+            ]),
+        ),
+        ..Default::default()
+    })
     .await
-    .map_err(|e| PageError::from_app(e, back_to(&id)))?;
-    Ok(done(&id))
 }
 
 pub struct CapacityRow {
@@ -881,6 +1126,11 @@ pub struct OfferCard {
     pub deadline_machine: String,
     pub urgency: &'static str,
     pub reason: String,
+    /// The decline form: each reason, and whether it is the one chosen.
+    pub reasons: Vec<(&'static str, String, bool)>,
+    pub note: String,
+    /// The decline form as sent back for this offer.
+    pub form: Form,
 }
 
 pub struct AssignmentRow {
@@ -899,11 +1149,20 @@ struct OffersPage {
     nav: Nav,
     offers: Vec<OfferCard>,
     assignments: Vec<AssignmentRow>,
-    reasons: Vec<(&'static str, String)>,
 }
 
 pub async fn offers(State(console): State<Shared>, user: User) -> Result<Response, PageError> {
-    let app = &console.app;
+    user.permit(Operation::Deliver)?;
+    Ok(render(&offers_page(&console.app, &user, None).await?))
+}
+
+/// The provider's offers and assignments; `declined` is a decline form
+/// sent back, with the offer it was for.
+async fn offers_page(
+    app: &app::App,
+    user: &User,
+    declined: Option<(&str, Form)>,
+) -> Result<OffersPage, PageError> {
     let now = app.now();
     let page = |view| {
         dispatch::list_for_provider(
@@ -924,13 +1183,19 @@ pub async fn offers(State(console): State<Shared>, user: User) -> Result<Respons
             .map(|l| words(l.service.as_str()))
             .unwrap_or_default()
     };
-    Ok(render(&OffersPage {
-        nav: Nav::new(&user, "/offers"),
+    let mut declined = declined;
+    Ok(OffersPage {
+        nav: Nav::new(user, "/offers"),
         offers: offers
             .items
             .iter()
             .map(|(o, r)| {
                 let row = offer_row(o, now);
+                let form = match declined.take_if(|(id, _)| *id == o.id) {
+                    Some((_, form)) => form,
+                    None => Form::default(),
+                };
+                let chosen = form.value("reason", "");
                 OfferCard {
                     id: o.id.clone(),
                     state: row.state,
@@ -947,6 +1212,12 @@ pub async fn offers(State(console): State<Shared>, user: User) -> Result<Respons
                         .decline_reason
                         .map(|d| words(d.as_str()))
                         .unwrap_or_default(),
+                    reasons: DeclineReason::ALL
+                        .iter()
+                        .map(|r| (r.as_str(), words(r.as_str()), r.as_str() == chosen))
+                        .collect(),
+                    note: form.value("note", "").to_owned(),
+                    form,
                 }
             })
             .collect(),
@@ -963,15 +1234,16 @@ pub async fn offers(State(console): State<Shared>, user: User) -> Result<Respons
                 days: o.person_days,
             })
             .collect(),
-        reasons: DeclineReason::ALL
-            .iter()
-            .map(|r| (r.as_str(), words(r.as_str())))
-            .collect(),
-    }))
+    })
 }
 
 fn back_to_offers(e: app::AppError) -> PageError {
     PageError::from_app(e, Some("/offers".into()))
+}
+
+/// An offer named by a path of the console.
+fn offer_id(id: &str) -> Result<OfferId, PageError> {
+    OfferId::from_id("name", id).map_err(|_| PageError::NotFound(format!("{id} not found")))
 }
 
 pub async fn accept(
@@ -979,7 +1251,9 @@ pub async fn accept(
     Path(id): Path<String>,
     posted: Posted,
 ) -> Result<Response, PageError> {
-    dispatch::accept(&console.app, &posted.user.actor, &id)
+    let actor = posted.user.permit(Operation::Deliver)?;
+    let id = offer_id(&id)?;
+    dispatch::accept(&console.app, actor, &id)
         .await
         .map_err(back_to_offers)?;
     Ok(Redirect::to("/offers").into_response())
@@ -990,18 +1264,29 @@ pub async fn decline(
     Path(id): Path<String>,
     posted: Posted,
 ) -> Result<Response, PageError> {
-    let reason = posted
-        .get("reason")
-        .parse::<DeclineReason>()
-        .map_err(|_| PageError::field("reason", "choose a reason", Some("/offers".into())))?;
-    dispatch::decline(
-        &console.app,
-        &posted.user.actor,
-        &id,
-        reason,
-        posted.get("note"),
-    )
-    .await
-    .map_err(back_to_offers)?;
-    Ok(Redirect::to("/offers").into_response())
+    let app = &console.app;
+    let actor = posted.user.permit(Operation::Deliver)?;
+    let id = offer_id(&id)?;
+    let answer = match Decline::parse(&DeclineFields {
+        name: id.name(),
+        reason: Choice::word(posted.get("reason")),
+        note: posted.get("note").to_owned(),
+    }) {
+        Ok(command) => dispatch::decline(app, actor, command).await,
+        Err(v) => Err(v.into()),
+    };
+    match answer {
+        Ok(_) => Ok(Redirect::to("/offers").into_response()),
+        Err(AppError::Invalid(v)) => {
+            let anchor = format!("decline-{id}");
+            let form = Form::refused(&posted, &v, &anchor, |field| {
+                let input = field.split(['.', '[']).next()?;
+                matches!(input, "reason" | "note")
+                    .then(|| (input.to_owned(), format!("{input}-{id}")))
+            });
+            let page = offers_page(app, &posted.user, Some((&id, form))).await?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)).into_response())
+        }
+        Err(e) => Err(back_to_offers(e)),
+    }
 }

@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::{PageError, Shared, render};
-use crate::domain::actor::{Actor, Role};
+use crate::domain::actor::{Actor, Operation, Role};
 use crate::store;
 
 const SESSION_COOKIE: &str = "reserve_session";
@@ -62,6 +62,15 @@ pub struct User {
 impl User {
     pub fn role(&self) -> Role {
         self.actor.role
+    }
+
+    /// The person, if their role may do `operation` at all: the first step
+    /// of every page and form, before anything sent is read.
+    pub fn permit(&self, operation: Operation) -> Result<&Actor, PageError> {
+        self.actor
+            .permit(operation)
+            .map_err(|denied| PageError::Forbidden(denied.to_string()))?;
+        Ok(&self.actor)
     }
 }
 

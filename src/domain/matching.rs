@@ -32,6 +32,25 @@ pub struct Demand<'a> {
     pub organisation: &'a str,
 }
 
+impl<'a> Demand<'a> {
+    /// What granted line `line` of `request` asks of a provider.
+    pub fn of_line(
+        request: &'a super::request::SupportRequest,
+        line: usize,
+        country: &'a Country,
+    ) -> Demand<'a> {
+        let l = &request.granted_lines[line];
+        Demand {
+            service: l.service,
+            person_days: l.person_days,
+            languages: &l.languages,
+            clearance: l.clearance,
+            country,
+            organisation: &request.organisation,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Candidate {
     pub provider: String,

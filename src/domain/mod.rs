@@ -4,10 +4,13 @@
 pub mod actor;
 pub mod audit;
 pub mod codes;
+pub mod command;
 pub mod dispatch;
 pub mod eligibility;
 pub mod matching;
+pub mod names;
 pub mod priority;
+pub mod query;
 pub mod registry;
 pub mod request;
 pub mod usage;

@@ -89,6 +89,14 @@ pub struct Provider {
     pub conflict_countries: Vec<String>,
 }
 
+/// The registry as a command's checks read it (a country named must be
+/// registered, a provider planned must exist).
+pub trait Lookup {
+    fn country(&self, code: &str) -> Option<&Country>;
+    fn organisation(&self, id: &str) -> Option<&Organisation>;
+    fn provider(&self, id: &str) -> Option<&Provider>;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

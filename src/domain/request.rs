@@ -274,7 +274,7 @@ impl SupportRequest {
             Role::Requester => self.organisation == actor.organisation,
             Role::Commission => self.organisation_kind.is_third_country(),
             Role::DutyOfficer | Role::Auditor => true,
-            Role::Provider | Role::Admin => false,
+            Role::Provider | Role::Admin | Role::Service => false,
         }
     }
 }

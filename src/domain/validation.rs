@@ -1,10 +1,119 @@
-//! Field-level checks shared by every conversion from the wire. A conversion
-//! collects every violation it finds, so that a client learns all that is
+//! Field-level checks shared by every command's constructor. A constructor
+//! collects every violation it finds, so that a caller learns all that is
 //! wrong with its input at once, each named by its field path.
+//!
+//! The raw values a front door hands over are plain: texts, and for the
+//! rest the types below, each of which a wire message and a form can both
+//! express (a code by its number or its word, a number or its digits, a time
+//! in seconds or in RFC 3339). What they mean, and every limit, is decided
+//! here, once for every door.
 
 use std::ops::RangeInclusive;
+use std::str::FromStr;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+
+/// One code of a closed set, as a door received it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Choice<T> {
+    /// Not given: the wire's 0 (`..._UNSPECIFIED`), a form's empty field.
+    #[default]
+    Unset,
+    Known(T),
+    /// A number or a word that names no value of the set.
+    Unknown(String),
+}
+
+impl<T: FromStr> Choice<T> {
+    /// A code from a form: its word (`INCIDENT_RESPONSE`); empty is unset.
+    pub fn word(word: &str) -> Self {
+        let word = word.trim();
+        if word.is_empty() {
+            Choice::Unset
+        } else {
+            word.parse()
+                .map_or_else(|_| Choice::Unknown(word.to_owned()), Choice::Known)
+        }
+    }
+}
+
+impl<T> From<T> for Choice<T> {
+    fn from(value: T) -> Self {
+        Choice::Known(value)
+    }
+}
+
+/// A whole number as a door received it: the wire's number, or the digits
+/// a person typed (empty is the wire's default, 0).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Count {
+    Number(u64),
+    Text(String),
+}
+
+impl Default for Count {
+    fn default() -> Self {
+        Count::Number(0)
+    }
+}
+
+impl From<u32> for Count {
+    fn from(n: u32) -> Self {
+        Count::Number(n.into())
+    }
+}
+
+/// A point in time as a door received it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Instant {
+    #[default]
+    Unset,
+    /// Seconds and nanoseconds since the Unix epoch (`google.protobuf.Timestamp`).
+    Unix { seconds: i64, nanos: i32 },
+    /// RFC 3339 text, such as `2026-11-27T03:10:00Z`.
+    Text(String),
+}
+
+impl From<DateTime<Utc>> for Instant {
+    fn from(t: DateTime<Utc>) -> Self {
+        Instant::Unix {
+            seconds: t.timestamp(),
+            nanos: t.timestamp_subsec_nanos() as i32,
+        }
+    }
+}
+
+/// A calendar day as a door received it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Day {
+    /// Not given (the wire's absent or all-zero `google.type.Date`).
+    #[default]
+    Unset,
+    Ymd {
+        year: i32,
+        month: i32,
+        day: i32,
+    },
+    /// ISO 8601 text, such as `2026-07-14`.
+    Text(String),
+}
+
+impl From<NaiveDate> for Day {
+    fn from(d: NaiveDate) -> Self {
+        use chrono::Datelike;
+        Day::Ymd {
+            year: d.year(),
+            month: d.month() as i32,
+            day: d.day() as i32,
+        }
+    }
+}
+
+impl From<Option<NaiveDate>> for Day {
+    fn from(d: Option<NaiveDate>) -> Self {
+        d.map_or(Day::Unset, Day::from)
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldViolation {
@@ -20,6 +129,8 @@ pub struct Violations(Vec<FieldViolation>);
 pub const MAX_LONG_TEXT: usize = 20_000;
 /// How far in the future a reported time may lie, for clock skew.
 pub const CLOCK_SKEW: Duration = Duration::minutes(5);
+/// The earliest time accepted anywhere (2000-01-01T00:00:00Z).
+const EARLIEST: i64 = 946_684_800;
 
 impl Violations {
     pub fn new() -> Self {
@@ -64,7 +175,9 @@ impl Violations {
     /// characters other than line breaks and tabs (PostgreSQL refuses NUL).
     pub fn text(&mut self, field: &str, value: &str, chars: RangeInclusive<usize>) -> String {
         let len = value.chars().count();
-        if len < *chars.start() {
+        if *chars.start() >= 1 && value.trim().is_empty() {
+            self.add(field, "is required");
+        } else if len < *chars.start() {
             if *chars.start() == 1 {
                 self.add(field, "is required");
             } else {
@@ -139,15 +252,70 @@ impl Violations {
             .collect()
     }
 
-    /// A number within `range`.
-    pub fn number(&mut self, field: &str, value: u32, range: RangeInclusive<u32>) -> u32 {
-        if !range.contains(&value) {
-            self.add(
-                field,
-                format!("must be between {} and {}", range.start(), range.end()),
-            );
+    /// A whole number within `range`.
+    pub fn count(&mut self, field: &str, value: &Count, range: RangeInclusive<u32>) -> Option<u32> {
+        let number = match value {
+            Count::Number(n) => *n,
+            Count::Text(text) if text.trim().is_empty() => 0,
+            Count::Text(text) => match text.trim().parse::<u64>() {
+                Ok(n) => n,
+                Err(_) => {
+                    self.add(field, "must be a whole number");
+                    return None;
+                }
+            },
+        };
+        match u32::try_from(number).ok().filter(|n| range.contains(n)) {
+            Some(n) => Some(n),
+            None => {
+                self.add(
+                    field,
+                    format!("must be between {} and {}", range.start(), range.end()),
+                );
+                None
+            }
         }
-        value
+    }
+
+    /// A required code of a closed set.
+    pub fn choice<T: Copy>(&mut self, field: &str, value: &Choice<T>) -> Option<T> {
+        match value {
+            Choice::Known(v) => Some(*v),
+            Choice::Unset => {
+                self.add(field, "is required");
+                None
+            }
+            Choice::Unknown(what) => {
+                self.add(field, format!("has no value {what}"));
+                None
+            }
+        }
+    }
+
+    /// A required time after 2000-01-01, truncated to the microseconds the
+    /// databases keep.
+    pub fn instant(&mut self, field: &str, value: &Instant) -> Option<DateTime<Utc>> {
+        let parsed = match value {
+            Instant::Unset => {
+                self.add(field, "is required");
+                return None;
+            }
+            Instant::Unix { seconds, nanos } => (0..1_000_000_000)
+                .contains(nanos)
+                .then(|| DateTime::from_timestamp(*seconds, (*nanos / 1000 * 1000) as u32))
+                .flatten(),
+            Instant::Text(text) => DateTime::parse_from_rfc3339(text.trim())
+                .ok()
+                .map(|t| t.with_timezone(&Utc))
+                .and_then(|t| {
+                    DateTime::from_timestamp(t.timestamp(), t.timestamp_subsec_micros() * 1000)
+                }),
+        }
+        .filter(|t| t.timestamp() >= EARLIEST);
+        if parsed.is_none() {
+            self.add(field, "must be a valid time after 2000-01-01");
+        }
+        parsed
     }
 
     /// A time not after `now` (give or take the clock skew).
@@ -155,6 +323,62 @@ impl Violations {
         if value > now + CLOCK_SKEW {
             self.add(field, "must not be in the future");
         }
+    }
+
+    /// An optional calendar day.
+    pub fn day(&mut self, field: &str, value: &Day) -> Option<NaiveDate> {
+        let parsed = match value {
+            Day::Unset
+            | Day::Ymd {
+                year: 0,
+                month: 0,
+                day: 0,
+            } => return None,
+            Day::Ymd { year, month, day } => (*month > 0 && *day > 0)
+                .then(|| NaiveDate::from_ymd_opt(*year, *month as u32, *day as u32))
+                .flatten(),
+            Day::Text(text) if text.trim().is_empty() => return None,
+            Day::Text(text) => NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").ok(),
+        }
+        .filter(|d| {
+            use chrono::Datelike;
+            (1900..=9999).contains(&d.year())
+        });
+        if parsed.is_none() {
+            self.add(field, "must be a full valid date");
+        }
+        parsed
+    }
+
+    /// A required calendar day.
+    pub fn required_day(&mut self, field: &str, value: &Day) -> Option<NaiveDate> {
+        let before = self.0.len();
+        let parsed = self.day(field, value);
+        if parsed.is_none() && self.0.len() == before {
+            self.add(field, "is required");
+        }
+        parsed
+    }
+
+    /// ISO 639-1 languages, each once.
+    pub fn languages(&mut self, field: &str, values: &[String], max: usize) -> Vec<String> {
+        let out = self.list(field, values, max, |v, f, s| v.language(f, s));
+        self.distinct(field, values);
+        out
+    }
+
+    /// Country codes, each once.
+    pub fn countries(&mut self, field: &str, values: &[String], max: usize) -> Vec<String> {
+        let out = self.list(field, values, max, |v, f, s| v.country_code(f, s));
+        self.distinct(field, values);
+        out
+    }
+
+    /// Identifiers, each once.
+    pub fn identifiers(&mut self, field: &str, values: &[String], max: usize) -> Vec<String> {
+        let out = self.list(field, values, max, |v, f, s| v.identifier(f, s));
+        self.distinct(field, values);
+        out
     }
 
     /// A list of codes without repetitions.

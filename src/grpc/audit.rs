@@ -6,9 +6,11 @@ use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
 
 use super::convert::timestamp;
-use super::{actor, pb};
+use super::{caller, pb};
 use crate::app::{App, PageRequest, audit, events};
+use crate::domain::actor::Operation;
 use crate::domain::audit::AuditEvent;
+use crate::domain::query::{Checkpoint, WatchFilter, resource_filter};
 
 pub struct AuditService {
     pub app: App,
@@ -32,19 +34,12 @@ pub fn event_to_proto(e: &AuditEvent) -> pb::AuditEvent {
 }
 
 /// What a watch asks for, checked.
-pub(super) fn request_filter(body: pb::WatchEventsRequest) -> Result<events::WatchFilter, Status> {
-    let mut v = crate::domain::validation::Violations::new();
-    if body.after_sequence < 0 {
-        v.add("after_sequence", "must not be negative");
-    }
-    v.text("resource", &body.resource, 0..=200);
-    v.text("action", &body.action, 0..=100);
-    v.finish(()).map_err(|v| super::invalid(&v))?;
-    Ok(events::WatchFilter {
-        after: body.after_sequence,
-        resource: (!body.resource.is_empty()).then_some(body.resource),
-        action: (!body.action.is_empty()).then_some(body.action),
-    })
+pub(super) fn request_filter(body: &pb::WatchEventsRequest) -> Result<WatchFilter, Status> {
+    Ok(WatchFilter::parse(
+        body.after_sequence,
+        &body.resource,
+        &body.action,
+    )?)
 }
 
 /// A watch's events as the caller sees them, and how it ends.
@@ -71,19 +66,11 @@ impl pb::audit_service_server::AuditService for AuditService {
         &self,
         request: Request<pb::ListEventsRequest>,
     ) -> Result<Response<pb::ListEventsResponse>, Status> {
-        let actor = actor(&request)?;
+        let actor = caller(&request, Operation::ListEvents)?;
         let body = request.get_ref();
         let page = PageRequest::parse(body.page_size, &body.page_token)?;
-        let resource = match body.resource.as_str() {
-            "" => None,
-            name => {
-                let mut v = crate::domain::validation::Violations::new();
-                v.text("resource", name, 1..=200);
-                v.finish(()).map_err(|v| super::invalid(&v))?;
-                Some(name)
-            }
-        };
-        let page = audit::list(&self.app, &actor, resource, page).await?;
+        let resource = resource_filter(&body.resource)?;
+        let page = audit::list(&self.app, &actor, resource.as_deref(), page).await?;
         Ok(Response::new(pb::ListEventsResponse {
             events: page.items.iter().map(event_to_proto).collect(),
             next_page_token: page.next_page_token,
@@ -96,9 +83,8 @@ impl pb::audit_service_server::AuditService for AuditService {
         &self,
         request: Request<pb::WatchEventsRequest>,
     ) -> Result<Response<Self::WatchEventsStream>, Status> {
-        let actor = actor(&request)?;
-        let body = request.into_inner();
-        let stream = watch(&self.app, actor, request_filter(body)?)?
+        let actor = caller(&request, Operation::WatchEvents)?;
+        let stream = watch(&self.app, actor, request_filter(request.get_ref())?)?
             .map(|item| item.map(|seen| event_to_proto(&seen.event)));
         Ok(Response::new(Box::pin(stream)))
     }
@@ -107,22 +93,10 @@ impl pb::audit_service_server::AuditService for AuditService {
         &self,
         request: Request<pb::VerifyAuditChainRequest>,
     ) -> Result<Response<pb::VerifyAuditChainResponse>, Status> {
-        let actor = actor(&request)?;
+        let actor = caller(&request, Operation::VerifyChain)?;
         let body = request.get_ref();
-        let mut v = crate::domain::validation::Violations::new();
-        if body.after_sequence < 0 {
-            v.add("after_sequence", "must not be negative");
-        }
-        let checkpoint = match body.checkpoint_hash.as_str() {
-            "" => None,
-            hash if hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()) => Some(hash),
-            _ => {
-                v.add("checkpoint_hash", "must be 64 hexadecimal digits");
-                None
-            }
-        };
-        v.finish(()).map_err(|v| super::invalid(&v))?;
-        let result = audit::verify(&self.app, &actor, body.after_sequence, checkpoint).await?;
+        let from = Checkpoint::parse(body.after_sequence, &body.checkpoint_hash)?;
+        let result = audit::verify(&self.app, &actor, from.after, from.hash.as_deref()).await?;
         Ok(Response::new(pb::VerifyAuditChainResponse {
             ok: result.broken.is_none(),
             events_checked: result.checked,

@@ -1,20 +1,28 @@
-//! The only door between the wire and the domain: proto messages become
-//! domain values here (every violation collected, each named by its field
-//! path), and domain values become proto messages.
+//! The gRPC door's conversions: a proto message becomes the raw fields of a
+//! domain command (`domain::command`), whose constructor checks them; domain
+//! values become proto messages. No limit of a command is decided here.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use prost_types::Timestamp;
 
 use super::pb;
 use crate::domain::codes as dc;
-use crate::domain::dispatch::{Agreement, CapacityCommitment, Offer};
-use crate::domain::eligibility::{Decision, Outcome};
-use crate::domain::priority::PriorityScore;
-use crate::domain::registry::{CouncilAct, Country, Organisation, Provider};
-use crate::domain::request::{
-    AffectedEntity, ContactPoint, RequestContent, RequestState, ServiceLine, SupportRequest, limits,
+use crate::domain::command::UpdateFields;
+use crate::domain::command::decision::{AuthoriseFields, GrantFields};
+use crate::domain::command::dispatch::{AgreementFields, LinePlanFields, PlanFields};
+use crate::domain::command::registry::{
+    CommitmentFields, CouncilActFields, CountryFields, OrganisationFields, ProviderFields,
 };
-use crate::domain::validation::Violations;
+use crate::domain::command::request::{
+    ContactFields, ContentFields, EditFields, EditedFields, EntityFields, LineFields,
+};
+use crate::domain::dispatch::{CapacityCommitment, Offer};
+use crate::domain::eligibility::{Decision, Outcome};
+use crate::domain::names;
+use crate::domain::priority::PriorityScore;
+use crate::domain::registry::{Country, Organisation, Provider};
+use crate::domain::request::{RequestContent, RequestState, ServiceLine, SupportRequest};
+use crate::domain::validation::{Choice, Day, Instant, Violations};
 use crate::proto::google::r#type::Date as PbDate;
 
 /// A domain code enum with its proto twin; UNSPECIFIED and unknown numbers
@@ -72,20 +80,37 @@ bridge!(RequestState => RequestState {
     WaitingCapacity, Dispatched, Completed, Reported, Closed, Withdrawn
 });
 
-/// A required enum field; UNSPECIFIED and unknown values are violations.
-pub fn code<T: Wire>(v: &mut Violations, field: &str, value: i32) -> Option<T> {
-    let parsed = T::from_wire(value);
-    if parsed.is_none() {
-        v.add(
-            field,
-            if value == 0 {
-                "is required".to_owned()
-            } else {
-                format!("has no value {value}")
-            },
-        );
+/// An enum field as received: 0 (UNSPECIFIED) is unset, a number of no
+/// value is unknown.
+pub fn choice<T: Wire>(value: i32) -> Choice<T> {
+    match (value, T::from_wire(value)) {
+        (0, _) => Choice::Unset,
+        (_, Some(known)) => Choice::Known(known),
+        (n, None) => Choice::Unknown(n.to_string()),
     }
-    parsed
+}
+
+pub fn instant(t: Option<&Timestamp>) -> Instant {
+    t.map_or(Instant::Unset, |t| Instant::Unix {
+        seconds: t.seconds,
+        nanos: t.nanos,
+    })
+}
+
+/// A date as received: absent or all zero is unset.
+pub fn day(d: Option<&PbDate>) -> Day {
+    match d {
+        None => Day::Unset,
+        Some(d) => Day::Ymd {
+            year: d.year,
+            month: d.month,
+            day: d.day,
+        },
+    }
+}
+
+pub fn mask(m: Option<prost_types::FieldMask>) -> Vec<String> {
+    m.map(|m| m.paths).unwrap_or_default()
 }
 
 pub fn timestamp(t: DateTime<Utc>) -> Timestamp {
@@ -93,23 +118,6 @@ pub fn timestamp(t: DateTime<Utc>) -> Timestamp {
         seconds: t.timestamp(),
         nanos: t.timestamp_subsec_nanos() as i32,
     }
-}
-
-/// A required timestamp, truncated to the microseconds the databases keep.
-pub fn time(v: &mut Violations, field: &str, t: Option<&Timestamp>) -> Option<DateTime<Utc>> {
-    let Some(t) = t else {
-        v.add(field, "is required");
-        return None;
-    };
-    let parsed = (0..1_000_000_000)
-        .contains(&t.nanos)
-        .then(|| DateTime::from_timestamp(t.seconds, (t.nanos / 1000 * 1000) as u32))
-        .flatten()
-        .filter(|d| d.timestamp() >= 946_684_800); // 2000-01-01
-    if parsed.is_none() {
-        v.add(field, "must be a valid time after 2000-01-01");
-    }
-    parsed
 }
 
 pub fn date(d: NaiveDate) -> PbDate {
@@ -121,193 +129,105 @@ pub fn date(d: NaiveDate) -> PbDate {
     }
 }
 
-/// An optional date: unset or all-zero is none.
-pub fn opt_date(v: &mut Violations, field: &str, d: Option<&PbDate>) -> Option<NaiveDate> {
-    let d = d.filter(|d| (d.year, d.month, d.day) != (0, 0, 0))?;
-    let parsed = NaiveDate::from_ymd_opt(d.year, d.month as u32, d.day as u32)
-        .filter(|_| d.month > 0 && d.day > 0 && (1900..=9999).contains(&d.year));
-    if parsed.is_none() {
-        v.add(field, "must be a full valid date");
-    }
-    parsed
-}
-
-fn req_date(v: &mut Violations, field: &str, d: Option<&PbDate>) -> Option<NaiveDate> {
-    let parsed = opt_date(v, field, d);
-    if parsed.is_none() && d.is_none_or(|d| (d.year, d.month, d.day) == (0, 0, 0)) {
-        v.add(field, "is required");
-    }
-    parsed
-}
-
-fn languages(v: &mut Violations, field: &str, values: &[String]) -> Vec<String> {
-    let out = v.list(field, values, limits::LANGUAGES, |v, f, s| v.language(f, s));
-    v.distinct(field, values);
-    out
-}
-
-fn countries(v: &mut Violations, field: &str, values: &[String], max: usize) -> Vec<String> {
-    let out = v.list(field, values, max, |v, f, s| v.country_code(f, s));
-    v.distinct(field, values);
-    out
-}
-
-fn identifiers(v: &mut Violations, field: &str, values: &[String], max: usize) -> Vec<String> {
-    let out = v.list(field, values, max, |v, f, s| v.identifier(f, s));
-    v.distinct(field, values);
-    out
-}
-
-/// The content of a request, from `support_request` (fields under `prefix`).
-pub fn content(p: &pb::SupportRequest, prefix: &str) -> Result<RequestContent, Violations> {
-    let mut v = Violations::new();
-    let f = |name: &str| format!("{prefix}.{name}");
-    let title = v.text(&f("title"), &p.title, limits::TITLE);
-    let description = v.text(&f("description"), &p.description, limits::DESCRIPTION);
-    let category = code(&mut v, &f("category"), p.category);
-    let classification = code(&mut v, &f("classification"), p.classification);
-    let severity = code(&mut v, &f("severity"), p.severity);
-    let detected_at = time(&mut v, &f("detect_time"), p.detect_time.as_ref());
-    let affected_entities = v.list(
-        &f("affected_entities"),
-        &p.affected_entities,
-        limits::AFFECTED_ENTITIES,
-        |v, field, e| {
-            let name = v.text(&format!("{field}.name"), &e.name, limits::NAME);
-            let sector = code(v, &format!("{field}.sector"), e.sector);
-            let entity_type = code(v, &format!("{field}.entity_type"), e.entity_type);
-            let country = v.country_code(&format!("{field}.country"), &e.country);
-            Some(AffectedEntity {
-                name,
-                sector: sector?,
-                entity_type: entity_type?,
-                country,
-            })
-        },
-    );
-    let countries_affected = countries(
-        &mut v,
-        &f("countries_affected"),
-        &p.countries_affected,
-        limits::COUNTRIES,
-    );
-    let potential_impact = v.text(
-        &f("potential_impact"),
-        &p.potential_impact,
-        limits::OPTIONAL_TEXT,
-    );
-    let mitigation_measures = v.text(
-        &f("mitigation_measures"),
-        &p.mitigation_measures,
-        limits::OPTIONAL_TEXT,
-    );
-    let other_support = v.text(&f("other_support"), &p.other_support, limits::OPTIONAL_TEXT);
-    let service_lines = v.list(
-        &f("service_lines"),
-        &p.service_lines,
-        limits::SERVICE_LINES,
-        service_line,
-    );
-    // One line per service: a grant names services, and matching takes each
-    // line's languages and clearance.
-    let services: Vec<i32> = p.service_lines.iter().map(|l| l.service).collect();
-    for (i, service) in services.iter().enumerate() {
-        if services[..i].contains(service) {
-            v.add(
-                format!("{prefix}.service_lines[{i}].service"),
-                "repeats the service of an earlier line",
-            );
-        }
-    }
-    let tlp = code(&mut v, &f("tlp"), p.tlp);
-    let contact = match &p.contact {
-        None => {
-            v.add(f("contact"), "is required");
-            None
-        }
-        Some(c) => {
-            let name = v.text(&f("contact.name"), &c.name, limits::NAME);
-            let email = v.text(&f("contact.email"), &c.email, limits::EMAIL);
-            if !email.is_empty() && !is_email(&email) {
-                v.add(f("contact.email"), "must be an e-mail address");
-            }
-            let phone = v.text(&f("contact.phone"), &c.phone, limits::PHONE);
-            Some(ContactPoint { name, email, phone })
-        }
-    };
-    if !v.is_empty() {
-        return Err(v);
-    }
-    // Every Option below is Some: a None was recorded as a violation above.
-    let (
-        Some(category),
-        Some(classification),
-        Some(severity),
-        Some(detected_at),
-        Some(tlp),
-        Some(contact),
-    ) = (
-        category,
-        classification,
-        severity,
-        detected_at,
-        tlp,
-        contact,
-    )
-    else {
-        unreachable!("a missing field is always a violation");
-    };
-    Ok(RequestContent {
-        title,
-        description,
-        category,
-        classification,
+/// A request's content as received.
+pub fn content_fields(p: &pb::SupportRequest) -> ContentFields {
+    ContentFields {
+        title: p.title.clone(),
+        description: p.description.clone(),
+        category: choice(p.category),
+        classification: choice(p.classification),
         capacity_exceeded_declared: p.capacity_exceeded_declared,
-        severity,
-        detected_at,
-        affected_entities: affected_entities.into_iter().flatten().collect(),
-        countries_affected,
-        potential_impact,
-        mitigation_measures,
-        other_support,
-        service_lines: service_lines.into_iter().flatten().collect(),
-        tlp,
-        contact,
-    })
+        severity: choice(p.severity),
+        detect_time: instant(p.detect_time.as_ref()),
+        affected_entities: p
+            .affected_entities
+            .iter()
+            .map(|e| EntityFields {
+                name: e.name.clone(),
+                sector: choice(e.sector),
+                entity_type: choice(e.entity_type),
+                country: e.country.clone(),
+            })
+            .collect(),
+        countries_affected: p.countries_affected.clone(),
+        potential_impact: p.potential_impact.clone(),
+        mitigation_measures: p.mitigation_measures.clone(),
+        other_support: p.other_support.clone(),
+        service_lines: p
+            .service_lines
+            .iter()
+            .map(|l| LineFields {
+                service: choice(l.service),
+                person_days: l.person_days.into(),
+                languages: l.languages.clone(),
+                clearance: choice(l.clearance),
+                planned_use: l.planned_use.clone(),
+            })
+            .collect(),
+        tlp: choice(p.tlp),
+        contact: p.contact.as_ref().map(|c| ContactFields {
+            name: c.name.clone(),
+            email: c.email.clone(),
+            phone: c.phone.clone(),
+        }),
+    }
 }
 
-pub fn service_line(v: &mut Violations, field: &str, l: &pb::ServiceLine) -> Option<ServiceLine> {
-    let service = code(v, &format!("{field}.service"), l.service);
-    let person_days = v.number(
-        &format!("{field}.person_days"),
-        l.person_days,
-        limits::PERSON_DAYS,
-    );
-    let langs = languages(v, &format!("{field}.languages"), &l.languages);
-    let clearance = code(v, &format!("{field}.clearance"), l.clearance);
-    let planned_use = v.text(
-        &format!("{field}.planned_use"),
-        &l.planned_use,
-        limits::PLANNED_USE,
-    );
-    Some(ServiceLine {
-        service: service?,
-        person_days,
-        languages: langs,
-        clearance: clearance?,
-        planned_use,
-    })
+/// The content of a request as CreateSupportRequest checks it now.
+pub fn content(p: &pb::SupportRequest, prefix: &str) -> Result<RequestContent, Violations> {
+    RequestContent::parse(&content_fields(p), prefix, Utc::now())
 }
 
-fn is_email(s: &str) -> bool {
-    match s.split_once('@') {
-        Some((local, domain)) => {
-            !local.is_empty()
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !s.contains(char::is_whitespace)
-        }
-        None => false,
+/// UpdateSupportRequest as received.
+pub fn edit_fields(b: &pb::UpdateSupportRequestRequest) -> EditFields {
+    UpdateFields {
+        record: b.support_request.as_ref().map(|r| EditedFields {
+            name: r.name.clone(),
+            content: content_fields(r),
+        }),
+        update_mask: mask(b.update_mask.clone()),
+    }
+}
+
+pub fn authorise_fields(b: &pb::AuthoriseSupportRequest) -> AuthoriseFields {
+    AuthoriseFields {
+        granted_lines: b
+            .granted_lines
+            .iter()
+            .map(|l| GrantFields {
+                service: choice(l.service),
+                person_days: l.person_days.into(),
+            })
+            .collect(),
+        duration_days: b.duration_days.into(),
+        note: b.note.clone(),
+        version: b.version,
+    }
+}
+
+pub fn plan_fields(b: &pb::ApproveDispatchRequest) -> PlanFields {
+    PlanFields {
+        plan: b
+            .plan
+            .iter()
+            .map(|l| LinePlanFields {
+                line_index: l.line_index,
+                provider: l.provider.clone(),
+                fallbacks: l.fallbacks.clone(),
+                justification: l.justification.clone(),
+            })
+            .collect(),
+        version: b.version,
+    }
+}
+
+pub fn agreement_fields(a: &pb::Agreement) -> AgreementFields {
+    AgreementFields {
+        reference: a.reference.clone(),
+        template_version: a.template_version.clone(),
+        sign_time: instant(a.sign_time.as_ref()),
+        liability_conditions: a.liability_conditions.clone(),
+        affected_entity: a.affected_entity.clone(),
     }
 }
 
@@ -404,9 +324,9 @@ pub fn request_to_proto(r: &SupportRequest, now: DateTime<Utc>) -> pb::SupportRe
         }),
         granted_lines: r.granted_lines.iter().map(service_line_to_proto).collect(),
         granted_duration_days: r.granted_duration_days.unwrap_or(0),
-        name: format!("supportRequests/{}", r.id),
+        name: names::support_request(&r.id),
         reference: r.reference.clone(),
-        organisation: format!("organisations/{}", r.organisation),
+        organisation: names::organisation(&r.organisation),
         state: r.state.to_wire(),
         create_time: Some(timestamp(r.created_at)),
         update_time: Some(timestamp(r.updated_at)),
@@ -417,154 +337,39 @@ pub fn request_to_proto(r: &SupportRequest, now: DateTime<Utc>) -> pb::SupportRe
     }
 }
 
-/// Copies the fields named by `paths` from `$src` into `$dst`; an unknown
-/// path is a violation of `update_mask`.
-macro_rules! copy_masked {
-    ($dst:expr, $src:expr, $paths:expr, $violations:expr, [$($field:ident),+ $(,)?]) => {
-        for path in $paths {
-            match path.as_str() {
-                $(stringify!($field) => $dst.$field = $src.$field.clone(),)+
-                other => $violations.add(
-                    "update_mask",
-                    format!("`{other}` is not a field that can be updated"),
-                ),
-            }
-        }
-    };
-}
-
-fn require_mask(v: &mut Violations, paths: &[String]) {
-    if paths.is_empty() {
-        v.add("update_mask", "must name at least one field");
-    }
-}
-
-/// Applies an update: the masked fields of `incoming` over `current`, then
-/// the whole content validated again. Returns the content and the fields.
-pub fn merge_content(
-    current: &RequestContent,
-    incoming: &pb::SupportRequest,
-    paths: &[String],
-) -> Result<(RequestContent, Vec<String>), Violations> {
-    let mut v = Violations::new();
-    require_mask(&mut v, paths);
-    let mut merged = content_to_proto(current);
-    copy_masked!(
-        merged,
-        incoming,
-        paths,
-        v,
-        [
-            title,
-            description,
-            category,
-            classification,
-            capacity_exceeded_declared,
-            severity,
-            detect_time,
-            affected_entities,
-            countries_affected,
-            potential_impact,
-            mitigation_measures,
-            other_support,
-            service_lines,
-            tlp,
-            contact,
-        ]
-    );
-    v.finish(())?;
-    Ok((content(&merged, "support_request")?, paths.to_vec()))
-}
-
 // --- Registry ---
 
-pub fn country(p: &pb::Country) -> Result<Country, Violations> {
-    let mut v = Violations::new();
-    let iso = v.country_code("country.code", &p.code);
-    let display_name = v.text("country.display_name", &p.display_name, limits::NAME);
-    let kind: Option<dc::CountryKind> = code(&mut v, "country.kind", p.kind);
-    let required_languages = languages(&mut v, "country.required_languages", &p.required_languages);
-    let required_clearance: Option<dc::Clearance> =
-        code(&mut v, "country.required_clearance", p.required_clearance);
-    let required_certifications = v.list(
-        "country.required_certifications",
-        &p.required_certifications,
-        20,
-        |v, f, s| v.text(f, s, limits::NAME),
-    );
-    let association_date = opt_date(
-        &mut v,
-        "country.association_date",
-        p.association_date.as_ref(),
-    );
-    let reserve_coverage_from = opt_date(
-        &mut v,
-        "country.reserve_coverage_from",
-        p.reserve_coverage_from.as_ref(),
-    );
-    let council_acts: Vec<Option<CouncilAct>> =
-        v.list("country.council_acts", &p.council_acts, 50, |v, f, a| {
-            let reference = v.text(&format!("{f}.reference"), &a.reference, limits::NAME);
-            let valid_from = req_date(v, &format!("{f}.valid_from"), a.valid_from.as_ref());
-            let valid_until = req_date(v, &format!("{f}.valid_until"), a.valid_until.as_ref());
-            let act = CouncilAct {
-                reference,
-                valid_from: valid_from?,
-                valid_until: valid_until?,
-                max_support_days: (a.max_support_days > 0).then_some(a.max_support_days),
-            };
-            act.check(f, v);
-            Some(act)
-        });
-    let spoc = v.text(
-        "country.single_point_of_contact",
-        &p.single_point_of_contact,
-        0..=200,
-    );
-    let capability_info_received = opt_date(
-        &mut v,
-        "country.capability_info_received",
-        p.capability_info_received.as_ref(),
-    );
-    let capability_info_updated = opt_date(
-        &mut v,
-        "country.capability_info_updated",
-        p.capability_info_updated.as_ref(),
-    );
-    let specific_conditions = v.text(
-        "country.specific_conditions",
-        &p.specific_conditions,
-        limits::OPTIONAL_TEXT,
-    );
-    if kind == Some(dc::CountryKind::MemberState)
-        && (!p.council_acts.is_empty() || p.association_date.is_some())
-    {
-        v.add(
-            "country.kind",
-            "a Member State has no association agreement or Council acts",
-        );
+pub fn country_fields(p: &pb::Country) -> CountryFields {
+    CountryFields {
+        name: p.name.clone(),
+        code: p.code.clone(),
+        display_name: p.display_name.clone(),
+        kind: choice(p.kind),
+        required_languages: p.required_languages.clone(),
+        required_clearance: choice(p.required_clearance),
+        required_certifications: p.required_certifications.clone(),
+        association_date: day(p.association_date.as_ref()),
+        reserve_coverage_from: day(p.reserve_coverage_from.as_ref()),
+        council_acts: p
+            .council_acts
+            .iter()
+            .map(|a| CouncilActFields {
+                reference: a.reference.clone(),
+                valid_from: day(a.valid_from.as_ref()),
+                valid_until: day(a.valid_until.as_ref()),
+                max_support_days: a.max_support_days.into(),
+            })
+            .collect(),
+        single_point_of_contact: p.single_point_of_contact.clone(),
+        capability_info_received: day(p.capability_info_received.as_ref()),
+        capability_info_updated: day(p.capability_info_updated.as_ref()),
+        specific_conditions: p.specific_conditions.clone(),
     }
-    v.finish(())?;
-    Ok(Country {
-        code: iso,
-        display_name,
-        kind: kind.expect("checked"),
-        required_languages,
-        required_clearance: required_clearance.expect("checked"),
-        required_certifications,
-        association_date,
-        reserve_coverage_from,
-        council_acts: council_acts.into_iter().flatten().collect(),
-        single_point_of_contact: (!spoc.is_empty()).then_some(spoc),
-        capability_info_received,
-        capability_info_updated,
-        specific_conditions: (!specific_conditions.is_empty()).then_some(specific_conditions),
-    })
 }
 
 pub fn country_to_proto(c: &Country) -> pb::Country {
     pb::Country {
-        name: format!("countries/{}", c.code),
+        name: names::country(&c.code),
         code: c.code.clone(),
         display_name: c.display_name.clone(),
         kind: c.kind.to_wire(),
@@ -590,57 +395,20 @@ pub fn country_to_proto(c: &Country) -> pb::Country {
     }
 }
 
-pub fn merge_country(
-    current: &Country,
-    incoming: &pb::Country,
-    paths: &[String],
-) -> Result<Country, Violations> {
-    let mut v = Violations::new();
-    require_mask(&mut v, paths);
-    let mut merged = country_to_proto(current);
-    copy_masked!(
-        merged,
-        incoming,
-        paths,
-        v,
-        [
-            display_name,
-            kind,
-            required_languages,
-            required_clearance,
-            required_certifications,
-            association_date,
-            reserve_coverage_from,
-            council_acts,
-            single_point_of_contact,
-            capability_info_received,
-            capability_info_updated,
-            specific_conditions,
-        ]
-    );
-    v.finish(())?;
-    country(&merged)
-}
-
-pub fn organisation(p: &pb::Organisation) -> Result<Organisation, Violations> {
-    let mut v = Violations::new();
-    let id = v.identifier("organisation.id", &p.id);
-    let display_name = v.text("organisation.display_name", &p.display_name, limits::NAME);
-    let kind: Option<dc::OrganisationKind> = code(&mut v, "organisation.kind", p.kind);
-    let country = v.country_code("organisation.country", &p.country);
-    v.finish(())?;
-    Ok(Organisation {
-        id,
-        display_name,
-        kind: kind.expect("checked"),
-        country,
+pub fn organisation_fields(p: &pb::Organisation) -> OrganisationFields {
+    OrganisationFields {
+        name: p.name.clone(),
+        id: p.id.clone(),
+        display_name: p.display_name.clone(),
+        kind: choice(p.kind),
+        country: p.country.clone(),
         single_point_of_contact: p.single_point_of_contact,
-    })
+    }
 }
 
 pub fn organisation_to_proto(o: &Organisation) -> pb::Organisation {
     pb::Organisation {
-        name: format!("organisations/{}", o.id),
+        name: names::organisation(&o.id),
         id: o.id.clone(),
         display_name: o.display_name.clone(),
         kind: o.kind.to_wire(),
@@ -649,88 +417,27 @@ pub fn organisation_to_proto(o: &Organisation) -> pb::Organisation {
     }
 }
 
-pub fn merge_organisation(
-    current: &Organisation,
-    incoming: &pb::Organisation,
-    paths: &[String],
-) -> Result<Organisation, Violations> {
-    let mut v = Violations::new();
-    require_mask(&mut v, paths);
-    let mut merged = organisation_to_proto(current);
-    copy_masked!(
-        merged,
-        incoming,
-        paths,
-        v,
-        [display_name, kind, country, single_point_of_contact]
-    );
-    v.finish(())?;
-    organisation(&merged)
-}
-
-pub fn provider(p: &pb::Provider) -> Result<Provider, Violations> {
-    let mut v = Violations::new();
-    let id = v.identifier("provider.id", &p.id);
-    let display_name = v.text("provider.display_name", &p.display_name, limits::NAME);
-    let country = v.country_code("provider.country", &p.country);
-    let status: Option<dc::ProviderStatus> = code(&mut v, "provider.status", p.status);
-    let services: Vec<Option<dc::ServiceType>> = v.list(
-        "provider.services",
-        &p.services,
-        dc::ServiceType::ALL.len(),
-        |v, f, s| code(v, f, *s),
-    );
-    v.distinct("provider.services", &p.services);
-    if p.services.is_empty() {
-        v.add("provider.services", "must name at least one service");
+pub fn provider_fields(p: &pb::Provider) -> ProviderFields {
+    ProviderFields {
+        name: p.name.clone(),
+        id: p.id.clone(),
+        display_name: p.display_name.clone(),
+        country: p.country.clone(),
+        status: choice(p.status),
+        services: p.services.iter().map(|s| choice(*s)).collect(),
+        languages: p.languages.clone(),
+        deployable_countries: p.deployable_countries.clone(),
+        clearance: choice(p.clearance),
+        certifications: p.certifications.clone(),
+        hours_to_deploy: p.hours_to_deploy.into(),
+        conflict_organisations: p.conflict_organisations.clone(),
+        conflict_countries: p.conflict_countries.clone(),
     }
-    let langs = languages(&mut v, "provider.languages", &p.languages);
-    let deployable_countries = countries(
-        &mut v,
-        "provider.deployable_countries",
-        &p.deployable_countries,
-        60,
-    );
-    let clearance: Option<dc::Clearance> = code(&mut v, "provider.clearance", p.clearance);
-    let certifications = v.list(
-        "provider.certifications",
-        &p.certifications,
-        20,
-        |v, f, s| v.text(f, s, limits::NAME),
-    );
-    let hours_to_deploy = v.number("provider.hours_to_deploy", p.hours_to_deploy, 1..=720);
-    let conflict_organisations = identifiers(
-        &mut v,
-        "provider.conflict_organisations",
-        &p.conflict_organisations,
-        100,
-    );
-    let conflict_countries = countries(
-        &mut v,
-        "provider.conflict_countries",
-        &p.conflict_countries,
-        60,
-    );
-    v.finish(())?;
-    Ok(Provider {
-        id,
-        display_name,
-        country,
-        status: status.expect("checked"),
-        services: services.into_iter().flatten().collect(),
-        languages: langs,
-        deployable_countries,
-        clearance: clearance.expect("checked"),
-        certifications,
-        hours_to_deploy,
-        conflict_organisations,
-        conflict_countries,
-    })
 }
 
 pub fn provider_to_proto(p: &Provider) -> pb::Provider {
     pb::Provider {
-        name: format!("providers/{}", p.id),
+        name: names::provider(&p.id),
         id: p.id.clone(),
         display_name: p.display_name.clone(),
         country: p.country.clone(),
@@ -744,37 +451,6 @@ pub fn provider_to_proto(p: &Provider) -> pb::Provider {
         conflict_organisations: p.conflict_organisations.clone(),
         conflict_countries: p.conflict_countries.clone(),
     }
-}
-
-pub fn merge_provider(
-    current: &Provider,
-    incoming: &pb::Provider,
-    paths: &[String],
-) -> Result<Provider, Violations> {
-    let mut v = Violations::new();
-    require_mask(&mut v, paths);
-    let mut merged = provider_to_proto(current);
-    copy_masked!(
-        merged,
-        incoming,
-        paths,
-        v,
-        [
-            display_name,
-            country,
-            status,
-            services,
-            languages,
-            deployable_countries,
-            clearance,
-            certifications,
-            hours_to_deploy,
-            conflict_organisations,
-            conflict_countries,
-        ]
-    );
-    v.finish(())?;
-    provider(&merged)
 }
 
 // --- Dispatch ---
@@ -792,45 +468,21 @@ bridge!(crate::domain::dispatch::DeclineReason => DeclineReason {
     NoCapacity, ConflictOfInterest, LacksExpertise, CannotMeetDeadline, OtherReason
 });
 
-pub fn commitment(p: &pb::CapacityCommitment) -> Result<CapacityCommitment, Violations> {
-    let mut v = Violations::new();
-    let provider = v.identifier(
-        "capacity_commitment.provider",
-        p.provider.trim_start_matches("providers/"),
-    );
-    let service: Option<dc::ServiceType> = code(&mut v, "capacity_commitment.service", p.service);
-    let person_days = v.number(
-        "capacity_commitment.person_days",
-        p.person_days,
-        1..=100_000,
-    );
-    let start = req_date(
-        &mut v,
-        "capacity_commitment.period_start",
-        p.period_start.as_ref(),
-    );
-    let end = req_date(
-        &mut v,
-        "capacity_commitment.period_end",
-        p.period_end.as_ref(),
-    );
-    v.finish(())?;
-    Ok(CapacityCommitment {
-        id: 0,
-        provider,
-        service: service.expect("checked"),
-        person_days,
-        held: 0,
-        consumed: 0,
-        period_start: start.expect("checked"),
-        period_end: end.expect("checked"),
-    })
+pub fn commitment_fields(p: &pb::CapacityCommitment) -> CommitmentFields {
+    CommitmentFields {
+        name: p.name.clone(),
+        provider: p.provider.clone(),
+        service: choice(p.service),
+        person_days: p.person_days.into(),
+        period_start: day(p.period_start.as_ref()),
+        period_end: day(p.period_end.as_ref()),
+    }
 }
 
 pub fn commitment_to_proto(c: &CapacityCommitment) -> pb::CapacityCommitment {
     pb::CapacityCommitment {
-        name: format!("providers/{}/capacityCommitments/{}", c.provider, c.id),
-        provider: format!("providers/{}", c.provider),
+        name: names::capacity_commitment(&c.provider, c.id),
+        provider: names::provider(&c.provider),
         service: c.service.to_wire(),
         person_days: c.person_days,
         period_start: Some(date(c.period_start)),
@@ -841,36 +493,14 @@ pub fn commitment_to_proto(c: &CapacityCommitment) -> pb::CapacityCommitment {
     }
 }
 
-pub fn merge_commitment(
-    current: &CapacityCommitment,
-    incoming: &pb::CapacityCommitment,
-    paths: &[String],
-) -> Result<CapacityCommitment, Violations> {
-    let mut v = Violations::new();
-    require_mask(&mut v, paths);
-    let mut merged = commitment_to_proto(current);
-    copy_masked!(
-        merged,
-        incoming,
-        paths,
-        v,
-        [person_days, period_start, period_end]
-    );
-    v.finish(())?;
-    Ok(CapacityCommitment {
-        id: current.id,
-        ..commitment(&merged)?
-    })
-}
-
 /// An offer as its provider sees it: the redacted summary always; the full
 /// request only once the offer is accepted.
 pub fn offer_to_proto(o: &Offer, request: &SupportRequest, now: DateTime<Utc>) -> pb::Offer {
     let line = request.granted_lines.get(o.line_index as usize);
     pb::Offer {
-        name: format!("offers/{}", o.id),
-        provider: format!("providers/{}", o.provider),
-        support_request: format!("supportRequests/{}", o.support_request_id),
+        name: names::offer(&o.id),
+        provider: names::provider(&o.provider),
+        support_request: names::support_request(&o.support_request_id),
         line_index: o.line_index,
         state: o.state.to_wire(),
         accept_deadline: Some(timestamp(o.accept_deadline)),
@@ -896,31 +526,4 @@ pub fn offer_to_proto(o: &Offer, request: &SupportRequest, now: DateTime<Utc>) -
         delivery_note: o.delivery_note.clone().unwrap_or_default(),
         create_time: Some(timestamp(o.created_at)),
     }
-}
-
-pub fn agreement(p: Option<&pb::Agreement>, now: DateTime<Utc>) -> Result<Agreement, Violations> {
-    let mut v = Violations::new();
-    let Some(a) = p else {
-        return Err(Violations::one("agreement", "is required"));
-    };
-    let reference = v.text("agreement.reference", &a.reference, limits::NAME);
-    let template_version = v.text("agreement.template_version", &a.template_version, 1..=50);
-    let signed_at = time(&mut v, "agreement.sign_time", a.sign_time.as_ref());
-    if let Some(t) = signed_at {
-        v.past_time("agreement.sign_time", t, now);
-    }
-    let liability = v.text(
-        "agreement.liability_conditions",
-        &a.liability_conditions,
-        1..=limits::PLANNED_USE.end().to_owned(),
-    );
-    let entity = v.text("agreement.affected_entity", &a.affected_entity, 0..=200);
-    v.finish(())?;
-    Ok(Agreement {
-        reference,
-        template_version,
-        signed_at: signed_at.expect("checked"),
-        liability_conditions: liability,
-        affected_entity: (!entity.is_empty()).then_some(entity),
-    })
 }

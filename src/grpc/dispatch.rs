@@ -2,15 +2,19 @@
 
 use tonic::{Request, Response, Status};
 
-use super::convert::{Wire, code, request_to_proto, time};
-use super::{actor, invalid, pb, resource_id};
+use super::convert::{Wire, authorise_fields, instant, plan_fields, request_to_proto};
+use super::{caller, pb};
 use crate::app::{App, PageRequest, decisions, dispatch, usage};
+use crate::domain::actor::Operation;
+use crate::domain::command::decision::{
+    AskFields, AskInformation, AuthoriseSupport, Reject, RejectFields,
+};
+use crate::domain::command::dispatch::ApprovePlan;
 use crate::domain::matching;
-use crate::domain::request::limits;
+use crate::domain::names::{self, RequestId};
+use crate::domain::query::UsagePeriod;
 use crate::domain::usage::UsageView;
-use crate::domain::validation::Violations;
-
-const COLLECTION: &str = "supportRequests";
+use crate::domain::validation::Choice;
 
 pub struct DispatchService {
     pub app: App,
@@ -29,7 +33,7 @@ impl pb::dispatch_service_server::DispatchService for DispatchService {
         &self,
         request: Request<pb::ListAssessmentQueueRequest>,
     ) -> Result<Response<pb::ListAssessmentQueueResponse>, Status> {
-        let actor = actor(&request)?;
+        let actor = caller(&request, Operation::Decide)?;
         let body = request.get_ref();
         let page = PageRequest::parse(body.page_size, &body.page_token)?;
         let page = decisions::queue(&self.app, &actor, page).await?;
@@ -51,33 +55,14 @@ impl pb::dispatch_service_server::DispatchService for DispatchService {
         &self,
         request: Request<pb::AuthoriseSupportRequest>,
     ) -> Result<Response<pb::SupportRequest>, Status> {
-        let actor = actor(&request)?;
+        let actor = caller(&request, Operation::Decide)?;
         let body = request.get_ref();
-        let id = resource_id("name", &body.name, COLLECTION)?;
-        let mut v = Violations::new();
-        let lines = v.list(
-            "granted_lines",
-            &body.granted_lines,
-            limits::SERVICE_LINES,
-            |v, field, l| {
-                let service = code(v, &format!("{field}.service"), l.service);
-                let days = v.number(
-                    &format!("{field}.person_days"),
-                    l.person_days,
-                    limits::PERSON_DAYS,
-                );
-                service.map(|s| (s, days))
-            },
-        );
-        let duration_days = v.number("duration_days", body.duration_days, 1..=365);
-        let note = v.text("note", &body.note, 0..=2_000);
-        v.finish(()).map_err(|v| invalid(&v))?;
-        let grant = decisions::Grant {
-            lines: lines.into_iter().flatten().collect(),
-            duration_days,
-            note,
-        };
-        let authorised = decisions::authorise(&self.app, &actor, id, body.version, grant).await?;
+        let id = RequestId::from_name("name", &body.name)?;
+        let fields = authorise_fields(body);
+        let authorised = decisions::authorise(&self.app, &actor, &id, |at| {
+            AuthoriseSupport::parse(&fields, at)
+        })
+        .await?;
         Ok(Response::new(request_to_proto(&authorised, self.app.now())))
     }
 
@@ -85,13 +70,14 @@ impl pb::dispatch_service_server::DispatchService for DispatchService {
         &self,
         request: Request<pb::RejectSupportRequestRequest>,
     ) -> Result<Response<pb::SupportRequest>, Status> {
-        let actor = actor(&request)?;
-        let body = request.get_ref();
-        let id = resource_id("name", &body.name, COLLECTION)?;
-        let mut v = Violations::new();
-        let reason = v.text("reason", &body.reason, limits::REASON);
-        v.finish(()).map_err(|v| invalid(&v))?;
-        let rejected = decisions::reject(&self.app, &actor, id, body.version, &reason).await?;
+        let actor = caller(&request, Operation::Decide)?;
+        let body = request.into_inner();
+        let command = Reject::parse(&RejectFields {
+            name: body.name,
+            reason: body.reason,
+            version: body.version,
+        })?;
+        let rejected = decisions::reject(&self.app, &actor, command).await?;
         Ok(Response::new(request_to_proto(&rejected, self.app.now())))
     }
 
@@ -99,19 +85,14 @@ impl pb::dispatch_service_server::DispatchService for DispatchService {
         &self,
         request: Request<pb::RequestMoreInformationRequest>,
     ) -> Result<Response<pb::SupportRequest>, Status> {
-        let actor = actor(&request)?;
-        let body = request.get_ref();
-        let id = resource_id("name", &body.name, COLLECTION)?;
-        let mut v = Violations::new();
-        if body.questions.is_empty() {
-            v.add("questions", "must ask at least one question");
-        }
-        let questions = v.list("questions", &body.questions, 20, |v, f, q| {
-            v.text(f, q, 1..=1_000)
-        });
-        v.finish(()).map_err(|v| invalid(&v))?;
-        let sent_back =
-            decisions::request_information(&self.app, &actor, id, body.version, &questions).await?;
+        let actor = caller(&request, Operation::Decide)?;
+        let body = request.into_inner();
+        let command = AskInformation::parse(&AskFields {
+            name: body.name,
+            questions: body.questions,
+            version: body.version,
+        })?;
+        let sent_back = decisions::request_information(&self.app, &actor, command).await?;
         Ok(Response::new(request_to_proto(&sent_back, self.app.now())))
     }
 
@@ -119,11 +100,11 @@ impl pb::dispatch_service_server::DispatchService for DispatchService {
         &self,
         request: Request<pb::ProposeMatchesRequest>,
     ) -> Result<Response<pb::ProposeMatchesResponse>, Status> {
-        let actor = actor(&request)?;
-        let id = resource_id("name", &request.get_ref().name, COLLECTION)?;
-        let lines = dispatch::propose(&self.app, &actor, id).await?;
+        let actor = caller(&request, Operation::Dispatch)?;
+        let id = RequestId::from_name("name", &request.get_ref().name)?;
+        let lines = dispatch::propose(&self.app, &actor, &id).await?;
         let candidate = |c: &matching::Candidate| pb::Candidate {
-            provider: format!("providers/{}", c.provider),
+            provider: names::provider(&c.provider),
             provider_display_name: c.display_name.clone(),
             score: c.score,
             free_person_days: c.free,
@@ -148,28 +129,12 @@ impl pb::dispatch_service_server::DispatchService for DispatchService {
         &self,
         request: Request<pb::ApproveDispatchRequest>,
     ) -> Result<Response<pb::SupportRequest>, Status> {
-        let actor = actor(&request)?;
+        let actor = caller(&request, Operation::Dispatch)?;
         let body = request.get_ref();
-        let id = resource_id("name", &body.name, COLLECTION)?;
-        let mut v = Violations::new();
-        if body.plan.is_empty() {
-            v.add("plan", "must plan every granted line");
-        }
-        let provider_id = |v: &mut Violations, field: &str, name: &str| {
-            v.identifier(field, name.strip_prefix("providers/").unwrap_or(name))
-        };
-        let plan = v.list("plan", &body.plan, limits::SERVICE_LINES, |v, f, l| {
-            dispatch::LinePlan {
-                line_index: l.line_index,
-                provider: provider_id(v, &format!("{f}.provider"), &l.provider),
-                fallbacks: v.list(&format!("{f}.fallbacks"), &l.fallbacks, 20, |v, f, p| {
-                    provider_id(v, f, p)
-                }),
-                justification: v.text(&format!("{f}.justification"), &l.justification, 0..=2_000),
-            }
-        });
-        v.finish(()).map_err(|v| invalid(&v))?;
-        let approved = dispatch::approve(&self.app, &actor, id, body.version, plan).await?;
+        let id = RequestId::from_name("name", &body.name)?;
+        let fields = plan_fields(body);
+        let approved =
+            dispatch::approve(&self.app, &actor, &id, |at| ApprovePlan::parse(&fields, at)).await?;
         Ok(Response::new(request_to_proto(&approved, self.app.now())))
     }
 
@@ -177,9 +142,9 @@ impl pb::dispatch_service_server::DispatchService for DispatchService {
         &self,
         request: Request<pb::CloseSupportRequestRequest>,
     ) -> Result<Response<pb::SupportRequest>, Status> {
-        let actor = actor(&request)?;
-        let id = resource_id("name", &request.get_ref().name, COLLECTION)?;
-        let closed = dispatch::close(&self.app, &actor, id).await?;
+        let actor = caller(&request, Operation::Dispatch)?;
+        let id = RequestId::from_name("name", &request.get_ref().name)?;
+        let closed = dispatch::close(&self.app, &actor, &id).await?;
         Ok(Response::new(request_to_proto(&closed, self.app.now())))
     }
 
@@ -187,31 +152,20 @@ impl pb::dispatch_service_server::DispatchService for DispatchService {
         &self,
         request: Request<pb::GetUsageReportRequest>,
     ) -> Result<Response<pb::UsageReport>, Status> {
-        let actor = actor(&request)?;
+        let actor = caller(&request, Operation::ReportUsage)?;
         let body = request.get_ref();
-        let mut v = Violations::new();
-        let from = time(&mut v, "period_start", body.period_start.as_ref());
-        let to = time(&mut v, "period_end", body.period_end.as_ref());
-        if let (Some(from), Some(to)) = (from, to)
-            && to <= from
-        {
-            v.add("period_end", "must be after period_start");
-        }
         let view = match pb::UsageView::try_from(body.view) {
-            Ok(pb::UsageView::NisCooperationGroup) => Some(UsageView::NisCooperationGroup),
-            Ok(pb::UsageView::Council) => Some(UsageView::Council),
-            _ => {
-                v.add("view", "is required");
-                None
-            }
+            Ok(pb::UsageView::NisCooperationGroup) => Choice::Known(UsageView::NisCooperationGroup),
+            Ok(pb::UsageView::Council) => Choice::Known(UsageView::Council),
+            Ok(pb::UsageView::Unspecified) => Choice::Unset,
+            Err(_) => Choice::Unknown(body.view.to_string()),
         };
-        v.finish(()).map_err(|v| invalid(&v))?;
-        let (from, to, view) = (
-            from.expect("checked"),
-            to.expect("checked"),
-            view.expect("checked"),
-        );
-        let rows = usage::report(&self.app, &actor, view, from, to).await?;
+        let period = UsagePeriod::parse(
+            &view,
+            &instant(body.period_start.as_ref()),
+            &instant(body.period_end.as_ref()),
+        )?;
+        let rows = usage::report(&self.app, &actor, period.view, period.from, period.to).await?;
         let rows: Vec<pb::UsageRow> = rows
             .into_iter()
             .map(|r| pb::UsageRow {
@@ -225,7 +179,7 @@ impl pb::dispatch_service_server::DispatchService for DispatchService {
                 providers: r
                     .providers
                     .into_iter()
-                    .map(|p| format!("providers/{p}"))
+                    .map(|p| names::provider(&p))
                     .collect(),
             })
             .collect();

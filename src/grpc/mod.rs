@@ -1,5 +1,7 @@
-//! Thin gRPC handlers: convert the request, take the caller from the
-//! extensions the auth layer set, call one use case, convert the answer.
+//! Thin gRPC handlers: take the caller from the extensions the auth layer
+//! set and check its role may call the RPC at all (before anything it sent
+//! is read, AIP-211), convert the message into a command's raw fields and
+//! call the command's constructor, call one use case, convert the answer.
 
 pub mod audit;
 pub mod convert;
@@ -14,7 +16,7 @@ use tonic::{Code, Request, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
 use crate::app::AppError;
-use crate::domain::actor::Actor;
+use crate::domain::actor::{Actor, Operation};
 use crate::domain::validation::Violations;
 
 pub use crate::proto::reserve::v1 as pb;
@@ -44,6 +46,12 @@ impl From<AppError> for Status {
     }
 }
 
+impl From<Violations> for Status {
+    fn from(violations: Violations) -> Self {
+        invalid(&violations)
+    }
+}
+
 /// `INVALID_ARGUMENT` with a `google.rpc.BadRequest` naming each field.
 pub fn invalid(violations: &Violations) -> Status {
     let mut details = ErrorDetails::new();
@@ -62,21 +70,10 @@ pub fn actor<T>(request: &Request<T>) -> Result<Actor, Status> {
         .ok_or_else(|| Status::unauthenticated("a bearer token is required"))
 }
 
-/// The id in a resource name such as `supportRequests/{id}`.
-pub fn resource_id<'a>(field: &str, name: &'a str, collection: &str) -> Result<&'a str, Status> {
-    name.strip_prefix(collection)
-        .and_then(|rest| rest.strip_prefix('/'))
-        .filter(|id| {
-            !id.is_empty()
-                && id.len() <= 64
-                && id
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-        })
-        .ok_or_else(|| {
-            invalid(&Violations::one(
-                field,
-                format!("must be a resource name `{collection}/{{id}}`"),
-            ))
-        })
+/// The caller, if its role may do `operation` at all: the first step of
+/// every handler, before the message is read.
+pub fn caller<T>(request: &Request<T>, operation: Operation) -> Result<Actor, Status> {
+    let actor = actor(request)?;
+    actor.permit(operation).map_err(AppError::from)?;
+    Ok(actor)
 }

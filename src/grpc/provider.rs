@@ -2,13 +2,14 @@
 
 use tonic::{Request, Response, Status};
 
-use super::convert::{Wire, agreement, offer_to_proto};
-use super::{actor, invalid, pb, resource_id};
+use super::convert::{agreement_fields, choice, offer_to_proto};
+use super::{caller, pb};
 use crate::app::{App, PageRequest, dispatch};
-use crate::domain::dispatch::DeclineReason;
-use crate::domain::validation::Violations;
-
-const COLLECTION: &str = "offers";
+use crate::domain::actor::Operation;
+use crate::domain::command::dispatch::{
+    Complete, CompleteFields, Decline, DeclineFields, RecordAgreement, RecordAgreementFields,
+};
+use crate::domain::names::OfferId;
 
 pub struct ProviderService {
     pub app: App,
@@ -22,7 +23,7 @@ impl ProviderService {
         page_size: i32,
         page_token: &str,
     ) -> Result<(Vec<pb::Offer>, String), Status> {
-        let actor = actor(request)?;
+        let actor = caller(request, Operation::Deliver)?;
         let page = PageRequest::parse(page_size, page_token)?;
         let page = dispatch::list_for_provider(&self.app, &actor, view, page).await?;
         let now = self.app.now();
@@ -74,9 +75,9 @@ impl pb::provider_service_server::ProviderService for ProviderService {
         &self,
         request: Request<pb::AcceptOfferRequest>,
     ) -> Result<Response<pb::Offer>, Status> {
-        let actor = actor(&request)?;
-        let id = resource_id("name", &request.get_ref().name, COLLECTION)?;
-        let offer = dispatch::accept(&self.app, &actor, id).await?;
+        let actor = caller(&request, Operation::Deliver)?;
+        let id = OfferId::from_name("name", &request.get_ref().name)?;
+        let offer = dispatch::accept(&self.app, &actor, &id).await?;
         self.answer(offer).await
     }
 
@@ -84,18 +85,14 @@ impl pb::provider_service_server::ProviderService for ProviderService {
         &self,
         request: Request<pb::DeclineOfferRequest>,
     ) -> Result<Response<pb::Offer>, Status> {
-        let actor = actor(&request)?;
-        let body = request.get_ref();
-        let id = resource_id("name", &body.name, COLLECTION)?;
-        let mut v = Violations::new();
-        let reason = DeclineReason::from_wire(body.reason);
-        if reason.is_none() {
-            v.add("reason", "a reason code is required");
-        }
-        let note = v.text("note", &body.note, 0..=2_000);
-        v.finish(()).map_err(|v| invalid(&v))?;
-        let offer =
-            dispatch::decline(&self.app, &actor, id, reason.expect("checked"), &note).await?;
+        let actor = caller(&request, Operation::Deliver)?;
+        let body = request.into_inner();
+        let command = Decline::parse(&DeclineFields {
+            name: body.name,
+            reason: choice(body.reason),
+            note: body.note,
+        })?;
+        let offer = dispatch::decline(&self.app, &actor, command).await?;
         self.answer(offer).await
     }
 
@@ -103,12 +100,16 @@ impl pb::provider_service_server::ProviderService for ProviderService {
         &self,
         request: Request<pb::RecordAgreementRequest>,
     ) -> Result<Response<pb::Offer>, Status> {
-        let actor = actor(&request)?;
-        let body = request.get_ref();
-        let id = resource_id("name", &body.name, COLLECTION)?;
-        let agreement =
-            agreement(body.agreement.as_ref(), self.app.now()).map_err(|v| invalid(&v))?;
-        let offer = dispatch::record_agreement(&self.app, &actor, id, agreement).await?;
+        let actor = caller(&request, Operation::Deliver)?;
+        let body = request.into_inner();
+        let command = RecordAgreement::parse(
+            &RecordAgreementFields {
+                name: body.name,
+                agreement: body.agreement.as_ref().map(agreement_fields),
+            },
+            self.app.now(),
+        )?;
+        let offer = dispatch::record_agreement(&self.app, &actor, command).await?;
         self.answer(offer).await
     }
 
@@ -135,13 +136,13 @@ impl pb::provider_service_server::ProviderService for ProviderService {
         &self,
         request: Request<pb::CompleteAssignmentRequest>,
     ) -> Result<Response<pb::Offer>, Status> {
-        let actor = actor(&request)?;
-        let body = request.get_ref();
-        let id = resource_id("name", &body.name, COLLECTION)?;
-        let mut v = Violations::new();
-        let note = v.text("delivery_note", &body.delivery_note, 1..=20_000);
-        v.finish(()).map_err(|v| invalid(&v))?;
-        let offer = dispatch::complete(&self.app, &actor, id, &note).await?;
+        let actor = caller(&request, Operation::Deliver)?;
+        let body = request.into_inner();
+        let command = Complete::parse(&CompleteFields {
+            name: body.name,
+            delivery_note: body.delivery_note,
+        })?;
+        let offer = dispatch::complete(&self.app, &actor, command).await?;
         self.answer(offer).await
     }
 }

@@ -1,24 +1,20 @@
 use tonic::{Request, Response, Status};
 
 use super::convert::{
-    Wire, commitment, commitment_to_proto, country, country_to_proto, date, merge_commitment,
-    merge_country, merge_organisation, merge_provider, opt_date, organisation,
-    organisation_to_proto, provider, provider_to_proto,
+    Wire, commitment_fields, commitment_to_proto, country_fields, country_to_proto, date, day,
+    mask, organisation_fields, organisation_to_proto, provider_fields, provider_to_proto,
 };
-use super::{actor, invalid, pb, resource_id};
+use super::{caller, pb};
 use crate::app::{App, PageRequest, capacity, registry};
-use crate::domain::validation::Violations;
+use crate::domain::actor::Operation;
+use crate::domain::command::UpdateFields;
+use crate::domain::dispatch::CapacityCommitment;
+use crate::domain::names::{self, CommitmentId, CountryCode, OrganisationId, ProviderId};
+use crate::domain::query::ended_by;
+use crate::domain::registry::{Country, Organisation, Provider};
 
 pub struct RegistryService {
     pub app: App,
-}
-
-fn required<T>(field: &str, value: Option<T>) -> Result<T, Status> {
-    value.ok_or_else(|| invalid(&Violations::one(field, "is required")))
-}
-
-fn mask(m: Option<prost_types::FieldMask>) -> Vec<String> {
-    m.map(|m| m.paths).unwrap_or_default()
 }
 
 #[tonic::async_trait]
@@ -27,10 +23,16 @@ impl pb::registry_service_server::RegistryService for RegistryService {
         &self,
         request: Request<pb::CreateCountryRequest>,
     ) -> Result<Response<pb::Country>, Status> {
-        let actor = actor(&request)?;
-        let input = required("country", request.into_inner().country)?;
-        let parsed = country(&input).map_err(|v| invalid(&v))?;
-        let created = registry::create_country(&self.app, &actor, parsed).await?;
+        let actor = caller(&request, Operation::WriteRegistry)?;
+        let country = Country::parse(
+            request
+                .get_ref()
+                .country
+                .as_ref()
+                .map(country_fields)
+                .as_ref(),
+        )?;
+        let created = registry::create_country(&self.app, &actor, country).await?;
         Ok(Response::new(country_to_proto(&created)))
     }
 
@@ -38,13 +40,15 @@ impl pb::registry_service_server::RegistryService for RegistryService {
         &self,
         request: Request<pb::UpdateCountryRequest>,
     ) -> Result<Response<pb::Country>, Status> {
-        let actor = actor(&request)?;
+        let actor = caller(&request, Operation::WriteRegistry)?;
         let body = request.into_inner();
-        let input = required("country", body.country)?;
-        let code = resource_id("country.name", &input.name, "countries")?.to_owned();
-        let paths = mask(body.update_mask);
+        let fields = UpdateFields {
+            record: body.country.as_ref().map(country_fields),
+            update_mask: mask(body.update_mask),
+        };
+        let code = Country::update_target(&fields)?;
         let updated = registry::update_country(&self.app, &actor, &code, |current| {
-            merge_country(current, &input, &paths)
+            Country::parse_update(&fields, current)
         })
         .await?;
         Ok(Response::new(country_to_proto(&updated)))
@@ -54,9 +58,9 @@ impl pb::registry_service_server::RegistryService for RegistryService {
         &self,
         request: Request<pb::GetCountryRequest>,
     ) -> Result<Response<pb::Country>, Status> {
-        let actor = actor(&request)?;
-        let code = resource_id("name", &request.get_ref().name, "countries")?;
-        let found = registry::get_country(&self.app, &actor, code).await?;
+        let actor = caller(&request, Operation::ReadRegistry)?;
+        let code = CountryCode::from_name("name", &request.get_ref().name)?;
+        let found = registry::get_country(&self.app, &actor, &code).await?;
         Ok(Response::new(country_to_proto(&found)))
     }
 
@@ -64,7 +68,7 @@ impl pb::registry_service_server::RegistryService for RegistryService {
         &self,
         request: Request<pb::ListCountriesRequest>,
     ) -> Result<Response<pb::ListCountriesResponse>, Status> {
-        let actor = actor(&request)?;
+        let actor = caller(&request, Operation::ReadRegistry)?;
         let body = request.get_ref();
         let page = PageRequest::parse(body.page_size, &body.page_token)?;
         let page = registry::list_countries(&self.app, &actor, page).await?;
@@ -78,10 +82,15 @@ impl pb::registry_service_server::RegistryService for RegistryService {
         &self,
         request: Request<pb::CreateOrganisationRequest>,
     ) -> Result<Response<pb::Organisation>, Status> {
-        let actor = actor(&request)?;
-        let input = required("organisation", request.into_inner().organisation)?;
-        let parsed = organisation(&input).map_err(|v| invalid(&v))?;
-        let created = registry::create_organisation(&self.app, &actor, parsed).await?;
+        let actor = caller(&request, Operation::WriteRegistry)?;
+        let fields = request
+            .get_ref()
+            .organisation
+            .as_ref()
+            .map(organisation_fields);
+        let registered = self.app.registry_now().await?;
+        let organisation = Organisation::parse(fields.as_ref(), registered.as_ref())?;
+        let created = registry::create_organisation(&self.app, &actor, organisation).await?;
         Ok(Response::new(organisation_to_proto(&created)))
     }
 
@@ -89,13 +98,16 @@ impl pb::registry_service_server::RegistryService for RegistryService {
         &self,
         request: Request<pb::UpdateOrganisationRequest>,
     ) -> Result<Response<pb::Organisation>, Status> {
-        let actor = actor(&request)?;
+        let actor = caller(&request, Operation::WriteRegistry)?;
         let body = request.into_inner();
-        let input = required("organisation", body.organisation)?;
-        let id = resource_id("organisation.name", &input.name, "organisations")?.to_owned();
-        let paths = mask(body.update_mask);
+        let fields = UpdateFields {
+            record: body.organisation.as_ref().map(organisation_fields),
+            update_mask: mask(body.update_mask),
+        };
+        let id: OrganisationId = Organisation::update_target(&fields)?;
+        let registered = self.app.registry_now().await?;
         let updated = registry::update_organisation(&self.app, &actor, &id, |current| {
-            merge_organisation(current, &input, &paths)
+            Organisation::parse_update(&fields, current, registered.as_ref())
         })
         .await?;
         Ok(Response::new(organisation_to_proto(&updated)))
@@ -105,9 +117,9 @@ impl pb::registry_service_server::RegistryService for RegistryService {
         &self,
         request: Request<pb::GetOrganisationRequest>,
     ) -> Result<Response<pb::Organisation>, Status> {
-        let actor = actor(&request)?;
-        let id = resource_id("name", &request.get_ref().name, "organisations")?;
-        let found = registry::get_organisation(&self.app, &actor, id).await?;
+        let actor = caller(&request, Operation::ReadRegistry)?;
+        let id = OrganisationId::from_name("name", &request.get_ref().name)?;
+        let found = registry::get_organisation(&self.app, &actor, &id).await?;
         Ok(Response::new(organisation_to_proto(&found)))
     }
 
@@ -115,7 +127,7 @@ impl pb::registry_service_server::RegistryService for RegistryService {
         &self,
         request: Request<pb::ListOrganisationsRequest>,
     ) -> Result<Response<pb::ListOrganisationsResponse>, Status> {
-        let actor = actor(&request)?;
+        let actor = caller(&request, Operation::ReadRegistry)?;
         let body = request.get_ref();
         let page = PageRequest::parse(body.page_size, &body.page_token)?;
         let page = registry::list_organisations(&self.app, &actor, page).await?;
@@ -129,10 +141,10 @@ impl pb::registry_service_server::RegistryService for RegistryService {
         &self,
         request: Request<pb::CreateProviderRequest>,
     ) -> Result<Response<pb::Provider>, Status> {
-        let actor = actor(&request)?;
-        let input = required("provider", request.into_inner().provider)?;
-        let parsed = provider(&input).map_err(|v| invalid(&v))?;
-        let created = registry::create_provider(&self.app, &actor, parsed).await?;
+        let actor = caller(&request, Operation::WriteRegistry)?;
+        let fields = request.get_ref().provider.as_ref().map(provider_fields);
+        let provider = Provider::parse(fields.as_ref())?;
+        let created = registry::create_provider(&self.app, &actor, provider).await?;
         Ok(Response::new(provider_to_proto(&created)))
     }
 
@@ -140,13 +152,15 @@ impl pb::registry_service_server::RegistryService for RegistryService {
         &self,
         request: Request<pb::UpdateProviderRequest>,
     ) -> Result<Response<pb::Provider>, Status> {
-        let actor = actor(&request)?;
+        let actor = caller(&request, Operation::WriteRegistry)?;
         let body = request.into_inner();
-        let input = required("provider", body.provider)?;
-        let id = resource_id("provider.name", &input.name, "providers")?.to_owned();
-        let paths = mask(body.update_mask);
+        let fields = UpdateFields {
+            record: body.provider.as_ref().map(provider_fields),
+            update_mask: mask(body.update_mask),
+        };
+        let id: ProviderId = Provider::update_target(&fields)?;
         let updated = registry::update_provider(&self.app, &actor, &id, |current| {
-            merge_provider(current, &input, &paths)
+            Provider::parse_update(&fields, current)
         })
         .await?;
         Ok(Response::new(provider_to_proto(&updated)))
@@ -156,9 +170,9 @@ impl pb::registry_service_server::RegistryService for RegistryService {
         &self,
         request: Request<pb::GetProviderRequest>,
     ) -> Result<Response<pb::Provider>, Status> {
-        let actor = actor(&request)?;
-        let id = resource_id("name", &request.get_ref().name, "providers")?;
-        let found = registry::get_provider(&self.app, &actor, id).await?;
+        let actor = caller(&request, Operation::ReadRegistry)?;
+        let id = ProviderId::from_name("name", &request.get_ref().name)?;
+        let found = registry::get_provider(&self.app, &actor, &id).await?;
         Ok(Response::new(provider_to_proto(&found)))
     }
 
@@ -166,7 +180,7 @@ impl pb::registry_service_server::RegistryService for RegistryService {
         &self,
         request: Request<pb::ListProvidersRequest>,
     ) -> Result<Response<pb::ListProvidersResponse>, Status> {
-        let actor = actor(&request)?;
+        let actor = caller(&request, Operation::ReadRegistry)?;
         let body = request.get_ref();
         let page = PageRequest::parse(body.page_size, &body.page_token)?;
         let page = registry::list_providers(&self.app, &actor, page).await?;
@@ -180,13 +194,15 @@ impl pb::registry_service_server::RegistryService for RegistryService {
         &self,
         request: Request<pb::CreateCapacityCommitmentRequest>,
     ) -> Result<Response<pb::CapacityCommitment>, Status> {
-        let actor = actor(&request)?;
-        let input = required(
-            "capacity_commitment",
-            request.into_inner().capacity_commitment,
-        )?;
-        let parsed = commitment(&input).map_err(|v| invalid(&v))?;
-        let created = capacity::create(&self.app, &actor, parsed).await?;
+        let actor = caller(&request, Operation::WriteRegistry)?;
+        let fields = request
+            .get_ref()
+            .capacity_commitment
+            .as_ref()
+            .map(commitment_fields);
+        let registered = self.app.registry_now().await?;
+        let commitment = CapacityCommitment::parse(fields.as_ref(), registered.as_ref())?;
+        let created = capacity::create(&self.app, &actor, commitment).await?;
         Ok(Response::new(commitment_to_proto(&created)))
     }
 
@@ -194,13 +210,15 @@ impl pb::registry_service_server::RegistryService for RegistryService {
         &self,
         request: Request<pb::UpdateCapacityCommitmentRequest>,
     ) -> Result<Response<pb::CapacityCommitment>, Status> {
-        let actor = actor(&request)?;
+        let actor = caller(&request, Operation::WriteRegistry)?;
         let body = request.into_inner();
-        let input = required("capacity_commitment", body.capacity_commitment)?;
-        let id = commitment_id("capacity_commitment.name", &input.name)?;
-        let paths = mask(body.update_mask);
+        let fields = UpdateFields {
+            record: body.capacity_commitment.as_ref().map(commitment_fields),
+            update_mask: mask(body.update_mask),
+        };
+        let id = CapacityCommitment::update_target(&fields)?;
         let updated = capacity::update(&self.app, &actor, id, |current| {
-            merge_commitment(current, &input, &paths)
+            CapacityCommitment::parse_update(&fields, current)
         })
         .await?;
         Ok(Response::new(commitment_to_proto(&updated)))
@@ -210,8 +228,8 @@ impl pb::registry_service_server::RegistryService for RegistryService {
         &self,
         request: Request<pb::GetCapacityCommitmentRequest>,
     ) -> Result<Response<pb::CapacityCommitment>, Status> {
-        let actor = actor(&request)?;
-        let id = commitment_id("name", &request.get_ref().name)?;
+        let actor = caller(&request, Operation::ReadCapacity)?;
+        let CommitmentId(id) = CommitmentId::from_name("name", &request.get_ref().name)?;
         let found = capacity::get(&self.app, &actor, id).await?;
         Ok(Response::new(commitment_to_proto(&found)))
     }
@@ -220,15 +238,15 @@ impl pb::registry_service_server::RegistryService for RegistryService {
         &self,
         request: Request<pb::ListCapacityCommitmentsRequest>,
     ) -> Result<Response<pb::ListCapacityCommitmentsResponse>, Status> {
-        let actor = actor(&request)?;
+        let actor = caller(&request, Operation::ReadCapacity)?;
         let body = request.get_ref();
         let page = PageRequest::parse(body.page_size, &body.page_token)?;
         let provider = if body.provider.is_empty() {
             None
         } else {
-            Some(resource_id("provider", &body.provider, "providers")?)
+            Some(ProviderId::from_name("provider", &body.provider)?)
         };
-        let page = capacity::list(&self.app, &actor, provider, page).await?;
+        let page = capacity::list(&self.app, &actor, provider.as_deref(), page).await?;
         Ok(Response::new(pb::ListCapacityCommitmentsResponse {
             capacity_commitments: page.items.iter().map(commitment_to_proto).collect(),
             next_page_token: page.next_page_token,
@@ -239,20 +257,14 @@ impl pb::registry_service_server::RegistryService for RegistryService {
         &self,
         request: Request<pb::ListUnusedCapacityRequest>,
     ) -> Result<Response<pb::ListUnusedCapacityResponse>, Status> {
-        let actor = actor(&request)?;
-        let mut v = Violations::new();
-        let day = opt_date(
-            &mut v,
-            "ended_on_or_before",
-            request.get_ref().ended_on_or_before.as_ref(),
-        );
-        v.finish(()).map_err(|v| invalid(&v))?;
-        let unused = capacity::unused(&self.app, &actor, day).await?;
+        let actor = caller(&request, Operation::ReadUnusedCapacity)?;
+        let ended_by = ended_by(&day(request.get_ref().ended_on_or_before.as_ref()))?;
+        let unused = capacity::unused(&self.app, &actor, ended_by).await?;
         let entries: Vec<pb::UnusedCapacity> = unused
             .iter()
             .map(|c| pb::UnusedCapacity {
                 commitment: capacity::commitment_name(c),
-                provider: format!("providers/{}", c.provider),
+                provider: names::provider(&c.provider),
                 service: c.service.to_wire(),
                 period_start: Some(date(c.period_start)),
                 period_end: Some(date(c.period_end)),
@@ -266,17 +278,4 @@ impl pb::registry_service_server::RegistryService for RegistryService {
             entries,
         }))
     }
-}
-
-/// The id in `providers/{provider}/capacityCommitments/{id}`.
-fn commitment_id(field: &str, name: &str) -> Result<i32, Status> {
-    name.split_once("/capacityCommitments/")
-        .filter(|(p, _)| p.starts_with("providers/"))
-        .and_then(|(_, id)| id.parse::<i32>().ok())
-        .ok_or_else(|| {
-            invalid(&Violations::one(
-                field,
-                "must be a resource name `providers/{provider}/capacityCommitments/{id}`",
-            ))
-        })
 }

@@ -1,12 +1,15 @@
 use tonic::{Request, Response, Status};
 
-use super::convert::{Wire, content, merge_content, request_to_proto};
-use super::{actor, invalid, pb, resource_id};
+use super::convert::{choice, content_fields, edit_fields, request_to_proto};
+use super::{caller, pb};
 use crate::app::{App, PageRequest, requests};
-use crate::domain::request::RequestState;
-use crate::domain::validation::Violations;
-
-const COLLECTION: &str = "supportRequests";
+use crate::domain::actor::Operation;
+use crate::domain::command::request::{
+    CreateFields, CreateRequest, EditRequest, FileReport, ReportFields, Withdraw, WithdrawFields,
+    edit_target,
+};
+use crate::domain::names::RequestId;
+use crate::domain::query::state_filter;
 
 pub struct SupportRequestService {
     pub app: App,
@@ -18,19 +21,16 @@ impl pb::support_request_service_server::SupportRequestService for SupportReques
         &self,
         request: Request<pb::CreateSupportRequestRequest>,
     ) -> Result<Response<pb::SupportRequest>, Status> {
-        let actor = actor(&request)?;
+        let actor = caller(&request, Operation::FileRequests)?;
         let body = request.into_inner();
-        let mut v = Violations::new();
-        let request_id = v.identifier("request_id", &body.request_id);
-        let parsed = match &body.support_request {
-            Some(sr) => content(sr, "support_request").map_err(|e| v.extend(e)).ok(),
-            None => {
-                v.add("support_request", "is required");
-                None
-            }
-        };
-        let content = v.finish(parsed).map_err(|v| invalid(&v))?.expect("checked");
-        let created = requests::create(&self.app, &actor, &request_id, content).await?;
+        let command = CreateRequest::parse(
+            &CreateFields {
+                request_id: body.request_id,
+                content: body.support_request.as_ref().map(content_fields),
+            },
+            self.app.now(),
+        )?;
+        let created = requests::create(&self.app, &actor, command).await?;
         Ok(Response::new(request_to_proto(&created, self.app.now())))
     }
 
@@ -38,15 +38,12 @@ impl pb::support_request_service_server::SupportRequestService for SupportReques
         &self,
         request: Request<pb::UpdateSupportRequestRequest>,
     ) -> Result<Response<pb::SupportRequest>, Status> {
-        let actor = actor(&request)?;
-        let body = request.into_inner();
-        let incoming = body
-            .support_request
-            .ok_or_else(|| invalid(&Violations::one("support_request", "is required")))?;
-        let id = resource_id("support_request.name", &incoming.name, COLLECTION)?;
-        let paths = body.update_mask.map(|m| m.paths).unwrap_or_default();
-        let updated = requests::update(&self.app, &actor, id, |current| {
-            merge_content(current, &incoming, &paths)
+        let actor = caller(&request, Operation::FileRequests)?;
+        let fields = edit_fields(request.get_ref());
+        let id = edit_target(&fields)?;
+        let now = self.app.now();
+        let updated = requests::update(&self.app, &actor, &id, |current| {
+            EditRequest::parse(&fields, current, now)
         })
         .await?;
         Ok(Response::new(request_to_proto(&updated, self.app.now())))
@@ -56,9 +53,9 @@ impl pb::support_request_service_server::SupportRequestService for SupportReques
         &self,
         request: Request<pb::SubmitSupportRequestRequest>,
     ) -> Result<Response<pb::SupportRequest>, Status> {
-        let actor = actor(&request)?;
-        let id = resource_id("name", &request.get_ref().name, COLLECTION)?;
-        let submitted = requests::submit(&self.app, &actor, id).await?;
+        let actor = caller(&request, Operation::FileRequests)?;
+        let id = RequestId::from_name("name", &request.get_ref().name)?;
+        let submitted = requests::submit(&self.app, &actor, &id).await?;
         Ok(Response::new(request_to_proto(&submitted, self.app.now())))
     }
 
@@ -66,9 +63,9 @@ impl pb::support_request_service_server::SupportRequestService for SupportReques
         &self,
         request: Request<pb::GetSupportRequestRequest>,
     ) -> Result<Response<pb::SupportRequest>, Status> {
-        let actor = actor(&request)?;
-        let id = resource_id("name", &request.get_ref().name, COLLECTION)?;
-        let found = requests::get(&self.app, &actor, id).await?;
+        let actor = caller(&request, Operation::ReadRequests)?;
+        let id = RequestId::from_name("name", &request.get_ref().name)?;
+        let found = requests::get(&self.app, &actor, &id).await?;
         Ok(Response::new(request_to_proto(&found, self.app.now())))
     }
 
@@ -76,15 +73,9 @@ impl pb::support_request_service_server::SupportRequestService for SupportReques
         &self,
         request: Request<pb::ListSupportRequestsRequest>,
     ) -> Result<Response<pb::ListSupportRequestsResponse>, Status> {
-        let actor = actor(&request)?;
+        let actor = caller(&request, Operation::ReadRequests)?;
         let body = request.get_ref();
-        let state = match body.state {
-            0 => None,
-            n => Some(
-                RequestState::from_wire(n)
-                    .ok_or_else(|| invalid(&Violations::one("state", "is not a request state")))?,
-            ),
-        };
+        let state = state_filter(&choice(body.state))?;
         let page = PageRequest::parse(body.page_size, &body.page_token)?;
         let page = requests::list(&self.app, &actor, state, page).await?;
         Ok(Response::new(pb::ListSupportRequestsResponse {
@@ -101,17 +92,13 @@ impl pb::support_request_service_server::SupportRequestService for SupportReques
         &self,
         request: Request<pb::WithdrawSupportRequestRequest>,
     ) -> Result<Response<pb::SupportRequest>, Status> {
-        let actor = actor(&request)?;
-        let body = request.get_ref();
-        let id = resource_id("name", &body.name, COLLECTION)?;
-        let mut v = Violations::new();
-        let reason = v.text(
-            "reason",
-            &body.reason,
-            crate::domain::request::limits::REASON,
-        );
-        v.finish(()).map_err(|v| invalid(&v))?;
-        let withdrawn = requests::withdraw(&self.app, &actor, id, &reason).await?;
+        let actor = caller(&request, Operation::FileRequests)?;
+        let body = request.into_inner();
+        let command = Withdraw::parse(&WithdrawFields {
+            name: body.name,
+            reason: body.reason,
+        })?;
+        let withdrawn = requests::withdraw(&self.app, &actor, command).await?;
         Ok(Response::new(request_to_proto(&withdrawn, self.app.now())))
     }
 
@@ -119,24 +106,15 @@ impl pb::support_request_service_server::SupportRequestService for SupportReques
         &self,
         request: Request<pb::SubmitSummaryReportRequest>,
     ) -> Result<Response<pb::SupportRequest>, Status> {
-        let actor = actor(&request)?;
-        let body = request.get_ref();
-        let id = resource_id("name", &body.name, COLLECTION)?;
-        let mut v = Violations::new();
-        let long = crate::domain::request::limits::DESCRIPTION;
-        let service_provided = v.text("service_provided", &body.service_provided, long.clone());
-        let results = v.text("results", &body.results, long.clone());
-        let lessons = v.text("lessons_learned", &body.lessons_learned, long);
-        v.finish(()).map_err(|v| invalid(&v))?;
-        let reported = crate::app::dispatch::submit_report(
-            &self.app,
-            &actor,
-            id,
-            &service_provided,
-            &results,
-            &lessons,
-        )
-        .await?;
+        let actor = caller(&request, Operation::FileRequests)?;
+        let body = request.into_inner();
+        let command = FileReport::parse(&ReportFields {
+            name: body.name,
+            service_provided: body.service_provided,
+            results: body.results,
+            lessons_learned: body.lessons_learned,
+        })?;
+        let reported = crate::app::dispatch::submit_report(&self.app, &actor, command).await?;
         Ok(Response::new(request_to_proto(&reported, self.app.now())))
     }
 }

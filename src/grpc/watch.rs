@@ -14,8 +14,9 @@ use tonic::codec::{Codec, EncodeBuf, Encoder};
 use tonic::server::NamedService;
 use tonic::{Request, Response, Status};
 
-use super::{actor, audit, pb};
+use super::{audit, caller, pb};
 use crate::app::App;
+use crate::domain::actor::Operation;
 
 const WATCH_EVENTS: &str = "/reserve.v1.AuditService/WatchEvents";
 
@@ -81,8 +82,8 @@ impl tonic::server::ServerStreamingService<pb::WatchEventsRequest> for Watch {
     fn call(&mut self, request: Request<pb::WatchEventsRequest>) -> Self::Future {
         let app = self.app.clone();
         Box::pin(async move {
-            let actor = actor(&request)?;
-            let filter = audit::request_filter(request.into_inner())?;
+            let actor = caller(&request, Operation::WatchEvents)?;
+            let filter = audit::request_filter(request.get_ref())?;
             let stream = audit::watch(&app, actor, filter)?.map(|item| {
                 item.map(|seen| {
                     seen.wire

@@ -341,6 +341,20 @@ impl Snapshot {
     }
 }
 
+impl crate::domain::registry::Lookup for Snapshot {
+    fn country(&self, code: &str) -> Option<&Country> {
+        Snapshot::country(self, code)
+    }
+
+    fn organisation(&self, id: &str) -> Option<&Organisation> {
+        Snapshot::organisation(self, id)
+    }
+
+    fn provider(&self, id: &str) -> Option<&Provider> {
+        Snapshot::provider(self, id)
+    }
+}
+
 /// The registry's version.
 pub async fn version<C: ConnectionTrait>(conn: &C) -> Result<i64, DbErr> {
     registry_version::Entity::find_by_id(1)

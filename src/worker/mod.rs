@@ -57,7 +57,7 @@ async fn fire(app: &App, timer: &Timer) -> AppResult<bool> {
     if !store::timers::mark_fired(&txn, timer.id, now).await? {
         return Ok(false);
     }
-    let actor = Actor::system("timer");
+    let actor = Actor::service("timer");
     let mut freed = BTreeSet::new();
     match timer.kind {
         TimerKind::OfferExpiry => {

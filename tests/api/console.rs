@@ -262,8 +262,11 @@ async fn a_requester_cannot_open_another_organisations_request() {
     let refused = other.get(&path).await;
     assert_eq!(refused.status, 404);
     assert!(!refused.body.contains(&request.title));
-    // Nor through its dispatch page.
-    assert_eq!(other.get(&format!("{path}/dispatch")).await.status, 404);
+    // Nor through its dispatch page, which is not a requester's at all: the
+    // role is refused before the request is looked up.
+    let dispatch = other.get(&format!("{path}/dispatch")).await;
+    assert_eq!(dispatch.status, 403);
+    assert!(!dispatch.body.contains(&request.title));
 }
 
 #[tokio::test]

@@ -9,10 +9,11 @@ use serde_json::json;
 use super::offers::{OfferStep, load_own_offer, save_offer, set_line_state};
 use crate::app::kernel::{self, Loaded, Step};
 use crate::app::{App, AppResult, require};
-use crate::domain::actor::{Actor, Role};
-use crate::domain::dispatch::{
-    Agreement, LineState, Offer, OfferAction, TimerKind, report_recipients,
-};
+use crate::domain::actor::{Actor, Operation};
+use crate::domain::command::dispatch::{Complete, RecordAgreement};
+use crate::domain::command::request::FileReport;
+use crate::domain::dispatch::{LineState, Offer, OfferAction, TimerKind, report_recipients};
+use crate::domain::names::RequestId;
 use crate::domain::request::{Action, SummaryReport, SupportRequest};
 use crate::store::{self, Txn, dispatch::DispatchLine};
 
@@ -20,12 +21,16 @@ use crate::store::{self, Txn, dispatch::DispatchLine};
 pub async fn record_agreement(
     app: &App,
     actor: &Actor,
-    id: &str,
-    agreement: Agreement,
+    command: RecordAgreement,
 ) -> AppResult<Offer> {
+    let RecordAgreement {
+        offer: id,
+        agreement,
+        ..
+    } = command;
     let now = app.now();
     let txn = kernel::begin(app).await?;
-    let (mut r, offer) = load_own_offer(&txn, actor, id).await?;
+    let (mut r, offer) = load_own_offer(&txn, actor, &id).await?;
     let payload = json!({
         "reference": agreement.reference,
         "template_version": agreement.template_version,
@@ -51,7 +56,8 @@ pub async fn record_agreement(
 }
 
 #[tracing::instrument(name = "dispatch.complete", skip_all)]
-pub async fn complete(app: &App, actor: &Actor, id: &str, delivery_note: &str) -> AppResult<Offer> {
+pub async fn complete(app: &App, actor: &Actor, command: Complete) -> AppResult<Offer> {
+    let (id, delivery_note) = (&command.offer, command.delivery_note.as_str());
     let now = app.now();
     let txn = kernel::begin(app).await?;
     let (mut r, offer) = load_own_offer(&txn, actor, id).await?;
@@ -105,7 +111,7 @@ async fn advance_request(
     }
     r.step(
         txn,
-        &Actor::system("dispatch"),
+        &Actor::service("dispatch"),
         now,
         Step {
             action,
@@ -125,15 +131,19 @@ async fn advance_request(
 pub async fn submit_report(
     app: &App,
     actor: &Actor,
-    id: &str,
-    service_provided: &str,
-    results: &str,
-    lessons_learned: &str,
+    command: FileReport,
 ) -> AppResult<SupportRequest> {
-    require(actor, &[Role::Requester])?;
+    require(actor, Operation::FileRequests)?;
+    let FileReport {
+        request: id,
+        service_provided,
+        results,
+        lessons_learned,
+        ..
+    } = command;
     let now = app.now();
     let txn = kernel::begin(app).await?;
-    let mut r = kernel::load_for_change(&txn, actor, id).await?;
+    let mut r = kernel::load_for_change(&txn, actor, &id).await?;
     let recipients = report_recipients(r.request.organisation_kind);
     r.step(
         &txn,
@@ -147,19 +157,19 @@ pub async fn submit_report(
     )?;
     r.request.report_overdue = false;
     r.request.summary_report = Some(SummaryReport {
-        service_provided: service_provided.to_owned(),
-        results: results.to_owned(),
-        lessons_learned: lessons_learned.to_owned(),
+        service_provided,
+        results,
+        lessons_learned,
         recipients: recipients.iter().map(|s| (*s).to_owned()).collect(),
         submitted_at: now,
     });
-    store::timers::cancel(&txn, TimerKind::ReportDue, id, now);
+    store::timers::cancel(&txn, TimerKind::ReportDue, &id, now);
     r.finish(txn, now).await
 }
 
 #[tracing::instrument(name = "dispatch.close", skip_all)]
-pub async fn close(app: &App, actor: &Actor, id: &str) -> AppResult<SupportRequest> {
-    require(actor, &[Role::DutyOfficer])?;
+pub async fn close(app: &App, actor: &Actor, id: &RequestId) -> AppResult<SupportRequest> {
+    require(actor, Operation::Dispatch)?;
     let now = app.now();
     let txn = kernel::begin(app).await?;
     let mut r = kernel::load_for_change(&txn, actor, id).await?;

@@ -16,27 +16,19 @@ mod plan;
 pub use delivery::{close, complete, record_agreement, submit_report};
 pub use offers::{OfferView, accept, decline, list_for_provider, request_of_offer};
 pub(crate) use offers::{expire, rematch_after, rematch_all, withdraw_offers};
-pub use plan::{LinePlan, LineProposal, approve, propose};
+pub use plan::{LineProposal, approve, propose};
 
 use crate::domain::matching::Demand;
 use crate::domain::registry::Country;
 use crate::domain::request::SupportRequest;
 
 pub fn offer_name(id: &str) -> String {
-    format!("offers/{id}")
+    crate::domain::names::offer(id)
 }
 
 /// What granted line `line` of `request` asks of a provider.
 fn demand<'a>(request: &'a SupportRequest, line: usize, country: &'a Country) -> Demand<'a> {
-    let l = &request.granted_lines[line];
-    Demand {
-        service: l.service,
-        person_days: l.person_days,
-        languages: &l.languages,
-        clearance: l.clearance,
-        country,
-        organisation: &request.organisation,
-    }
+    Demand::of_line(request, line, country)
 }
 
 fn country_of<'a>(

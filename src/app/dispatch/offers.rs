@@ -13,12 +13,12 @@ use super::{country_of, demand, offer_name};
 use crate::app::kernel::{self, Change, Loaded, Step};
 use crate::app::requests::resource_name;
 use crate::app::{App, AppError, AppResult, Page, PageRequest, require};
-use crate::domain::actor::{Actor, Role};
+use crate::domain::actor::{Actor, Operation};
 use crate::domain::codes::ServiceType;
-use crate::domain::dispatch::{
-    DeclineReason, LineState, Offer, OfferAction, OfferState, TimerKind,
-};
+use crate::domain::command::dispatch::Decline;
+use crate::domain::dispatch::{LineState, Offer, OfferAction, OfferState, TimerKind};
 use crate::domain::matching;
+use crate::domain::names::OfferId;
 use crate::domain::registry::Country;
 use crate::domain::request::{Action, RequestState, SupportRequest};
 use crate::store::{
@@ -167,7 +167,7 @@ pub(super) async fn load_own_offer(
     actor: &Actor,
     id: &str,
 ) -> AppResult<(Loaded, Offer)> {
-    require(actor, &[Role::Provider])?;
+    require(actor, Operation::Deliver)?;
     load_offer(txn, Some(&actor.organisation), id).await
 }
 
@@ -225,7 +225,7 @@ pub(super) async fn set_line_state(
 }
 
 #[tracing::instrument(name = "dispatch.accept", skip_all)]
-pub async fn accept(app: &App, actor: &Actor, id: &str) -> AppResult<Offer> {
+pub async fn accept(app: &App, actor: &Actor, id: &OfferId) -> AppResult<Offer> {
     let now = app.now();
     let txn = kernel::begin(app).await?;
     let (r, offer) = load_own_offer(&txn, actor, id).await?;
@@ -267,13 +267,8 @@ pub async fn accept(app: &App, actor: &Actor, id: &str) -> AppResult<Offer> {
 }
 
 #[tracing::instrument(name = "dispatch.decline", skip_all)]
-pub async fn decline(
-    app: &App,
-    actor: &Actor,
-    id: &str,
-    reason: DeclineReason,
-    note: &str,
-) -> AppResult<Offer> {
+pub async fn decline(app: &App, actor: &Actor, command: Decline) -> AppResult<Offer> {
+    let (id, reason, note) = (&command.offer, command.reason, command.note.as_str());
     let now = app.now();
     let txn = kernel::begin(app).await?;
     let (mut r, offer) = load_own_offer(&txn, actor, id).await?;
@@ -317,7 +312,7 @@ pub(crate) async fn expire(
     if offer.state != OfferState::Offered {
         return Ok(None);
     }
-    let timer = Actor::system("timer");
+    let timer = Actor::service("timer");
     let offer = save_offer(
         txn,
         &timer,
@@ -366,7 +361,7 @@ async fn move_on(
         // Withdrawn (or otherwise past dispatch): nothing more to offer.
         return Ok(BTreeSet::from([service]));
     }
-    let matcher = Actor::system("matcher");
+    let matcher = Actor::service("matcher");
     let registry = r.registry(app).await?;
     let country = country_of(&registry, &r.request)?;
     let mut line = store::dispatch::lines(txn, r.key)
@@ -454,7 +449,7 @@ async fn rematch_request(app: &App, key: i64, service: ServiceType) -> AppResult
     let country = country_of(&registry, &r.request)?;
     let proposals = proposals(&txn, &registry, &r.request, now).await?;
     let offers = store::dispatch::offers_of_request(&txn, key).await?;
-    let matcher = Actor::system("matcher");
+    let matcher = Actor::service("matcher");
     let mut still_waiting = false;
     for mut line in store::dispatch::lines(&txn, key).await? {
         if line.state != LineState::Waiting {
@@ -584,7 +579,7 @@ pub async fn list_for_provider(
     view: OfferView,
     page: PageRequest,
 ) -> AppResult<Page<(Offer, SupportRequest)>> {
-    require(actor, &[Role::Provider])?;
+    require(actor, Operation::Deliver)?;
     let states: &[OfferState] = match view {
         OfferView::Offers => &[
             OfferState::Offered,

@@ -10,9 +10,11 @@ use super::{country_of, demand};
 use crate::app::kernel::{self, Step};
 use crate::app::requests::load_visible;
 use crate::app::{App, AppError, AppResult, require};
-use crate::domain::actor::{Actor, Role};
+use crate::domain::actor::{Actor, Operation};
+use crate::domain::command::dispatch::{ApprovePlan, Planning};
 use crate::domain::dispatch::LineState;
 use crate::domain::matching::{self, Proposal};
+use crate::domain::names::RequestId;
 use crate::domain::request::{Action, RequestState, SupportRequest};
 use crate::domain::validation::Violations;
 use crate::store::{self, dispatch::DispatchLine, registry::Snapshot};
@@ -48,8 +50,8 @@ pub(super) async fn proposals<C: ConnectionTrait>(
 
 /// The ranked candidates for each granted line of an authorised request.
 #[tracing::instrument(name = "dispatch.propose", skip_all)]
-pub async fn propose(app: &App, actor: &Actor, id: &str) -> AppResult<Vec<LineProposal>> {
-    require(actor, &[Role::DutyOfficer])?;
+pub async fn propose(app: &App, actor: &Actor, id: &RequestId) -> AppResult<Vec<LineProposal>> {
+    require(actor, Operation::Dispatch)?;
     let stored = load_visible(&app.db, actor, id).await?;
     let request = &stored.request;
     if !matches!(
@@ -65,33 +67,36 @@ pub async fn propose(app: &App, actor: &Actor, id: &str) -> AppResult<Vec<LinePr
     proposals(&app.db, &registry, request, app.now()).await
 }
 
-/// The duty officer's choice for one line.
-pub struct LinePlan {
-    pub line_index: u32,
-    pub provider: String,
-    pub fallbacks: Vec<String>,
-    pub justification: String,
-}
-
-/// Approves the plan: each line becomes an offer to its first provider with
-/// free capacity, holding that capacity until answered; AUTHORISED ->
-/// DISPATCHING (or WAITING_CAPACITY when a line finds no one).
+/// Approves the plan the door's constructor makes against the request as
+/// loaded and its candidates now (`ApprovePlan::parse`): each line becomes
+/// an offer to its first provider with free capacity, holding that capacity
+/// until answered; AUTHORISED -> DISPATCHING (or WAITING_CAPACITY when a line
+/// finds no one).
 #[tracing::instrument(name = "dispatch.approve", skip_all)]
 pub async fn approve(
     app: &App,
     actor: &Actor,
-    id: &str,
-    expected_version: i64,
-    plan: Vec<LinePlan>,
+    id: &RequestId,
+    plan: impl FnOnce(&Planning) -> Result<ApprovePlan, Violations>,
 ) -> AppResult<SupportRequest> {
-    require(actor, &[Role::DutyOfficer])?;
+    require(actor, Operation::Dispatch)?;
     let now = app.now();
     let txn = kernel::begin(app).await?;
     let mut r = kernel::load_for_change(&txn, actor, id).await?;
-    r.expect_version(expected_version)?;
     r.check(Action::Approve)?;
     let registry = r.registry(app).await?;
-    check_plan(&txn, &registry, &r.request, &plan, now).await?;
+    let country = country_of(&registry, &r.request)?;
+    let proposals = proposals(&txn, &registry, &r.request, now).await?;
+    let plan = plan(&Planning {
+        request: &r.request,
+        country,
+        registry: registry.as_ref(),
+        top: proposals
+            .iter()
+            .map(|p| p.proposal.candidates.first().map(|c| c.provider.as_str()))
+            .collect(),
+    })?;
+    r.expect_version(plan.version)?;
     r.step(
         &txn,
         actor,
@@ -100,15 +105,15 @@ pub async fn approve(
             action: Action::Approve,
             event: "ApproveDispatch",
             payload: json!({
-                "plan": plan.iter().map(|l| json!({
+                "plan": plan.lines.iter().map(|l| json!({
                     "line": l.line_index, "provider": l.provider, "fallbacks": l.fallbacks,
                     "justification": l.justification,
                 })).collect::<Vec<_>>(),
             }),
         },
     )?;
-    let country = country_of(&registry, &r.request)?;
     let mut lines: Vec<DispatchLine> = plan
+        .lines
         .into_iter()
         .map(|l| DispatchLine {
             line_index: l.line_index,
@@ -143,76 +148,4 @@ pub async fn approve(
         )?;
     }
     r.finish(txn, now).await
-}
-
-/// Every granted line once; providers eligible; a choice other than the
-/// top-ranked candidate justified.
-async fn check_plan<C: ConnectionTrait>(
-    conn: &C,
-    registry: &Snapshot,
-    request: &SupportRequest,
-    plan: &[LinePlan],
-    now: DateTime<Utc>,
-) -> AppResult<()> {
-    let mut v = Violations::new();
-    let lines = request.granted_lines.len();
-    for (i, line) in plan.iter().enumerate() {
-        if line.line_index as usize >= lines {
-            v.add(
-                format!("plan[{i}].line_index"),
-                format!("the request has {lines} granted lines"),
-            );
-        } else if plan[..i].iter().any(|l| l.line_index == line.line_index) {
-            v.add(
-                format!("plan[{i}].line_index"),
-                "names a line planned before",
-            );
-        }
-    }
-    for index in 0..lines {
-        if !plan.iter().any(|l| l.line_index as usize == index) {
-            v.add("plan", format!("has no entry for granted line {index}"));
-        }
-    }
-    v.finish(())?;
-    let proposals = proposals(conn, registry, request, now).await?;
-    let country = country_of(registry, request)?;
-    let mut v = Violations::new();
-    for (i, line) in plan.iter().enumerate() {
-        let d = demand(request, line.line_index as usize, country);
-        let all: Vec<&String> = std::iter::once(&line.provider)
-            .chain(&line.fallbacks)
-            .collect();
-        for (j, provider) in all.iter().enumerate() {
-            let field = if j == 0 {
-                format!("plan[{i}].provider")
-            } else {
-                format!("plan[{i}].fallbacks[{}]", j - 1)
-            };
-            if all[..j].contains(provider) {
-                v.add(field, "names a provider twice");
-                continue;
-            }
-            match registry.provider(provider) {
-                None => v.add(field, "names no registered provider"),
-                Some(p) => {
-                    if let Some(reason) = matching::excluded(p, &d) {
-                        v.add(field, format!("is not eligible: {reason}"));
-                    }
-                }
-            }
-        }
-        let top = proposals[line.line_index as usize]
-            .proposal
-            .candidates
-            .first()
-            .map(|c| c.provider.as_str());
-        if top != Some(line.provider.as_str()) && line.justification.trim().is_empty() {
-            v.add(
-                format!("plan[{i}].justification"),
-                "is required when the provider is not the top-ranked candidate",
-            );
-        }
-    }
-    Ok(v.finish(())?)
 }
