@@ -693,11 +693,11 @@ pub async fn authorise(
                     .and_then(|k| granted.get(k));
                 match line {
                     Some(i) => Some((format!("line{i}"), format!("grant-{i}"))),
-                    None => {
-                        place_by_name(&[("duration_days", "duration"), ("note", "authorise-note")])(
-                            field,
-                        )
-                    }
+                    None => place_by_name(&[
+                        ("granted_lines", "grant-0"),
+                        ("duration_days", "duration"),
+                        ("note", "authorise-note"),
+                    ])(field),
                 }
             });
             let forms = RequestForms {

@@ -31,6 +31,8 @@ async fn tokens_that_are_missing_or_wrong_are_unauthenticated() {
         600,
     );
     let unknown_role = claims_for("superuser", "md-spoc", "alice", ISSUER, AUDIENCE, 600);
+    // The service's own role is carried by no token.
+    let service_role = claims_for("service", "system", "timer", ISSUER, AUDIENCE, 600);
     let good = claims_for("requester", "md-spoc", "alice", ISSUER, AUDIENCE, 600);
 
     let cases = [
@@ -39,6 +41,7 @@ async fn tokens_that_are_missing_or_wrong_are_unauthenticated() {
         ("wrong audience", app.sign(&wrong_audience)),
         ("wrong issuer", app.sign(&wrong_issuer)),
         ("unknown role", app.sign(&unknown_role)),
+        ("the service's role", app.sign(&service_role)),
         ("bad signature", app.sign_untrusted(&good)),
         ("garbage", "not.a.jwt".to_owned()),
         ("alg none", unsigned(&good)),

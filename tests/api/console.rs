@@ -298,6 +298,63 @@ async fn a_provider_cannot_open_the_queue() {
 }
 
 #[tokio::test]
+async fn a_form_of_another_role_is_refused_before_its_fields_are_read() {
+    let app = spawn_app().await;
+    let request = eligible_member_state_request(&app).await;
+    let id = id_of(&request).to_owned();
+    let addr = spawn_console(&app, true).await;
+    // Each form posted, with every field wrong, by a role that may never
+    // send it: 403, and no field named.
+    let cases = [
+        ("ro-csirt", format!("/requests/{id}/authorise"), "line0"),
+        ("nordic-ir", format!("/requests/{id}/reject"), "reason"),
+        ("ro-csirt", format!("/requests/{id}/ask"), "questions"),
+        ("ec", format!("/requests/{id}/dispatch"), "line0.provider"),
+        ("enisa", format!("/requests/{id}/report"), "results"),
+        (
+            "enisa",
+            "/offers/not%20an%20id/decline".to_owned(),
+            "reason",
+        ),
+        (
+            "ro-csirt",
+            "/offers/not%20an%20id/accept".to_owned(),
+            "reason",
+        ),
+    ];
+    for (organisation, path, field) in cases {
+        let mut web = Web::new(addr);
+        web.sign_in_as(organisation).await;
+        let token = web.session_csrf().await;
+        let refused = web
+            .post(
+                &path,
+                &[
+                    ("csrf", &token),
+                    ("version", "not a number"),
+                    (field, "\u{0}"),
+                    ("duration_days", "-1"),
+                ],
+            )
+            .await;
+        assert_eq!(
+            refused.status, 403,
+            "{organisation} {path}: {}",
+            refused.body
+        );
+        assert!(
+            !refused.body.contains("data-field"),
+            "{path}: {}",
+            refused.body
+        );
+    }
+    assert_eq!(
+        state(&app.read("ro-csirt", &request.name).await),
+        S::Eligible
+    );
+}
+
+#[tokio::test]
 async fn a_link_opened_signed_out_comes_back_to_its_page_after_the_sign_in() {
     let app = spawn_app().await;
     let request = eligible_member_state_request(&app).await;

@@ -314,6 +314,19 @@ async fn a_moldovan_request_from_authorisation_to_closing() {
     ]
     .map(|(a, f, t)| (a.to_owned(), f.to_owned(), t.to_owned()));
     assert_eq!(trail, expected);
+    // The steps the service took by itself are recorded as the service's,
+    // not as an administrator's.
+    for event in app.events(&name).await {
+        let by_service = event.action.starts_with("AllLines");
+        assert_eq!(
+            (event.role == "service", event.organisation == "system"),
+            (by_service, by_service),
+            "{event:?}"
+        );
+        if by_service {
+            assert_eq!(event.actor, "dispatch");
+        }
+    }
     let offer_trail: Vec<String> = app
         .events(&offer_ir.name)
         .await
@@ -431,6 +444,21 @@ async fn declines_and_expiries_move_to_the_fallback_then_wait_for_capacity() {
             .unwrap()
             .state,
         pb::OfferState::Expired as i32
+    );
+    let expiry = app
+        .events(&second.name)
+        .await
+        .into_iter()
+        .find(|e| e.action == "ExpireOffer")
+        .expect("the expiry is recorded");
+    assert_eq!(
+        (
+            expiry.actor.as_str(),
+            expiry.role.as_str(),
+            expiry.organisation.as_str()
+        ),
+        ("timer", "service", "system"),
+        "the service's timer expired it"
     );
     let accept_late = providers
         .accept_offer(authed(

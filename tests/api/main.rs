@@ -18,6 +18,7 @@ mod health;
 mod helpers;
 mod limits;
 mod migrations;
+mod parity;
 mod platform;
 mod registry;
 mod replicas;

@@ -355,3 +355,102 @@ fn mutated_requests_are_answered_never_with_internal() {
         )
         .expect("still serving");
 }
+
+/// Checks that need the clock or the registry join the same answer as the
+/// fields' own: one refusal names every field at fault.
+#[tokio::test]
+async fn one_answer_names_every_field_at_fault() {
+    let app = spawn_app().await;
+    let token = app.token("requester", "md-spoc");
+    let mut client = app.requests().await;
+
+    // An empty title and a detection time in the future (the clock's check).
+    let mut body = moldova_request();
+    body.title = String::new();
+    body.detect_time = Some(Timestamp {
+        seconds: chrono::Utc::now().timestamp() + 86_400,
+        nanos: 0,
+    });
+    let status = client
+        .create_support_request(authed(create(body, "both"), &token))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        violated_fields(&status),
+        ["support_request.title", "support_request.detect_time"]
+    );
+
+    // An edit: a path that cannot be updated and a value that is refused.
+    let created = client
+        .create_support_request(authed(create(moldova_request(), "edit"), &token))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut edited = moldova_request();
+    edited.name = created.name.clone();
+    edited.severity = 0;
+    let status = client
+        .update_support_request(authed(
+            pb::UpdateSupportRequestRequest {
+                support_request: Some(edited),
+                update_mask: Some(FieldMask {
+                    paths: vec!["reference".into(), "severity".into()],
+                }),
+            },
+            &token,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        violated_fields(&status),
+        ["update_mask", "support_request.severity"]
+    );
+
+    // The registry's checks: a country not registered, a provider unknown.
+    let admin = app.token("admin", "reserve");
+    let mut registry = app.registry().await;
+    let status = registry
+        .create_organisation(authed(
+            pb::CreateOrganisationRequest {
+                organisation: Some(pb::Organisation {
+                    id: "zz-csirt".into(),
+                    display_name: String::new(),
+                    kind: pb::OrganisationKind::MsCsirt as i32,
+                    country: "ZZ".into(),
+                    ..Default::default()
+                }),
+            },
+            &admin,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        violated_fields(&status),
+        ["organisation.display_name", "organisation.country"]
+    );
+    let status = registry
+        .create_capacity_commitment(authed(
+            pb::CreateCapacityCommitmentRequest {
+                capacity_commitment: Some(pb::CapacityCommitment {
+                    provider: "providers/nobody".into(),
+                    service: pb::ServiceType::IncidentResponse as i32,
+                    person_days: 0,
+                    period_start: crate::helpers::day_from_today(10),
+                    period_end: crate::helpers::day_from_today(0),
+                    ..Default::default()
+                }),
+            },
+            &admin,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        violated_fields(&status),
+        [
+            "capacity_commitment.provider",
+            "capacity_commitment.person_days",
+            "capacity_commitment.period_end"
+        ]
+    );
+    app.stop().await;
+}
