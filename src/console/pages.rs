@@ -452,16 +452,20 @@ pub async fn request(
     Ok(render(&page))
 }
 
-/// The request page with `forms` as sent back: 422, what was typed kept,
+/// A page with a form sent back after a refusal: 422, what was typed kept,
 /// each refusal next to its field.
+fn sent_back<T: Template>(page: &T) -> Response {
+    (StatusCode::UNPROCESSABLE_ENTITY, render(page)).into_response()
+}
+
+/// The request page with `forms` as sent back.
 async fn refused_request_page(
     app: &app::App,
     user: &User,
     id: &RequestId,
     forms: RequestForms,
 ) -> Result<Response, PageError> {
-    let page = request_page(app, user, id, forms).await?;
-    Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)).into_response())
+    Ok(sent_back(&request_page(app, user, id, forms).await?))
 }
 
 async fn request_page(
@@ -976,8 +980,9 @@ pub async fn approve(
                 };
                 Some((format!("line{k}.{input}"), format!("line-{k}-heading")))
             });
-            let page = proposal_page(app, &posted.user, &id, form).await?;
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)).into_response())
+            Ok(sent_back(
+                &proposal_page(app, &posted.user, &id, form).await?,
+            ))
         }
         Err(e) => Err(PageError::from_app(
             e,
@@ -1284,8 +1289,9 @@ pub async fn decline(
                 matches!(input, "reason" | "note")
                     .then(|| (input.to_owned(), format!("{input}-{id}")))
             });
-            let page = offers_page(app, &posted.user, Some((&id, form))).await?;
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)).into_response())
+            Ok(sent_back(
+                &offers_page(app, &posted.user, Some((&id, form))).await?,
+            ))
         }
         Err(e) => Err(back_to_offers(e)),
     }

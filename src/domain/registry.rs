@@ -97,6 +97,54 @@ pub trait Lookup {
     fn provider(&self, id: &str) -> Option<&Provider>;
 }
 
+/// A registry in which every country and every provider is registered (as
+/// a placeholder record): for checking a command's fields alone, as the
+/// fuzzing harness and the property tests do.
+pub struct AnyRegistered;
+
+impl Lookup for AnyRegistered {
+    fn country(&self, _: &str) -> Option<&Country> {
+        static ANY: std::sync::OnceLock<Country> = std::sync::OnceLock::new();
+        Some(ANY.get_or_init(|| Country {
+            code: "ZZ".into(),
+            display_name: "Any country".into(),
+            kind: CountryKind::ThirdCountry,
+            required_languages: vec![],
+            required_clearance: Clearance::None,
+            required_certifications: vec![],
+            association_date: None,
+            reserve_coverage_from: None,
+            council_acts: vec![],
+            single_point_of_contact: None,
+            capability_info_received: None,
+            capability_info_updated: None,
+            specific_conditions: None,
+        }))
+    }
+
+    fn organisation(&self, _: &str) -> Option<&Organisation> {
+        None
+    }
+
+    fn provider(&self, _: &str) -> Option<&Provider> {
+        static ANY: std::sync::OnceLock<Provider> = std::sync::OnceLock::new();
+        Some(ANY.get_or_init(|| Provider {
+            id: "any".into(),
+            display_name: "Any provider".into(),
+            country: "ZZ".into(),
+            status: ProviderStatus::Active,
+            services: ServiceType::ALL.to_vec(),
+            languages: vec![],
+            deployable_countries: vec![],
+            clearance: Clearance::None,
+            certifications: vec![],
+            hours_to_deploy: 1,
+            conflict_organisations: vec![],
+            conflict_countries: vec![],
+        }))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

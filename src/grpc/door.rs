@@ -13,7 +13,7 @@ use super::{convert, invalid, pb};
 use crate::domain::command::dispatch::{RecordAgreement, RecordAgreementFields};
 use crate::domain::command::request::EditRequest;
 use crate::domain::dispatch::CapacityCommitment;
-use crate::domain::registry::{Country, Lookup, Organisation, Provider};
+use crate::domain::registry::{AnyRegistered, Country, Organisation, Provider};
 use crate::domain::request::RequestContent;
 use crate::domain::validation::Violations;
 
@@ -40,7 +40,7 @@ pub fn check_bytes(data: &[u8]) {
         );
     }
     if let Ok(m) = pb::Organisation::decode(data) {
-        let registry = EveryCountry;
+        let registry = AnyRegistered;
         refused_or_round_trip(
             Organisation::parse(Some(&convert::organisation_fields(&m)), &registry),
             "organisation.",
@@ -70,7 +70,7 @@ pub fn check_bytes(data: &[u8]) {
         );
     }
     if let Ok(m) = pb::CapacityCommitment::decode(data) {
-        let registry = EveryCountry;
+        let registry = AnyRegistered;
         refused_or_round_trip(
             CapacityCommitment::parse(Some(&convert::commitment_fields(&m)), &registry),
             "capacity_commitment.",
@@ -95,51 +95,6 @@ pub fn check_bytes(data: &[u8]) {
             assert_eq!(RecordAgreement::parse(&a.to_fields(), now).as_ref(), Ok(a));
             Ok(())
         });
-    }
-}
-
-/// Checks against a registry where every country and provider is
-/// registered: the fuzzer is after the fields' own checks.
-struct EveryCountry;
-
-impl Lookup for EveryCountry {
-    fn country(&self, _: &str) -> Option<&Country> {
-        static ANY: std::sync::OnceLock<Country> = std::sync::OnceLock::new();
-        Some(ANY.get_or_init(|| Country {
-            code: "MD".into(),
-            display_name: "Moldova".into(),
-            kind: crate::domain::codes::CountryKind::ThirdCountry,
-            required_languages: vec![],
-            required_clearance: crate::domain::codes::Clearance::None,
-            required_certifications: vec![],
-            association_date: None,
-            reserve_coverage_from: None,
-            council_acts: vec![],
-            single_point_of_contact: None,
-            capability_info_received: None,
-            capability_info_updated: None,
-            specific_conditions: None,
-        }))
-    }
-    fn organisation(&self, _: &str) -> Option<&Organisation> {
-        None
-    }
-    fn provider(&self, _: &str) -> Option<&Provider> {
-        static ANY: std::sync::OnceLock<Provider> = std::sync::OnceLock::new();
-        Some(ANY.get_or_init(|| Provider {
-            id: "any".into(),
-            display_name: "Any".into(),
-            country: "RO".into(),
-            status: crate::domain::codes::ProviderStatus::Active,
-            services: vec![],
-            languages: vec![],
-            deployable_countries: vec![],
-            clearance: crate::domain::codes::Clearance::None,
-            certifications: vec![],
-            hours_to_deploy: 1,
-            conflict_organisations: vec![],
-            conflict_countries: vec![],
-        }))
     }
 }
 

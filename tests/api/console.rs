@@ -829,35 +829,7 @@ async fn deliver_everything(app: &TestApp, name: &str) {
             .into_inner()
             .assignments;
         for offer in assignments.iter().filter(|o| o.support_request == name) {
-            providers
-                .record_agreement(authed(
-                    pb::RecordAgreementRequest {
-                        name: offer.name.clone(),
-                        agreement: Some(pb::Agreement {
-                            reference: format!("SA-{provider}"),
-                            template_version: "CSR-SA-2026.1".into(),
-                            sign_time: Some(prost_types::Timestamp {
-                                seconds: chrono::Utc::now().timestamp() - 60,
-                                nanos: 0,
-                            }),
-                            liability_conditions: "Per Art. 16(6)".into(),
-                            affected_entity: String::new(),
-                        }),
-                    },
-                    &token,
-                ))
-                .await
-                .unwrap();
-            providers
-                .complete_assignment(authed(
-                    pb::CompleteAssignmentRequest {
-                        name: offer.name.clone(),
-                        delivery_note: "Delivered".into(),
-                    },
-                    &token,
-                ))
-                .await
-                .unwrap();
+            app.agree_and_complete(provider, &offer.name).await;
         }
     }
 }

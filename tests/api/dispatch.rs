@@ -5,8 +5,8 @@
 use tonic::Code;
 
 use crate::helpers::{
-    TestApp, authed, day_from_today, member_state_request, moldova_provider, moldova_request,
-    spawn_app, state, violated_fields,
+    TestApp, approve, authed, authorise, day_from_today, member_state_request, moldova_provider,
+    moldova_request, offers_of, open_offer, plan, spawn_app, state, violated_fields,
 };
 use reserve_dispatch::grpc::pb;
 
@@ -18,84 +18,6 @@ async fn authorised_moldova(app: &TestApp, lines: &[(pb::ServiceType, u32)]) -> 
     let referred = app.submit_new("md-spoc", moldova_request()).await;
     assert_eq!(state(&referred), S::Referred);
     authorise(app, &referred.name, lines, "commission").await
-}
-
-async fn authorise(
-    app: &TestApp,
-    name: &str,
-    lines: &[(pb::ServiceType, u32)],
-    role: &str,
-) -> pb::SupportRequest {
-    app.dispatch()
-        .await
-        .authorise_support(authed(
-            pb::AuthoriseSupportRequest {
-                name: name.into(),
-                granted_lines: lines
-                    .iter()
-                    .map(|(s, d)| pb::ServiceLine {
-                        service: *s as i32,
-                        person_days: *d,
-                        ..Default::default()
-                    })
-                    .collect(),
-                duration_days: 60,
-                note: String::new(),
-                version: 0,
-            },
-            &app.token(role, "officers"),
-        ))
-        .await
-        .expect("authorised")
-        .into_inner()
-}
-
-fn plan(line: u32, provider: &str, fallbacks: &[&str], justification: &str) -> pb::LinePlan {
-    pb::LinePlan {
-        line_index: line,
-        provider: format!("providers/{provider}"),
-        fallbacks: fallbacks.iter().map(|f| format!("providers/{f}")).collect(),
-        justification: justification.into(),
-    }
-}
-
-async fn approve(
-    app: &TestApp,
-    name: &str,
-    lines: Vec<pb::LinePlan>,
-) -> Result<pb::SupportRequest, tonic::Status> {
-    app.dispatch()
-        .await
-        .approve_dispatch(authed(
-            pb::ApproveDispatchRequest {
-                name: name.into(),
-                plan: lines,
-                version: 0,
-            },
-            &app.token("duty_officer", "enisa"),
-        ))
-        .await
-        .map(|r| r.into_inner())
-}
-
-async fn offers_of(app: &TestApp, provider: &str) -> Vec<pb::Offer> {
-    app.provider_client()
-        .await
-        .list_offers(authed(
-            pb::ListOffersRequest::default(),
-            &app.token("provider", provider),
-        ))
-        .await
-        .expect("offers")
-        .into_inner()
-        .offers
-}
-
-fn open_offer<'a>(offers: &'a [pb::Offer], request: &str) -> &'a pb::Offer {
-    offers
-        .iter()
-        .find(|o| o.support_request == request && o.state == pb::OfferState::Offered as i32)
-        .expect("an open offer for the request")
 }
 
 #[tokio::test]
@@ -490,16 +412,7 @@ async fn declines_and_expiries_move_to_the_fallback_then_wait_for_capacity() {
     assert_eq!(held, 0);
 
     // The decline and the expiry count in the providers' records.
-    let proposal = app
-        .dispatch()
-        .await
-        .propose_matches(authed(
-            pb::ProposeMatchesRequest { name: name.clone() },
-            &app.token("duty_officer", "enisa"),
-        ))
-        .await
-        .unwrap()
-        .into_inner();
+    let proposal = app.propose(&name).await;
     for candidate in &proposal.lines[0].candidates {
         assert!(
             candidate
@@ -561,18 +474,7 @@ async fn hard_filters_keep_unsuitable_providers_out() {
     let referred = app.submit_new("md-spoc", body).await;
     let request = authorise(&app, &referred.name, &[(IR, 10)], "commission").await;
 
-    let proposal = app
-        .dispatch()
-        .await
-        .propose_matches(authed(
-            pb::ProposeMatchesRequest {
-                name: request.name.clone(),
-            },
-            &app.token("duty_officer", "enisa"),
-        ))
-        .await
-        .unwrap()
-        .into_inner();
+    let proposal = app.propose(&request.name).await;
     let proposed: Vec<_> = proposal.lines[0]
         .candidates
         .iter()

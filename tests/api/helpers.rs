@@ -423,6 +423,55 @@ impl TestApp {
             .into_inner()
     }
 
+    /// ProposeMatches as a duty officer.
+    pub async fn propose(&self, name: &str) -> pb::ProposeMatchesResponse {
+        self.dispatch()
+            .await
+            .propose_matches(authed(
+                pb::ProposeMatchesRequest { name: name.into() },
+                &self.token("duty_officer", "enisa"),
+            ))
+            .await
+            .expect("proposed")
+            .into_inner()
+    }
+
+    /// The provider records the specific agreement of its accepted offer,
+    /// then reports the work delivered.
+    pub async fn agree_and_complete(&self, provider: &str, offer: &str) {
+        let token = self.token("provider", provider);
+        let mut providers = self.provider_client().await;
+        providers
+            .record_agreement(authed(
+                pb::RecordAgreementRequest {
+                    name: offer.into(),
+                    agreement: Some(pb::Agreement {
+                        reference: format!("SA-{provider}"),
+                        template_version: "CSR-SA-2026.1".into(),
+                        sign_time: Some(prost_types::Timestamp {
+                            seconds: chrono::Utc::now().timestamp() - 60,
+                            nanos: 0,
+                        }),
+                        liability_conditions: "Per Art. 16(6)".into(),
+                        affected_entity: String::new(),
+                    }),
+                },
+                &token,
+            ))
+            .await
+            .expect("agreement recorded");
+        providers
+            .complete_assignment(authed(
+                pb::CompleteAssignmentRequest {
+                    name: offer.into(),
+                    delivery_note: "Delivered".into(),
+                },
+                &token,
+            ))
+            .await
+            .expect("completed");
+    }
+
     /// Registers a provider as an administrator.
     pub async fn add_provider(&self, provider: pb::Provider) {
         self.registry()
@@ -598,4 +647,87 @@ pub async fn run_reserve(args: &[&str], env: &[(&str, &str)]) -> std::process::O
     .unwrap_or_else(|_| panic!("{what} finishes within a minute"))
     .unwrap()
     .expect("the reserve binary runs")
+}
+
+/// AuthoriseSupport of `lines` for 60 days, as an officer of `role`.
+pub async fn authorise(
+    app: &TestApp,
+    name: &str,
+    lines: &[(pb::ServiceType, u32)],
+    role: &str,
+) -> pb::SupportRequest {
+    app.dispatch()
+        .await
+        .authorise_support(authed(
+            pb::AuthoriseSupportRequest {
+                name: name.into(),
+                granted_lines: lines
+                    .iter()
+                    .map(|(s, d)| pb::ServiceLine {
+                        service: *s as i32,
+                        person_days: *d,
+                        ..Default::default()
+                    })
+                    .collect(),
+                duration_days: 60,
+                note: String::new(),
+                version: 0,
+            },
+            &app.token(role, "officers"),
+        ))
+        .await
+        .expect("authorised")
+        .into_inner()
+}
+
+/// One line of a plan.
+pub fn plan(line: u32, provider: &str, fallbacks: &[&str], justification: &str) -> pb::LinePlan {
+    pb::LinePlan {
+        line_index: line,
+        provider: format!("providers/{provider}"),
+        fallbacks: fallbacks.iter().map(|f| format!("providers/{f}")).collect(),
+        justification: justification.into(),
+    }
+}
+
+/// ApproveDispatch of `lines` as a duty officer.
+pub async fn approve(
+    app: &TestApp,
+    name: &str,
+    lines: Vec<pb::LinePlan>,
+) -> Result<pb::SupportRequest, tonic::Status> {
+    app.dispatch()
+        .await
+        .approve_dispatch(authed(
+            pb::ApproveDispatchRequest {
+                name: name.into(),
+                plan: lines,
+                version: 0,
+            },
+            &app.token("duty_officer", "enisa"),
+        ))
+        .await
+        .map(|r| r.into_inner())
+}
+
+/// The offers of a provider, as it lists them.
+pub async fn offers_of(app: &TestApp, provider: &str) -> Vec<pb::Offer> {
+    app.provider_client()
+        .await
+        .list_offers(authed(
+            pb::ListOffersRequest::default(),
+            &app.token("provider", provider),
+        ))
+        .await
+        .expect("offers")
+        .into_inner()
+        .offers
+}
+
+/// The open offer for `request` among `offers`.
+pub fn open_offer<'a>(offers: &'a [pb::Offer], request: &str) -> &'a pb::Offer {
+    offers
+        .iter()
+        .find(|o| o.support_request == request && o.state == pb::OfferState::Offered as i32)
+        .expect("an open offer for the request")
 }

@@ -15,7 +15,8 @@ use tonic::Code;
 
 use crate::console::{Web, spawn_console};
 use crate::helpers::{
-    TestApp, authed, member_state_request, moldova_request, spawn_app, state, violated_fields,
+    TestApp, approve, authed, authorise, member_state_request, moldova_request, offers_of,
+    open_offer, plan, spawn_app, state, violated_fields,
 };
 use pb::RequestState as S;
 use pb::ServiceType::{DigitalForensics as DF, IncidentResponse as IR};
@@ -315,19 +316,8 @@ impl World {
         assert_eq!(state(&eligible), S::Eligible);
         let referred = app.submit_new("md-spoc", moldova_request()).await;
         assert_eq!(state(&referred), S::Referred);
-        let authorised = authorise(&app).await;
-        let proposal = app
-            .dispatch()
-            .await
-            .propose_matches(authed(
-                pb::ProposeMatchesRequest {
-                    name: authorised.name.clone(),
-                },
-                &app.token("duty_officer", "enisa"),
-            ))
-            .await
-            .unwrap()
-            .into_inner();
+        let authorised = new_authorised(&app).await;
+        let proposal = app.propose(&authorised.name).await;
         let providers: Vec<String> = proposal.lines[0]
             .candidates
             .iter()
@@ -335,9 +325,9 @@ impl World {
             .collect();
         assert!(providers.len() >= 2, "two candidates: {providers:?}");
         let (top, other) = (providers[0].clone(), providers[1].clone());
-        let offered = authorise(&app).await;
+        let offered = new_authorised(&app).await;
         let offer = approve_and_offer(&app, &offered.name, &top).await;
-        let completed = authorise(&app).await;
+        let completed = new_authorised(&app).await;
         let work = approve_and_offer(&app, &completed.name, &top).await;
         deliver(&app, &top, &work.name).await;
         let completed = app.read("ro-csirt", &completed.name).await;
@@ -718,105 +708,36 @@ async fn every_invalid_input_is_refused_alike_by_the_api_and_the_console_and_wri
     world.app.stop().await;
 }
 
-/// AuthoriseSupport of a new Romanian request: incident response, 20 days.
-async fn authorise(app: &TestApp) -> pb::SupportRequest {
+/// A new Romanian request, incident response authorised for 20 days.
+async fn new_authorised(app: &TestApp) -> pb::SupportRequest {
     let mut body = member_state_request("RO");
     body.service_lines.truncate(1);
     let submitted = app.submit_new("ro-csirt", body).await;
-    app.dispatch()
-        .await
-        .authorise_support(authed(
-            pb::AuthoriseSupportRequest {
-                name: submitted.name,
-                granted_lines: vec![pb::ServiceLine {
-                    service: IR as i32,
-                    person_days: 20,
-                    ..Default::default()
-                }],
-                duration_days: 30,
-                note: String::new(),
-                version: 0,
-            },
-            &app.token("duty_officer", "enisa"),
-        ))
-        .await
-        .expect("authorised")
-        .into_inner()
+    authorise(app, &submitted.name, &[(IR, 20)], "duty_officer").await
 }
 
 /// Approves `provider` for the request's line and returns its offer.
 async fn approve_and_offer(app: &TestApp, name: &str, provider: &str) -> pb::Offer {
-    app.dispatch()
-        .await
-        .approve_dispatch(authed(
-            pb::ApproveDispatchRequest {
-                name: name.into(),
-                plan: vec![pb::LinePlan {
-                    line_index: 0,
-                    provider: format!("providers/{provider}"),
-                    fallbacks: vec![],
-                    // The ranking moves as capacity is held.
-                    justification: "The provider of the other requests".into(),
-                }],
-                version: 0,
-            },
-            &app.token("duty_officer", "enisa"),
-        ))
-        .await
-        .expect("approved");
-    app.provider_client()
-        .await
-        .list_offers(authed(
-            pb::ListOffersRequest::default(),
-            &app.token("provider", provider),
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .offers
-        .into_iter()
-        .find(|o| o.support_request == name && o.state == pb::OfferState::Offered as i32)
-        .expect("an open offer")
+    // The ranking moves as capacity is held: justified either way.
+    approve(
+        app,
+        name,
+        vec![plan(0, provider, &[], "The provider of the others")],
+    )
+    .await
+    .expect("approved");
+    open_offer(&offers_of(app, provider).await, name).clone()
 }
 
 /// The provider accepts, records the agreement and completes the work.
 async fn deliver(app: &TestApp, provider: &str, offer: &str) {
-    let token = app.token("provider", provider);
-    let mut client = app.provider_client().await;
-    client
+    app.provider_client()
+        .await
         .accept_offer(authed(
             pb::AcceptOfferRequest { name: offer.into() },
-            &token,
+            &app.token("provider", provider),
         ))
         .await
         .expect("accepted");
-    client
-        .record_agreement(authed(
-            pb::RecordAgreementRequest {
-                name: offer.into(),
-                agreement: Some(pb::Agreement {
-                    reference: "SA-PARITY-1".into(),
-                    template_version: "CSR-SA-2026.1".into(),
-                    sign_time: Some(prost_types::Timestamp {
-                        seconds: chrono::Utc::now().timestamp() - 60,
-                        nanos: 0,
-                    }),
-                    liability_conditions: "Per Art. 16(6)".into(),
-                    affected_entity: String::new(),
-                }),
-            },
-            &token,
-        ))
-        .await
-        .expect("agreed");
-    client
-        .complete_assignment(authed(
-            pb::CompleteAssignmentRequest {
-                name: offer.into(),
-                delivery_note: "Delivered".into(),
-            },
-            &token,
-        ))
-        .await
-        .expect("completed");
+    app.agree_and_complete(provider, offer).await;
 }

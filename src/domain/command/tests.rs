@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use proptest::prelude::*;
+use proptest::test_runner::TestCaseError;
 
 use super::decision::{
     AskFields, AskInformation, AuthoriseFields, AuthoriseSupport, Authorising, GrantFields, Reject,
@@ -24,7 +25,7 @@ use crate::domain::codes::{
     ProviderStatus, Sector, ServiceType, Severity, Tlp,
 };
 use crate::domain::dispatch::{CapacityCommitment, DeclineReason};
-use crate::domain::registry::{CouncilAct, Country, Lookup, Organisation, Provider};
+use crate::domain::registry::{AnyRegistered, CouncilAct, Country, Organisation, Provider};
 use crate::domain::request::{RequestContent, RequestState, SupportRequest};
 use crate::domain::validation::{Choice, Count, Day, Instant, Violations};
 
@@ -218,30 +219,17 @@ fn refusal(v: &Violations) {
     }
 }
 
-/// Every country and provider registered.
-struct Everything;
-
-impl Lookup for Everything {
-    fn country(&self, _: &str) -> Option<&Country> {
-        static ANY: std::sync::OnceLock<Country> = std::sync::OnceLock::new();
-        Some(ANY.get_or_init(|| {
-            Country::parse(Some(&CountryFields {
-                code: "MD".into(),
-                display_name: "Moldova".into(),
-                kind: CountryKind::ThirdCountry.into(),
-                required_clearance: Clearance::None.into(),
-                ..Default::default()
-            }))
-            .unwrap()
-            .into_inner()
-        }))
+/// A value accepted converts back into fields that give it again; a
+/// refusal names fields.
+fn converts_back<T: PartialEq + std::fmt::Debug>(
+    parsed: Result<T, Violations>,
+    again: impl FnOnce(&T) -> Result<T, Violations>,
+) -> Result<(), TestCaseError> {
+    match parsed {
+        Ok(value) => prop_assert_eq!(again(&value), Ok(value)),
+        Err(v) => refusal(&v),
     }
-    fn organisation(&self, _: &str) -> Option<&Organisation> {
-        None
-    }
-    fn provider(&self, _: &str) -> Option<&Provider> {
-        None
-    }
+    Ok(())
 }
 
 /// A request asking for incident response (20 days) and forensics (10).
@@ -361,12 +349,9 @@ proptest! {
     #[test]
     fn a_request_accepted_converts_back_to_itself(c in content(), id in "[a-z0-9-]{1,20}") {
         let fields = CreateFields { request_id: id, content: Some(c) };
-        match CreateRequest::parse(&fields, now()) {
-            Ok(created) => {
-                prop_assert_eq!(CreateRequest::parse(&created.to_fields(), now()), Ok(created))
-            }
-            Err(v) => refusal(&v),
-        }
+        converts_back(CreateRequest::parse(&fields, now()), |c| {
+            CreateRequest::parse(&c.to_fields(), now())
+        })?;
     }
 
     #[test]
@@ -404,10 +389,7 @@ proptest! {
             single_point_of_contact: spoc,
             ..Default::default()
         };
-        match Country::parse(Some(&fields)) {
-            Ok(c) => prop_assert_eq!(Country::parse(Some(&c.to_fields())), Ok(c)),
-            Err(v) => refusal(&v),
-        }
+        converts_back(Country::parse(Some(&fields)), |c| Country::parse(Some(&c.to_fields())))?;
     }
 
     #[test]
@@ -428,20 +410,16 @@ proptest! {
             id: id.clone(), display_name: name.clone(), kind, country: country.clone(),
             ..Default::default()
         };
-        match Organisation::parse(Some(&organisation), &Everything) {
-            Ok(o) => prop_assert_eq!(Organisation::parse(Some(&o.to_fields()), &Everything), Ok(o)),
-            Err(v) => refusal(&v),
-        }
+        converts_back(Organisation::parse(Some(&organisation), &AnyRegistered), |o| {
+            Organisation::parse(Some(&o.to_fields()), &AnyRegistered)
+        })?;
         let provider = ProviderFields {
             id, display_name: name, country, status, services,
             clearance: Clearance::None.into(), hours_to_deploy: hours,
             conflict_organisations: conflicts,
             ..Default::default()
         };
-        match Provider::parse(Some(&provider)) {
-            Ok(p) => prop_assert_eq!(Provider::parse(Some(&p.to_fields())), Ok(p)),
-            Err(v) => refusal(&v),
-        }
+        converts_back(Provider::parse(Some(&provider)), |p| Provider::parse(Some(&p.to_fields())))?;
     }
 
     #[test]
@@ -459,25 +437,9 @@ proptest! {
             provider, service, person_days: days, period_start: start, period_end: end,
             ..Default::default()
         };
-        struct Providers;
-        impl Lookup for Providers {
-            fn country(&self, _: &str) -> Option<&Country> { None }
-            fn organisation(&self, _: &str) -> Option<&Organisation> { None }
-            fn provider(&self, _: &str) -> Option<&Provider> {
-                static P: std::sync::OnceLock<Provider> = std::sync::OnceLock::new();
-                Some(P.get_or_init(|| Provider::parse(Some(&ProviderFields {
-                    id: "nordic-ir".into(), display_name: "Nordic".into(), country: "SE".into(),
-                    status: ProviderStatus::Active.into(),
-                    services: vec![ServiceType::IncidentResponse.into()],
-                    clearance: Clearance::None.into(), hours_to_deploy: 24.into(),
-                    ..Default::default()
-                })).unwrap().into_inner()))
-            }
-        }
-        match CapacityCommitment::parse(Some(&commitment), &Providers) {
-            Ok(c) => prop_assert_eq!(CapacityCommitment::parse(Some(&c.to_fields()), &Providers), Ok(c)),
-            Err(v) => refusal(&v),
-        }
+        converts_back(CapacityCommitment::parse(Some(&commitment), &AnyRegistered), |c| {
+            CapacityCommitment::parse(Some(&c.to_fields()), &AnyRegistered)
+        })?;
         let agreement = RecordAgreementFields {
             name: "offers/o-1".into(),
             agreement: Some(AgreementFields {
@@ -485,10 +447,9 @@ proptest! {
                 liability_conditions: liability, affected_entity: String::new(),
             }),
         };
-        match RecordAgreement::parse(&agreement, now()) {
-            Ok(a) => prop_assert_eq!(RecordAgreement::parse(&a.to_fields(), now()), Ok(a)),
-            Err(v) => refusal(&v),
-        }
+        converts_back(RecordAgreement::parse(&agreement, now()), |a| {
+            RecordAgreement::parse(&a.to_fields(), now())
+        })?;
     }
 
     #[test]
@@ -503,19 +464,19 @@ proptest! {
         version in any::<i64>(),
     ) {
         let reject = RejectFields { name: name.clone(), reason: a.clone(), version };
-        if let Ok(x) = Reject::parse(&reject) { prop_assert_eq!(Reject::parse(&x.to_fields()), Ok(x)); }
+        converts_back(Reject::parse(&reject), |x| Reject::parse(&x.to_fields()))?;
         let withdraw = WithdrawFields { name: name.clone(), reason: a.clone() };
-        if let Ok(x) = Withdraw::parse(&withdraw) { prop_assert_eq!(Withdraw::parse(&x.to_fields()), Ok(x)); }
+        converts_back(Withdraw::parse(&withdraw), |x| Withdraw::parse(&x.to_fields()))?;
         let ask = AskFields { name: name.clone(), questions, version };
-        if let Ok(x) = AskInformation::parse(&ask) { prop_assert_eq!(AskInformation::parse(&x.to_fields()), Ok(x)); }
+        converts_back(AskInformation::parse(&ask), |x| AskInformation::parse(&x.to_fields()))?;
         let report = ReportFields {
             name, service_provided: a.clone(), results: b.clone(), lessons_learned: c,
         };
-        if let Ok(x) = FileReport::parse(&report) { prop_assert_eq!(FileReport::parse(&x.to_fields()), Ok(x)); }
+        converts_back(FileReport::parse(&report), |x| FileReport::parse(&x.to_fields()))?;
         let decline = DeclineFields { name: offer.clone(), reason, note: b };
-        if let Ok(x) = Decline::parse(&decline) { prop_assert_eq!(Decline::parse(&x.to_fields()), Ok(x)); }
+        converts_back(Decline::parse(&decline), |x| Decline::parse(&x.to_fields()))?;
         let complete = CompleteFields { name: offer, delivery_note: a };
-        if let Ok(x) = Complete::parse(&complete) { prop_assert_eq!(Complete::parse(&x.to_fields()), Ok(x)); }
+        converts_back(Complete::parse(&complete), |x| Complete::parse(&x.to_fields()))?;
     }
 
     #[test]
@@ -545,10 +506,9 @@ proptest! {
             note,
             version: 0,
         };
-        match AuthoriseSupport::parse(&fields, &at) {
-            Ok(g) => prop_assert_eq!(AuthoriseSupport::parse(&g.to_fields(), &at), Ok(g)),
-            Err(v) => refusal(&v),
-        }
+        converts_back(AuthoriseSupport::parse(&fields, &at), |g| {
+            AuthoriseSupport::parse(&g.to_fields(), &at)
+        })?;
     }
 }
 
