@@ -3,13 +3,14 @@
 //!
 //! Layout, from the wire inwards:
 //!
-//! - `grpc`: thin handlers; proto to domain in `grpc::convert`, one mapping of
-//!   errors to status codes.
+//! - `grpc`: thin handlers; a message becomes a command's raw fields in
+//!   `grpc::convert`, one mapping of errors to status codes.
 //! - `auth`: JWT verification as a tower layer; the caller lands in the
 //!   request's extensions.
 //! - `app`: use cases, one function per user action, each one transaction
 //!   with its audit event.
-//! - `domain`: pure types, states and rules.
+//! - `domain`: pure types, states and rules; the commands, whose constructors
+//!   check every door's input (`domain::command`).
 //! - `store`: sea-orm entities and queries, the only place that knows SQL.
 //! - `server`, `startup`, `config`, `cli`: assembly and the `reserve` binary.
 
