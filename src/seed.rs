@@ -292,12 +292,15 @@ pub async fn demo(app: &App) -> AppResult<()> {
             created += 1;
         }
     }
+    // The countries are all in: one read of the registry checks every
+    // organisation's (each creation moves its version, and would have it
+    // read again).
+    let registered = app.registry_now().await?;
     for organisation in organisations() {
         if store::registry::get_organisation(&app.db, &organisation.id)
             .await?
             .is_none()
         {
-            let registered = app.registry_now().await?;
             let organisation =
                 Organisation::parse(Some(&organisation.to_fields()), registered.as_ref())?;
             registry::create_organisation(app, &actor, organisation).await?;

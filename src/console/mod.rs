@@ -255,16 +255,6 @@ pub enum PageError {
 const CORRECT_FIELDS: &str = "Some fields need correcting.";
 
 impl PageError {
-    /// One field of a form is wrong.
-    pub fn field(field: &str, description: &str, back: Option<String>) -> Self {
-        PageError::Refused {
-            status: StatusCode::UNPROCESSABLE_ENTITY,
-            message: CORRECT_FIELDS.into(),
-            fields: vec![(field.to_owned(), description.to_owned())],
-            back,
-        }
-    }
-
     /// The use case's error, with the page to go back to.
     pub fn from_app(err: AppError, back: Option<String>) -> Self {
         match err {
