@@ -12,7 +12,7 @@ pub mod stats;
 pub mod timers;
 pub(crate) mod txn;
 
-pub use txn::{Txn, begin};
+pub use txn::{Txn, begin, forget};
 
 use std::time::Duration;
 

@@ -186,10 +186,33 @@ pub(crate) async fn registry_reader(db: &DatabaseConnection) -> Result<DatabaseC
 /// The shared state of `db`'s database in this process: by file for
 /// SQLite, by server and database name for PostgreSQL.
 pub(crate) fn shared(db: &DatabaseConnection) -> Arc<Shared> {
-    use std::collections::HashMap;
-    use std::sync::OnceLock;
-    static SHARED: OnceLock<Mutex<HashMap<String, Arc<Shared>>>> = OnceLock::new();
-    let key = match db.get_database_backend() {
+    shared_table()
+        .lock()
+        .expect("the table is never poisoned")
+        .entry(shared_key(db))
+        .or_default()
+        .clone()
+}
+
+/// Lets go of what this process keeps for `db`'s database (the registry
+/// reader's connection among it), for a process that opens many databases
+/// one after another, such as a test run: each would otherwise keep a
+/// connection to the server until the process ends.
+pub fn forget(db: &DatabaseConnection) {
+    shared_table()
+        .lock()
+        .expect("the table is never poisoned")
+        .remove(&shared_key(db));
+}
+
+fn shared_table() -> &'static Mutex<std::collections::HashMap<String, Arc<Shared>>> {
+    static SHARED: std::sync::OnceLock<Mutex<std::collections::HashMap<String, Arc<Shared>>>> =
+        std::sync::OnceLock::new();
+    SHARED.get_or_init(Default::default)
+}
+
+fn shared_key(db: &DatabaseConnection) -> String {
+    match db.get_database_backend() {
         DbBackend::Postgres => {
             let o = db.get_postgres_connection_pool().connect_options();
             format!(
@@ -206,14 +229,7 @@ pub(crate) fn shared(db: &DatabaseConnection) -> Arc<Shared> {
                 .get_filename()
                 .display()
         ),
-    };
-    SHARED
-        .get_or_init(Default::default)
-        .lock()
-        .expect("the table is never poisoned")
-        .entry(key)
-        .or_default()
-        .clone()
+    }
 }
 
 fn conn_err(e: sqlx::Error) -> DbErr {

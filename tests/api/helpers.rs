@@ -227,6 +227,15 @@ impl TestApp {
     }
 }
 
+impl Drop for TestApp {
+    /// Tests open hundreds of databases in one process: each lets go of
+    /// the connections the service keeps for its database, so that
+    /// PostgreSQL's `max_connections` is never reached.
+    fn drop(&mut self) {
+        reserve_dispatch::store::forget(&self.app.db);
+    }
+}
+
 /// Wraps a message with a bearer token.
 pub fn authed<T>(message: T, token: &str) -> Request<T> {
     let mut request = Request::new(message);
@@ -596,8 +605,16 @@ pub fn start_server_binary(
     let mut child = command.spawn().expect("the reserve binary starts");
     let stderr = child.stderr.take().unwrap();
     let mut lines = BufReader::new(stderr).lines();
+    let mut seen = Vec::new();
     let addr = loop {
-        let line = lines.next().expect("the server logs its address").unwrap();
+        let Some(line) = lines.next().and_then(Result::ok) else {
+            let status = child.wait().ok();
+            panic!(
+                "the server exited ({status:?}) before logging its address; it printed:\n{}",
+                seen.join("\n")
+            );
+        };
+        seen.push(line.clone());
         if line.contains("reserve-dispatch serving")
             && let Some(rest) = line.split("addr=").nth(1)
         {
