@@ -117,6 +117,7 @@ fn moldova() -> (Organisation, Country) {
                 valid_from: day("2025-07-14"),
                 valid_until: day("2026-07-13"),
                 max_support_days: Some(90),
+                repealed_on: None,
             }],
             single_point_of_contact: Some("md-spoc".into()),
             capability_info_received: Some(day("2025-06-02")),
@@ -335,6 +336,10 @@ fn bench_eligibility(c: &mut Criterion) {
             organisation: &org,
             country: &country,
             submitted_at,
+            transmitted_by: country
+                .single_point_of_contact
+                .as_deref()
+                .unwrap_or(&org.id),
         };
         let decision = eligibility::evaluate(&rules, &input);
         assert_eq!(
@@ -359,6 +364,7 @@ fn bench_priority(c: &mut Criterion) {
                 black_box("MD"),
                 &rules.priority.weights,
                 rules.thresholds.min_mitigation_chars,
+                rules.priority.tie_tolerance,
             )
         })
     });

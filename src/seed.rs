@@ -73,14 +73,18 @@ fn member_state(code: &str, name: &str, language: &str) -> Country {
     }
 }
 
-/// Council Implementing Decision (EU) 2025/1458 for Moldova, then yearly
+/// Council Implementing Decision (EU) 2025/1458 for Moldova, its dates and
+/// cap demo values (not checked against the Official Journal), then yearly
 /// renewals, labelled as demo data, until one covers `today`.
 fn moldova_acts(today: NaiveDate) -> Vec<CouncilAct> {
     let mut acts = vec![CouncilAct {
-        reference: "Council Implementing Decision (EU) 2025/1458".into(),
+        reference: "Council Implementing Decision (EU) 2025/1458 (DEMO DATA: dates and cap not \
+                    verified)"
+            .into(),
         valid_from: day("2025-07-14"),
         valid_until: day("2026-07-13"),
         max_support_days: Some(90),
+        repealed_on: None,
     }];
     while let Some(last) = acts.last().filter(|a| a.valid_until < today) {
         let valid_from = last.valid_until + Days::new(1);
@@ -91,6 +95,7 @@ fn moldova_acts(today: NaiveDate) -> Vec<CouncilAct> {
             valid_from,
             valid_until: valid_from + Months::new(12) - Days::new(1),
             max_support_days: Some(90),
+            repealed_on: None,
         });
     }
     acts
@@ -243,7 +248,7 @@ pub fn providers() -> Vec<Provider> {
             clearance: Clearance::RestreintUe,
             certifications: list(&["ISO 27001"]),
             hours_to_deploy: 8,
-            conflict_organisations: list(&["md-csirt"]),
+            conflict_organisations: list(&["ua-cert"]),
             conflict_countries: vec![],
         },
         Provider {

@@ -10,6 +10,7 @@ mod m20261127_000002_eligibility;
 mod m20261127_000003_dispatch;
 mod m20261128_000004_console;
 mod m20261129_000005_request_aggregate;
+mod m20261129_000006_transmission;
 
 pub struct Migrator;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000003_dispatch::Migration),
             Box::new(m20261128_000004_console::Migration),
             Box::new(m20261129_000005_request_aggregate::Migration),
+            Box::new(m20261129_000006_transmission::Migration),
         ]
     }
 }

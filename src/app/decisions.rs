@@ -52,9 +52,13 @@ pub async fn queue(app: &App, actor: &Actor, page: PageRequest) -> AppResult<Pag
         let r = &s.request;
         queue_key(
             &QueueKey {
-                total: r.priority.map(|p| p.total).unwrap_or(0.0),
+                band: r.priority.map(|p| p.band).unwrap_or(0),
                 kind: r.organisation_kind,
-                submitted_at: r.submitted_at.unwrap_or(r.created_at),
+                transmitted_at: r
+                    .transmission
+                    .as_ref()
+                    .map(|t| t.at)
+                    .unwrap_or(r.created_at),
             },
             &r.id,
         )
@@ -142,6 +146,7 @@ pub async fn authorise(
             "duration_days": grant.duration_days,
             "council_act": grant.council_act,
             "note": grant.note,
+            "assessment": grant.assessment,
         }),
     };
     r.step(&txn, actor, now, step)?;
@@ -151,6 +156,7 @@ pub async fn authorise(
         r.request.decision_note = Some(grant.note);
     }
     r.request.granted_lines = grant.lines;
+    r.request.assessment = Some(grant.assessment);
     store::timers::cancel(&txn, TimerKind::AssessmentDeadline, id, now);
     r.finish(txn, now).await
 }
@@ -165,11 +171,12 @@ pub async fn reject(app: &App, actor: &Actor, command: Reject) -> AppResult<Supp
     let step = Step {
         action: Action::Reject,
         event: "RejectSupportRequest",
-        payload: json!({ "reason": reason }),
+        payload: json!({ "reason": reason, "assessment": command.assessment }),
     };
     r.step(&txn, actor, now, step)?;
     r.request.decided_at = Some(now);
     r.request.decision_note = Some(reason.clone());
+    r.request.assessment = Some(command.assessment);
     store::timers::cancel(&txn, TimerKind::AssessmentDeadline, id, now);
     r.finish(txn, now).await
 }

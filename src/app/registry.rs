@@ -53,9 +53,9 @@ async fn write(
 }
 
 /// Reads one registry record, merges the update into it (the door's
-/// constructor, given the record as stored) and writes it back, in one
-/// transaction, so that concurrent updates of different fields do not undo
-/// each other.
+/// constructor, given the record as stored) and writes it back (`save`,
+/// with what follows from it in the same transaction), in one transaction,
+/// so that concurrent updates of different fields do not undo each other.
 async fn update<T>(
     app: &App,
     actor: &Actor,
@@ -63,7 +63,7 @@ async fn update<T>(
     resource: String,
     load: impl AsyncFnOnce(&Txn) -> Result<Option<T>, DbErr>,
     merge: impl FnOnce(&T) -> Result<Checked<T>, Violations>,
-    save: impl AsyncFnOnce(&Txn, &T, chrono::DateTime<chrono::Utc>) -> Result<bool, DbErr>,
+    save: impl AsyncFnOnce(&Txn, &T, chrono::DateTime<chrono::Utc>) -> AppResult<bool>,
 ) -> AppResult<T> {
     require(actor, Operation::WriteRegistry)?;
     let now = app.now();
@@ -157,7 +157,14 @@ pub async fn update_country(
         code.name(),
         async |txn| store::registry::get_country(txn, code).await,
         merge,
-        async |txn, country, now| store::registry::save_country(txn, country, now, false).await,
+        async |txn, country, now| {
+            if !store::registry::save_country(txn, country, now, false).await? {
+                return Ok(false);
+            }
+            // Support running under an act that now ends earlier ends with it.
+            crate::app::dispatch::follow_council_acts(txn, app, actor, country, now).await?;
+            Ok(true)
+        },
     )
     .await
 }
@@ -220,7 +227,7 @@ pub async fn update_organisation(
         async |txn| store::registry::get_organisation(txn, id).await,
         merge,
         async |txn, organisation, now| {
-            store::registry::save_organisation(txn, organisation, now, false).await
+            Ok(store::registry::save_organisation(txn, organisation, now, false).await?)
         },
     )
     .await
@@ -289,7 +296,9 @@ pub async fn update_provider(
         id.name(),
         async |txn| store::registry::get_provider(txn, id).await,
         merge,
-        async |txn, provider, now| store::registry::save_provider(txn, provider, now, false).await,
+        async |txn, provider, now| {
+            Ok(store::registry::save_provider(txn, provider, now, false).await?)
+        },
     )
     .await?;
     // An active provider (perhaps reactivated, or newly deployable) may take

@@ -6,12 +6,17 @@ use sha2::{Digest, Sha256};
 use super::kernel::{self, Change, Step};
 use super::{App, AppError, AppResult, Page, PageRequest, require};
 use crate::domain::actor::{Actor, Operation, Role};
-use crate::domain::command::request::{CreateRequest, EditRequest, Withdraw};
+use crate::domain::codes::OrganisationKind;
+use crate::domain::command::request::{
+    CreateRequest, EditRequest, ReturnToFiler, Transmit, Withdraw,
+};
 use crate::domain::dispatch::TimerKind;
 use crate::domain::eligibility::{self, Outcome};
 use crate::domain::names::RequestId;
 use crate::domain::priority;
-use crate::domain::request::{Action, RequestContent, RequestState, SupportRequest, reference};
+use crate::domain::request::{
+    Action, RequestContent, RequestState, SupportRequest, Transmission, reference,
+};
 use crate::domain::validation::Violations;
 use crate::store::{self, requests::StoredRequest};
 
@@ -83,6 +88,10 @@ pub async fn create(app: &App, actor: &Actor, command: CreateRequest) -> AppResu
         completed_at: None,
         report_overdue: false,
         summary_report: None,
+        contact_point: None,
+        transmission: None,
+        assessment: None,
+        support: None,
     };
     // The organisation's request id is a unique key: a retried creation
     // (or one racing with it) fails it at the commit, and rolls back.
@@ -136,6 +145,7 @@ pub async fn update(
     let now = app.now();
     let txn = kernel::begin(app).await?;
     let mut r = kernel::load_for_change(&txn, actor, id).await?;
+    filer_only(actor, &r.request)?;
     let EditRequest {
         content, fields, ..
     } = edit(&r.request.content)?;
@@ -151,19 +161,76 @@ pub async fn update(
     r.finish(txn, now).await
 }
 
-/// Submits the request and decides its eligibility at once: SUBMITTED, then
-/// ELIGIBLE, INELIGIBLE or NEEDS_INFO by the rule set, and an eligible
-/// third-country request on to the Commission (REFERRED, the Council informed).
+/// The filing organisation's changes (edit, submit, withdraw, the report)
+/// are its own: a contact point sees the requests that go through it, and
+/// only transmits or returns them.
+fn filer_only(actor: &Actor, request: &SupportRequest) -> AppResult<()> {
+    if request.organisation == actor.organisation {
+        Ok(())
+    } else {
+        Err(AppError::PermissionDenied(format!(
+            "only {} changes its own request; its contact point transmits or returns it",
+            request.organisation
+        )))
+    }
+}
+
+/// Submits the request. A request of its country's single point of contact
+/// (or of CERT-EU, or of a country that designates none) reaches its
+/// decider at once: its eligibility is decided (ELIGIBLE, INELIGIBLE or
+/// NEEDS_INFO) and an eligible third-country request goes on to the
+/// Commission (REFERRED, the Council informed). Any other waits for its
+/// contact point to transmit it (AWAITING_TRANSMISSION, Art. 15(3)).
 #[tracing::instrument(name = "requests.submit", skip_all)]
 pub async fn submit(app: &App, actor: &Actor, id: &RequestId) -> AppResult<SupportRequest> {
     require(actor, Operation::FileRequests)?;
     let now = app.now();
     let txn = kernel::begin(app).await?;
     let mut r = kernel::load_for_change(&txn, actor, id).await?;
+    filer_only(actor, &r.request)?;
     r.check(Action::Submit)?;
     let registry = r.registry(app).await?;
+    let (organisation, country) = user_of(&registry, &r.request)?;
+    r.step(
+        &txn,
+        actor,
+        now,
+        Step {
+            action: Action::Submit,
+            event: "SubmitSupportRequest",
+            payload: json!({}),
+        },
+    )?;
+    r.request.submitted_at = Some(now);
+    match country.single_point_of_contact.as_deref() {
+        Some(spoc) if spoc != organisation.id && organisation.kind != OrganisationKind::CertEu => {
+            r.request.contact_point = Some(spoc.to_owned());
+            r.step(
+                &txn,
+                actor,
+                now,
+                Step {
+                    action: Action::AwaitTransmission,
+                    event: "AwaitTransmission",
+                    payload: json!({ "contact_point": spoc, "article": "Art. 15(3)" }),
+                },
+            )?;
+        }
+        _ => reach_decider(app, &txn, &mut r, actor, organisation, country, "", now)?,
+    }
+    r.finish(txn, now).await
+}
+
+/// The organisation that filed `request` and its country, as registered.
+fn user_of<'a>(
+    registry: &'a store::registry::Snapshot,
+    request: &SupportRequest,
+) -> AppResult<(
+    &'a crate::domain::registry::Organisation,
+    &'a crate::domain::registry::Country,
+)> {
     let organisation = registry
-        .organisation(&r.request.organisation)
+        .organisation(&request.organisation)
         .ok_or_else(|| {
             AppError::FailedPrecondition(
                 "the requesting organisation is no longer registered".into(),
@@ -172,7 +239,29 @@ pub async fn submit(app: &App, actor: &Actor, id: &RequestId) -> AppResult<Suppo
     let country = registry.country(&organisation.country).ok_or_else(|| {
         AppError::FailedPrecondition("the organisation's country is not registered".into())
     })?;
+    Ok((organisation, country))
+}
+
+/// The request reaches its decider, transmitted by `actor`'s organisation:
+/// its eligibility is decided, the response deadline runs from now (Art.
+/// 16(1)), and an eligible third-country request goes to the Commission.
+#[allow(clippy::too_many_arguments)]
+fn reach_decider(
+    app: &App,
+    txn: &store::Txn,
+    r: &mut kernel::Loaded,
+    actor: &Actor,
+    organisation: &crate::domain::registry::Organisation,
+    country: &crate::domain::registry::Country,
+    note: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> AppResult<()> {
     let rules = &app.rules;
+    let transmission = Transmission {
+        by: actor.organisation.clone(),
+        at: now,
+        note: note.to_owned(),
+    };
     let decision = eligibility::evaluate(
         rules,
         &eligibility::Input {
@@ -180,6 +269,7 @@ pub async fn submit(app: &App, actor: &Actor, id: &RequestId) -> AppResult<Suppo
             organisation,
             country,
             submitted_at: now,
+            transmitted_by: &transmission.by,
         },
     );
     let by_outcome = |o: Outcome| -> Vec<&str> {
@@ -191,17 +281,7 @@ pub async fn submit(app: &App, actor: &Actor, id: &RequestId) -> AppResult<Suppo
             .collect()
     };
     r.step(
-        &txn,
-        actor,
-        now,
-        Step {
-            action: Action::Submit,
-            event: "SubmitSupportRequest",
-            payload: json!({}),
-        },
-    )?;
-    r.step(
-        &txn,
+        txn,
         actor,
         now,
         Step {
@@ -211,13 +291,14 @@ pub async fn submit(app: &App, actor: &Actor, id: &RequestId) -> AppResult<Suppo
                 "rule_set_version": decision.rule_set_version,
                 "failed": by_outcome(Outcome::Fail),
                 "missing_info": by_outcome(Outcome::MissingInfo),
+                "recommend_rejection": decision.recommends_rejection(),
             }),
         },
     )?;
     if decision.outcome == RequestState::Eligible && r.request.organisation_kind.is_third_country()
     {
         r.step(
-            &txn,
+            txn,
             actor,
             now,
             Step {
@@ -228,7 +309,7 @@ pub async fn submit(app: &App, actor: &Actor, id: &RequestId) -> AppResult<Suppo
         )?;
         // Art. 19(11): the Council is informed of every referred request.
         r.event(
-            &txn,
+            txn,
             actor,
             now,
             "InformCouncil",
@@ -238,7 +319,7 @@ pub async fn submit(app: &App, actor: &Actor, id: &RequestId) -> AppResult<Suppo
     let deadline =
         eligibility::response_deadline(&rules.deadlines, r.request.organisation_kind, now);
     if decision.outcome == RequestState::Eligible {
-        store::timers::schedule(&txn, TimerKind::AssessmentDeadline, id, deadline);
+        store::timers::schedule(txn, TimerKind::AssessmentDeadline, &r.request.id, deadline);
     }
     let request = &mut r.request;
     request.priority = Some(priority::score(
@@ -246,10 +327,94 @@ pub async fn submit(app: &App, actor: &Actor, id: &RequestId) -> AppResult<Suppo
         &request.country,
         &rules.priority.weights,
         rules.thresholds.min_mitigation_chars,
+        rules.priority.tie_tolerance,
     ));
-    request.submitted_at = Some(now);
+    request.transmission = Some(transmission);
     request.response_deadline = Some(deadline);
     request.evaluations.push(decision);
+    Ok(())
+}
+
+/// Loads a request waiting for transmission, for the contact point it
+/// waits for (its filer sees it too, but may not transmit or return it).
+async fn load_for_contact_point(
+    txn: &store::Txn,
+    actor: &Actor,
+    id: &RequestId,
+) -> AppResult<kernel::Loaded> {
+    let r = kernel::load_for_change(txn, actor, id).await?;
+    if r.request.contact_point.as_deref() != Some(actor.organisation.as_str()) {
+        return Err(AppError::PermissionDenied(
+            "a request is transmitted or returned by the single point of contact it waits for \
+             (Art. 15(3))"
+                .into(),
+        ));
+    }
+    Ok(r)
+}
+
+/// The contact point transmits a request waiting for it: the request
+/// reaches its decider (see `submit`).
+#[tracing::instrument(name = "requests.transmit", skip_all)]
+pub async fn transmit(app: &App, actor: &Actor, command: Transmit) -> AppResult<SupportRequest> {
+    require(actor, Operation::Transmit)?;
+    let now = app.now();
+    let txn = kernel::begin(app).await?;
+    let mut r = load_for_contact_point(&txn, actor, &command.request).await?;
+    if r.request.state != RequestState::AwaitingTransmission {
+        return Err(AppError::FailedPrecondition(format!(
+            "a request in state {} cannot be transmitted",
+            r.request.state
+        )));
+    }
+    let registry = r.registry(app).await?;
+    let (organisation, country) = user_of(&registry, &r.request)?;
+    r.event(
+        &txn,
+        actor,
+        now,
+        "TransmitSupportRequest",
+        json!({ "note": command.note, "article": "Art. 15(3)" }),
+    );
+    reach_decider(
+        app,
+        &txn,
+        &mut r,
+        actor,
+        organisation,
+        country,
+        &command.note,
+        now,
+    )?;
+    r.finish(txn, now).await
+}
+
+/// The contact point returns a request waiting for it to its filer, with a
+/// reason: AWAITING_TRANSMISSION -> DRAFT.
+#[tracing::instrument(name = "requests.return", skip_all)]
+pub async fn return_to_filer(
+    app: &App,
+    actor: &Actor,
+    command: ReturnToFiler,
+) -> AppResult<SupportRequest> {
+    require(actor, Operation::Transmit)?;
+    let now = app.now();
+    let txn = kernel::begin(app).await?;
+    let mut r = load_for_contact_point(&txn, actor, &command.request).await?;
+    r.step(
+        &txn,
+        actor,
+        now,
+        Step {
+            action: Action::Return,
+            event: "ReturnSupportRequest",
+            payload: json!({ "reason": command.reason }),
+        },
+    )?;
+    r.request.decision_note = Some(command.reason);
+    // A draft again: its filer's alone until submitted again.
+    r.request.contact_point = None;
+    r.request.submitted_at = None;
     r.finish(txn, now).await
 }
 
@@ -260,6 +425,7 @@ pub async fn withdraw(app: &App, actor: &Actor, command: Withdraw) -> AppResult<
     let now = app.now();
     let txn = kernel::begin(app).await?;
     let mut r = kernel::load_for_change(&txn, actor, id).await?;
+    filer_only(actor, &r.request)?;
     r.step(
         &txn,
         actor,
@@ -273,6 +439,18 @@ pub async fn withdraw(app: &App, actor: &Actor, command: Withdraw) -> AppResult<
     r.request.decision_note = Some(reason.to_owned());
     let freed = super::dispatch::withdraw_offers(&txn, actor, r.key, now).await?;
     store::timers::cancel(&txn, TimerKind::AssessmentDeadline, id, now);
+    // Support received before the withdrawal is reported on all the same
+    // (Art. 16(9)): two months from now.
+    if store::dispatch::offers_of_request(&txn, r.key)
+        .await?
+        .iter()
+        .any(|o| o.state == crate::domain::dispatch::OfferState::Delivered)
+    {
+        let due = now
+            .checked_add_months(chrono::Months::new(app.rules.offers.report_due_months))
+            .unwrap_or(now);
+        store::timers::schedule(&txn, TimerKind::ReportDue, id, due);
+    }
     let request = r.finish(txn, now).await?;
     super::dispatch::rematch_after(app, freed).await;
     Ok(request)
@@ -319,10 +497,12 @@ pub async fn history(app: &App, actor: &Actor, id: &RequestId) -> AppResult<Hist
                     provider: offers[i].provider.clone(),
                     third_country,
                     organisation: request.organisation.clone(),
+                    contact_point: request.contact_point.clone(),
                 },
                 None => Owner::Request {
                     third_country,
                     organisation: request.organisation.clone(),
+                    contact_point: request.contact_point.clone(),
                 },
             };
             event.seen_as(visibility(actor, Some(&owner)))

@@ -76,6 +76,7 @@ pub async fn populate(
                 organisation,
                 country,
                 submitted_at: created_at,
+                transmitted_by: &organisation.id,
             },
         );
         let priority = crate::domain::priority::score(
@@ -83,6 +84,7 @@ pub async fn populate(
             &organisation.country,
             &rules.priority.weights,
             rules.thresholds.min_mitigation_chars,
+            rules.priority.tie_tolerance,
         );
         let decided = matches!(
             state,
@@ -144,6 +146,14 @@ pub async fn populate(
                     submitted_at: created_at + Duration::days(30),
                 },
             ),
+            contact_point: None,
+            transmission: submitted.then(|| crate::domain::request::Transmission {
+                by: organisation.id.clone(),
+                at: created_at,
+                note: String::new(),
+            }),
+            assessment: None,
+            support: None,
             content,
         };
         debug_assert!(

@@ -27,12 +27,36 @@ pub enum DecideCommand {
         days: u32,
         #[arg(long, default_value = "")]
         note: String,
+        /// A failed finding set aside, such as CSA-MITIGATION (repeatable;
+        /// one for each finding that failed), each followed by its
+        /// --justification.
+        #[arg(long = "override", value_name = "RULE_ID")]
+        overrides: Vec<String>,
+        /// Why the --override before it is set aside.
+        #[arg(long = "justification", value_name = "TEXT")]
+        justifications: Vec<String>,
+        /// A reason on a criterion of Art. 16(3), as CRITERION=TEXT
+        /// (repeatable), such as SCALE_AND_SEVERITY="..."
+        #[arg(long = "criterion", value_name = "CRITERION=TEXT")]
+        criteria: Vec<String>,
+        /// An affected entity the support may be used for (repeatable);
+        /// every one the evaluation judged covered, when absent.
+        #[arg(long = "cover", value_name = "ENTITY")]
+        covered_entities: Vec<String>,
     },
     /// Reject a request, with the reason.
     Reject {
         name: String,
         #[arg(long)]
         reason: String,
+        /// A reason on a criterion of Art. 16(3), as CRITERION=TEXT
+        /// (repeatable).
+        #[arg(long = "criterion", value_name = "CRITERION=TEXT")]
+        criteria: Vec<String>,
+        /// The conditions of Art. 15(1)-(2) are met (rejected on the
+        /// criteria nonetheless).
+        #[arg(long)]
+        conditions_met: bool,
     },
     /// Send the request back to its requester with questions (NEEDS_INFO).
     Ask {
@@ -72,8 +96,14 @@ pub async fn run(args: ClientArgs, command: DecideCommand) -> anyhow::Result<()>
             grants,
             days,
             note,
+            overrides,
+            justifications,
+            criteria,
+            covered_entities,
         } => {
+            let overrides = pair_overrides(overrides, justifications)?;
             let name = super::request_name(connection, &name).await?;
+            let reasons = parse_criteria(&criteria)?;
             let granted_lines = grants
                 .iter()
                 .map(|g| parse_grant(g))
@@ -109,18 +139,29 @@ pub async fn run(args: ClientArgs, command: DecideCommand) -> anyhow::Result<()>
                     duration_days: days,
                     note,
                     version: 0,
+                    overrides,
+                    reasons,
+                    covered_entities,
                 })?)
                 .await
                 .map_err(server)?
                 .into_inner();
             print(out, &authorised, render)
         }
-        DecideCommand::Reject { name, reason } => {
+        DecideCommand::Reject {
+            name,
+            reason,
+            criteria,
+            conditions_met,
+        } => {
+            let reasons = parse_criteria(&criteria)?;
             let rejected = client
                 .reject_support_request(connection.authed(pb::RejectSupportRequestRequest {
                     name: super::request_name(connection, &name).await?,
                     reason,
                     version: 0,
+                    reasons,
+                    conditions_met,
                 })?)
                 .await
                 .map_err(server)?
@@ -157,6 +198,56 @@ fn parse_grant(grant: &str) -> Result<pb::ServiceLine, UsageError> {
         person_days,
         ..Default::default()
     })
+}
+
+/// Each `--override RULE_ID` with the `--justification` given for it, in
+/// order.
+fn pair_overrides(
+    rules: Vec<String>,
+    justifications: Vec<String>,
+) -> Result<Vec<pb::RuleOverride>, UsageError> {
+    if rules.len() != justifications.len() {
+        return Err(UsageError(format!(
+            "{} --override and {} --justification: give one --justification after each \
+             --override, such as --override CSA-MITIGATION --justification \"...\"",
+            rules.len(),
+            justifications.len()
+        )));
+    }
+    Ok(rules
+        .into_iter()
+        .zip(justifications)
+        .map(|(rule_id, justification)| pb::RuleOverride {
+            rule_id,
+            justification,
+        })
+        .collect())
+}
+
+/// Each `CRITERION=TEXT` as a reason on a criterion of Art. 16(3).
+fn parse_criteria(criteria: &[String]) -> Result<Vec<pb::CriterionReason>, UsageError> {
+    criteria
+        .iter()
+        .map(|text| {
+            let bad = || {
+                let known: Vec<&str> = (1..=5)
+                    .filter_map(|n| pb::Criterion::try_from(n).ok())
+                    .map(|c| c.as_str_name())
+                    .collect();
+                UsageError(format!(
+                    "--criterion `{text}`: expected CRITERION=TEXT, CRITERION one of {}",
+                    known.join(", ")
+                ))
+            };
+            let (criterion, reason) = text.split_once('=').ok_or_else(bad)?;
+            let criterion =
+                pb::Criterion::from_str_name(&criterion.trim().to_uppercase()).ok_or_else(bad)?;
+            Ok(pb::CriterionReason {
+                criterion: criterion as i32,
+                reason: reason.trim().to_owned(),
+            })
+        })
+        .collect()
 }
 
 /// `1d 4h`, `-3h 10m` (overdue), from a protobuf duration.

@@ -64,8 +64,7 @@ const COUNTRY_FIELDS: &[&str] = &[
     "capability_info_updated",
     "specific_conditions",
 ];
-const ORGANISATION_FIELDS: &[&str] =
-    &["display_name", "kind", "country", "single_point_of_contact"];
+const ORGANISATION_FIELDS: &[&str] = &["display_name", "kind", "country"];
 const PROVIDER_FIELDS: &[&str] = &[
     "display_name",
     "country",

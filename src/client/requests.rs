@@ -39,6 +39,22 @@ pub enum RequestCommand {
         #[arg(long)]
         state: Option<String>,
     },
+    /// As your country's single point of contact: transmit a request
+    /// waiting for you to its decider (Art. 15(3)). The requests waiting
+    /// are listed by `reserve request list --state AWAITING_TRANSMISSION`.
+    Transmit {
+        name: String,
+        /// A note for the decider.
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// As your country's single point of contact: return a request waiting
+    /// for you to its filer, with the reason (it goes back to DRAFT).
+    Return {
+        name: String,
+        #[arg(long)]
+        reason: String,
+    },
     /// Withdraw a request in any state before COMPLETED.
     Withdraw {
         name: String,
@@ -151,6 +167,31 @@ pub async fn run(args: ClientArgs, command: RequestCommand) -> anyhow::Result<()
                 }
             }
             print(out, &all, render_list)
+        }
+        RequestCommand::Transmit { name, note } => {
+            let name = super::request_name(connection, &name).await?;
+            let transmitted = client()
+                .await?
+                .transmit_support_request(
+                    connection.authed(pb::TransmitSupportRequestRequest { name, note })?,
+                )
+                .await
+                .map_err(server)?
+                .into_inner();
+            // It has reached its decider: its eligibility, as on a submission.
+            print(out, &transmitted, render)
+        }
+        RequestCommand::Return { name, reason } => {
+            let name = super::request_name(connection, &name).await?;
+            let returned = client()
+                .await?
+                .return_support_request(
+                    connection.authed(pb::ReturnSupportRequestRequest { name, reason })?,
+                )
+                .await
+                .map_err(server)?
+                .into_inner();
+            print(out, &returned, render_brief)
         }
         RequestCommand::Withdraw { name, reason } => {
             let name = super::request_name(connection, &name).await?;

@@ -127,6 +127,8 @@ pub fn router(console: Shared) -> Router {
         .route("/requests/{id}/authorise", post(pages::authorise))
         .route("/requests/{id}/reject", post(pages::reject))
         .route("/requests/{id}/ask", post(pages::ask))
+        .route("/requests/{id}/transmit", post(pages::transmit))
+        .route("/requests/{id}/return", post(pages::give_back))
         .route(
             "/requests/{id}/dispatch",
             get(pages::proposal).post(pages::approve),

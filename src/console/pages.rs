@@ -20,17 +20,20 @@ use crate::app::{
 use crate::domain::actor::{Operation, Role};
 use crate::domain::audit::AuditEvent;
 use crate::domain::command::decision::{
-    AskFields, AskInformation, AuthoriseFields, AuthoriseSupport, GrantFields, Reject, RejectFields,
+    AskFields, AskInformation, AuthoriseFields, AuthoriseSupport, GrantFields, OverrideFields,
+    ReasonFields, Reject, RejectFields,
 };
 use crate::domain::command::dispatch::{
     ApprovePlan, Decline, DeclineFields, LinePlanFields, PlanFields,
 };
-use crate::domain::command::request::{FileReport, ReportFields};
+use crate::domain::command::request::{
+    FileReport, ReportFields, ReturnFields, ReturnToFiler, Transmit, TransmitFields,
+};
 use crate::domain::dispatch::{CapacityCommitment, DeclineReason, Offer};
 use crate::domain::eligibility::Outcome;
 use crate::domain::names::{OfferId, RequestId};
 use crate::domain::priority::PriorityScore;
-use crate::domain::request::{RequestState, ServiceLine, SupportRequest};
+use crate::domain::request::{Criterion, RequestState, ServiceLine, SupportRequest};
 use crate::domain::validation::{Choice, Count, Violations};
 
 /// The header of every signed-in page.
@@ -415,6 +418,52 @@ struct RequestPage {
     forms: RequestForms,
     /// The authorise form's line inputs.
     grants: Vec<GrantInput>,
+    /// The authorise form's inputs of a justification for each failed
+    /// finding: (rule, its finding, the input's name).
+    findings: Vec<(String, String, String)>,
+    /// The inputs of a reason on each criterion of Art. 16(3): (input
+    /// name, label).
+    criteria: Vec<(String, &'static str)>,
+    /// The request waits for the signed-in organisation to transmit it.
+    can_transmit: bool,
+    /// How the request reached its decider: (by, when, note).
+    transmission: Option<(String, String, String)>,
+    /// The decider's assessment, once decided.
+    assessment: Option<AssessmentView>,
+    /// The support period, once dispatch is approved: (from, to, act, ended).
+    support: Option<(String, String, String, bool)>,
+}
+
+/// The decider's assessment as the request page shows it.
+pub struct AssessmentView {
+    pub conditions_met: bool,
+    pub reasons: Vec<(&'static str, String)>,
+    pub overrides: Vec<(String, String)>,
+    pub covered: String,
+}
+
+/// What each criterion of Art. 16(3) is called on the decision forms.
+fn criterion_label(c: Criterion) -> &'static str {
+    match c {
+        Criterion::ScaleAndSeverity => "(a) Scale and severity of the incident",
+        Criterion::EssentialEntities => "(b) Type of entities affected",
+        Criterion::Impact => "(c) Potential impact on the countries or Union entities",
+        Criterion::CrossBorder => "(d) Cross-border nature and risk of spill-over",
+        Criterion::OwnMeasures => "(e) Measures taken by the user itself",
+    }
+}
+
+/// The reasons typed on a decision form, one input per criterion; an input
+/// left empty gives none.
+fn posted_reasons(posted: &Posted) -> Vec<ReasonFields> {
+    Criterion::ALL
+        .iter()
+        .filter(|c| !posted.get(&format!("criterion-{}", c.as_str())).is_empty())
+        .map(|c| ReasonFields {
+            criterion: (*c).into(),
+            reason: posted.get(&format!("criterion-{}", c.as_str())).to_owned(),
+        })
+        .collect()
 }
 
 /// The forms of a request's page: one at most was sent back.
@@ -424,6 +473,8 @@ pub struct RequestForms {
     pub ask: Form,
     pub reject: Form,
     pub report: Form,
+    pub transmit: Form,
+    pub give_back: Form,
 }
 
 /// One line of the authorise form: the person-days to grant.
@@ -582,7 +633,60 @@ async fn request_page(
                     | RequestState::Dispatching
                     | RequestState::WaitingCapacity
             ),
-        can_report: user.role() == Role::Requester && r.state == RequestState::Completed,
+        can_report: user.role() == Role::Requester
+            && r.organisation == user.actor.organisation
+            && r.summary_report.is_none()
+            && (r.state == RequestState::Completed
+                || (r.state == RequestState::Withdrawn
+                    && offers
+                        .iter()
+                        .any(|o| o.state == crate::domain::dispatch::OfferState::Delivered))),
+        findings: latest
+            .map(|d| {
+                d.failed_findings()
+                    .map(|f| {
+                        (
+                            f.rule_id.clone(),
+                            f.message.clone(),
+                            format!("override-{}", f.rule_id),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        criteria: Criterion::ALL
+            .iter()
+            .map(|c| (format!("criterion-{}", c.as_str()), criterion_label(*c)))
+            .collect(),
+        can_transmit: user.role() == Role::Requester
+            && r.state == RequestState::AwaitingTransmission
+            && r.contact_point.as_deref() == Some(user.actor.organisation.as_str()),
+        transmission: r
+            .transmission
+            .as_ref()
+            .map(|t| (t.by.clone(), format::time(t.at), t.note.clone())),
+        assessment: r.assessment.as_ref().map(|a| AssessmentView {
+            conditions_met: a.conditions_met,
+            reasons: a
+                .reasons
+                .iter()
+                .map(|x| (criterion_label(x.criterion), x.reason.clone()))
+                .collect(),
+            overrides: a
+                .overrides
+                .iter()
+                .map(|o| (o.rule_id.clone(), o.justification.clone()))
+                .collect(),
+            covered: a.covered_entities.join(", "),
+        }),
+        support: r.support.as_ref().map(|p| {
+            (
+                format::time(p.starts),
+                format::time(p.ends),
+                p.council_act.clone().unwrap_or_default(),
+                p.ended || now >= p.ends,
+            )
+        }),
         report: r.summary_report.as_ref().map(|s| {
             (
                 s.service_provided.clone(),
@@ -682,6 +786,26 @@ pub async fn authorise(
             duration_days: Count::Text(posted.get("duration_days").to_owned()),
             note: posted.get("note").to_owned(),
             version,
+            overrides: at
+                .request
+                .evaluations
+                .last()
+                .map(|d| {
+                    d.failed_findings()
+                        .filter(|f| !posted.get(&format!("override-{}", f.rule_id)).is_empty())
+                        .map(|f| OverrideFields {
+                            rule_id: f.rule_id.clone(),
+                            justification: posted
+                                .get(&format!("override-{}", f.rule_id))
+                                .to_owned(),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            reasons: posted_reasons(&posted),
+            // Every entity the evaluation judged covered (the API may name
+            // fewer).
+            covered_entities: Vec::new(),
         };
         AuthoriseSupport::parse(&fields, at)
     })
@@ -701,7 +825,8 @@ pub async fn authorise(
                         ("granted_lines", "grant-0"),
                         ("duration_days", "duration"),
                         ("note", "authorise-note"),
-                    ])(field),
+                    ])(field)
+                    .or_else(|| place_decision_field(&posted, field, "authorise")),
                 }
             });
             let forms = RequestForms {
@@ -745,16 +870,105 @@ pub async fn reject(
         name: id.name(),
         reason: posted.get("reason").to_owned(),
         version: version(&posted)?,
+        reasons: posted_reasons(&posted),
+        conditions_met: posted.get("conditions_met") == "yes",
     }) {
         Ok(command) => decisions::reject(app, actor, command).await,
         Err(v) => Err(v.into()),
     };
     answer_request_form(app, &posted, &id, answer, |v| RequestForms {
-        reject: Form::refused(
+        reject: Form::refused(&posted, v, "reject-form", |field| {
+            place_by_name(&[("reason", "reason")])(field)
+                .or_else(|| place_decision_field(&posted, field, "reject"))
+        }),
+        ..Default::default()
+    })
+    .await
+}
+
+/// The input of a decision form a refusal of a reason or an override names:
+/// `reasons[i]` is the i-th criterion given, `overrides[i]` the i-th
+/// finding set aside.
+fn place_decision_field(posted: &Posted, field: &str, form: &str) -> Option<(String, String)> {
+    let index = |prefix: &str| {
+        field
+            .strip_prefix(prefix)?
+            .split(']')
+            .next()?
+            .parse::<usize>()
+            .ok()
+    };
+    if let Some(i) = index("reasons[") {
+        let c = Criterion::ALL
+            .iter()
+            .filter(|c| !posted.get(&format!("criterion-{}", c.as_str())).is_empty())
+            .nth(i)?;
+        let input = format!("criterion-{}", c.as_str());
+        return Some((input.clone(), format!("{form}-{input}")));
+    }
+    if let Some(i) = index("overrides[") {
+        let (name, _) = posted
+            .fields
+            .iter()
+            .filter(|(k, v)| k.starts_with("override-") && !v.trim().is_empty())
+            .nth(i)?;
+        return Some((name.clone(), format!("{form}-{name}")));
+    }
+    None
+}
+
+/// TransmitSupportRequest: the contact point sends the request on to its
+/// decider, with an optional note.
+pub async fn transmit(
+    State(console): State<Shared>,
+    Path(id): Path<String>,
+    posted: Posted,
+) -> Result<Response, PageError> {
+    let app = &console.app;
+    let actor = posted.user.permit(Operation::Transmit)?;
+    let id = request_id(&id)?;
+    let answer = match Transmit::parse(&TransmitFields {
+        name: id.name(),
+        note: posted.get("note").to_owned(),
+    }) {
+        Ok(command) => requests::transmit(app, actor, command).await,
+        Err(v) => Err(v.into()),
+    };
+    answer_request_form(app, &posted, &id, answer, |v| RequestForms {
+        transmit: Form::refused(
             &posted,
             v,
-            "reject-form",
-            place_by_name(&[("reason", "reason")]),
+            "transmit-form",
+            place_by_name(&[("note", "transmit-note")]),
+        ),
+        ..Default::default()
+    })
+    .await
+}
+
+/// ReturnSupportRequest: the contact point sends the request back to its
+/// filer, with the reason.
+pub async fn give_back(
+    State(console): State<Shared>,
+    Path(id): Path<String>,
+    posted: Posted,
+) -> Result<Response, PageError> {
+    let app = &console.app;
+    let actor = posted.user.permit(Operation::Transmit)?;
+    let id = request_id(&id)?;
+    let answer = match ReturnToFiler::parse(&ReturnFields {
+        name: id.name(),
+        reason: posted.get("reason").to_owned(),
+    }) {
+        Ok(command) => requests::return_to_filer(app, actor, command).await,
+        Err(v) => Err(v.into()),
+    };
+    answer_request_form(app, &posted, &id, answer, |v| RequestForms {
+        give_back: Form::refused(
+            &posted,
+            v,
+            "return-form",
+            place_by_name(&[("reason", "return-reason")]),
         ),
         ..Default::default()
     })

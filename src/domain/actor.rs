@@ -33,6 +33,9 @@ impl Role {
 pub enum Operation {
     /// Create, edit, submit and withdraw requests; file the summary report.
     FileRequests,
+    /// Transmit a request waiting for its country's single point of contact,
+    /// or return it to its filer (the contact point's staff, Art. 15(3)).
+    Transmit,
     /// Read requests (their list, one, its page).
     ReadRequests,
     /// The assessment queue; authorise, reject, ask for information.
@@ -65,6 +68,7 @@ impl Operation {
         use Role::*;
         match self {
             Operation::FileRequests => &[Requester],
+            Operation::Transmit => &[Requester],
             Operation::ReadRequests => &[Requester, DutyOfficer, Commission, Auditor],
             Operation::Decide => &[DutyOfficer, Commission],
             Operation::Dispatch => &[DutyOfficer],

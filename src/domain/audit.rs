@@ -96,11 +96,14 @@ impl AuditEvent {
 pub enum Owner {
     Request {
         organisation: String,
+        /// The single point of contact it goes through, if not its filer.
+        contact_point: Option<String>,
         third_country: bool,
     },
     Offer {
         provider: String,
         organisation: String,
+        contact_point: Option<String>,
         third_country: bool,
     },
     /// Countries, organisations, providers and their capacity.
@@ -118,7 +121,8 @@ pub enum Visibility {
 }
 
 /// Requesters see their organisation's requests and the offers made for
-/// them; providers their own offers, redacted; the Commission third-country
+/// them (and their country's contact point those that go through it);
+/// providers their own offers, redacted; the Commission third-country
 /// requests; administrators the registry; duty officers and auditors all.
 pub fn visibility(actor: &super::actor::Actor, owner: Option<&Owner>) -> Visibility {
     use super::actor::Role;
@@ -126,8 +130,23 @@ pub fn visibility(actor: &super::actor::Actor, owner: Option<&Owner>) -> Visibil
         (Role::DutyOfficer | Role::Auditor, _) => Visibility::Full,
         (
             Role::Requester,
-            Some(Owner::Request { organisation, .. } | Owner::Offer { organisation, .. }),
-        ) if *organisation == actor.organisation => Visibility::Full,
+            Some(
+                Owner::Request {
+                    organisation,
+                    contact_point,
+                    ..
+                }
+                | Owner::Offer {
+                    organisation,
+                    contact_point,
+                    ..
+                },
+            ),
+        ) if *organisation == actor.organisation
+            || contact_point.as_deref() == Some(actor.organisation.as_str()) =>
+        {
+            Visibility::Full
+        }
         (Role::Provider, Some(Owner::Offer { provider, .. }))
             if *provider == actor.organisation =>
         {

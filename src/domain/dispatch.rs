@@ -97,7 +97,12 @@ code_enum!(
         ReportDue = "REPORT_DUE",
         /// A capacity commitment's period begins: waiting requests may use it.
         CapacityStarts = "CAPACITY_STARTS",
-
+        /// A request's support period ends soon: the duty officers, the
+        /// decider and the requester are told.
+        SupportEnding = "SUPPORT_ENDING",
+        /// A request's support period ends: open offers are withdrawn, no
+        /// offer, agreement or re-match is made after it.
+        SupportEnds = "SUPPORT_ENDS",
     }
 );
 

@@ -19,10 +19,35 @@ code_enum!(Outcome {
     NotApplicable = "NOT_APPLICABLE",
 });
 
+code_enum!(
+    /// What a rule's FAIL does: a legal bar makes the request INELIGIBLE
+    /// (no one may set it aside); a finding goes to the decider as a
+    /// recommendation to reject, which the decider may set aside with a
+    /// justification (Art. 16(3), 19(10)).
+    #[derive(Default)]
+    RuleKind {
+        LegalBar = "LEGAL_BAR",
+        #[default]
+        Finding = "FINDING",
+    }
+);
+
+/// The legal bars of the Act: not a user under Art. 14(3); a third country
+/// whose association does not cover the Reserve; no Council implementing
+/// act in force; no capability information under Art. 19(2). The rule
+/// file states each rule's kind, and must state these.
+pub const LEGAL_BARS: [&str; 4] = [
+    "CSA-USER",
+    "CSA-TC-ASSOC",
+    "CSA-TC-COUNCIL",
+    "CSA-TC-CAPINFO",
+];
+
 /// One rule as the rule-set file words it.
 #[derive(Debug, Clone, Deserialize)]
 pub struct RuleDef {
     pub id: String,
+    pub kind: RuleKind,
     pub article: String,
     pub description: String,
     #[serde(default)]
@@ -46,6 +71,17 @@ pub struct Deadlines {
 #[derive(Debug, Clone, Deserialize)]
 pub struct PriorityConfig {
     pub weights: super::priority::Weights,
+    /// Scores this close count as equal, and the order then goes by the
+    /// kind of user and the time of transmission (Art. 16(4)).
+    pub tie_tolerance: f64,
+}
+
+/// The support period's notices.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SupportPolicy {
+    /// Days before the end of a support period when the duty officers, the
+    /// decider and the requester are told.
+    pub warning_days: u32,
 }
 
 /// A versioned rule set with its thresholds, deadlines and priority weights.
@@ -56,6 +92,7 @@ pub struct RuleSet {
     pub deadlines: Deadlines,
     pub priority: PriorityConfig,
     pub offers: super::dispatch::OfferPolicy,
+    pub support: SupportPolicy,
     pub rules: Vec<RuleDef>,
 }
 
@@ -81,6 +118,8 @@ pub enum RuleSetError {
     Unknown(String),
     #[error("the rule set defines {0} twice")]
     Duplicate(String),
+    #[error("the rule set gives {0} the kind {1}; the Act makes it {2}")]
+    Kind(String, RuleKind, RuleKind),
 }
 
 impl RuleSet {
@@ -93,6 +132,14 @@ impl RuleSet {
             }
             if !seen.insert(rule.id.as_str()) {
                 return Err(RuleSetError::Duplicate(rule.id.clone()));
+            }
+            let act = if LEGAL_BARS.contains(&rule.id.as_str()) {
+                RuleKind::LegalBar
+            } else {
+                RuleKind::Finding
+            };
+            if rule.kind != act {
+                return Err(RuleSetError::Kind(rule.id.clone(), rule.kind, act));
             }
         }
         match RULE_IDS.iter().find(|id| !seen.contains(**id)) {
@@ -112,9 +159,20 @@ impl RuleSet {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RuleResult {
     pub rule_id: String,
+    #[serde(default)]
+    pub kind: RuleKind,
     pub article: String,
     pub outcome: Outcome,
     pub message: String,
+}
+
+/// Whether support may be used for one affected entity (Art. 16(8)).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntityCoverage {
+    pub name: String,
+    pub covered: bool,
+    /// Why not, when not.
+    pub reason: String,
 }
 
 /// One evaluation, as stored with the request.
@@ -124,6 +182,32 @@ pub struct Decision {
     pub evaluated_at: DateTime<Utc>,
     pub outcome: RequestState,
     pub results: Vec<RuleResult>,
+    /// Each affected entity, judged on its own.
+    #[serde(default)]
+    pub entities: Vec<EntityCoverage>,
+}
+
+impl Decision {
+    /// The findings that failed: each a reason to reject that the decider
+    /// may set aside with a justification.
+    pub fn failed_findings(&self) -> impl Iterator<Item = &RuleResult> {
+        self.results
+            .iter()
+            .filter(|r| r.kind == RuleKind::Finding && r.outcome == Outcome::Fail)
+    }
+
+    /// Whether the decider is recommended to reject.
+    pub fn recommends_rejection(&self) -> bool {
+        self.failed_findings().next().is_some()
+    }
+
+    /// The affected entities support may be used for.
+    pub fn covered_entities(&self) -> impl Iterator<Item = &str> {
+        self.entities
+            .iter()
+            .filter(|e| e.covered)
+            .map(|e| e.name.as_str())
+    }
 }
 
 /// What the rules look at.
@@ -131,7 +215,12 @@ pub struct Input<'a> {
     pub content: &'a RequestContent,
     pub organisation: &'a Organisation,
     pub country: &'a Country,
+    /// When the request reached its decider.
     pub submitted_at: DateTime<Utc>,
+    /// The organisation that transmitted it to its decider (its country's
+    /// single point of contact, or the filer when the country designates
+    /// none or the filer is CERT-EU).
+    pub transmitted_by: &'a str,
 }
 
 /// A rule's verdict with a detail appended to its message.
@@ -166,8 +255,10 @@ fn user(kind: OrganisationKind) -> User {
     }
 }
 
-/// Evaluates every rule; any FAIL makes the request INELIGIBLE, otherwise
-/// any MISSING_INFO makes it NEEDS_INFO, otherwise it is ELIGIBLE.
+/// Evaluates every rule: a legal bar's FAIL makes the request INELIGIBLE;
+/// otherwise any MISSING_INFO makes it NEEDS_INFO (back to the requester);
+/// otherwise it is ELIGIBLE, with a recommendation to reject when a finding
+/// failed (`Decision::recommends_rejection`).
 pub fn evaluate(rules: &RuleSet, input: &Input<'_>) -> Decision {
     let results: Vec<RuleResult> = RULE_IDS
         .iter()
@@ -188,13 +279,17 @@ pub fn evaluate(rules: &RuleSet, input: &Input<'_>) -> Decision {
                 .join(" ");
             RuleResult {
                 rule_id: (*id).to_owned(),
+                kind: def.kind,
                 article: def.article.clone(),
                 outcome,
                 message,
             }
         })
         .collect();
-    let outcome = if results.iter().any(|r| r.outcome == Outcome::Fail) {
+    let outcome = if results
+        .iter()
+        .any(|r| r.kind == RuleKind::LegalBar && r.outcome == Outcome::Fail)
+    {
         RequestState::Ineligible
     } else if results.iter().any(|r| r.outcome == Outcome::MissingInfo) {
         RequestState::NeedsInfo
@@ -206,7 +301,41 @@ pub fn evaluate(rules: &RuleSet, input: &Input<'_>) -> Decision {
         evaluated_at: input.submitted_at,
         outcome,
         results,
+        entities: coverage(input),
     }
+}
+
+/// Each affected entity judged on its own (Art. 16(8)): Member States and
+/// third countries, an entity in a sector of NIS2 Annex I or II (or its
+/// equivalent); CERT-EU, a Union entity.
+fn coverage(input: &Input<'_>) -> Vec<EntityCoverage> {
+    let who = user(input.organisation.kind);
+    input
+        .content
+        .affected_entities
+        .iter()
+        .map(|e| {
+            let (covered, reason) = match who {
+                User::CertEu if e.sector == Sector::UnionEntity => (true, String::new()),
+                User::CertEu => (
+                    false,
+                    "CERT-EU requests support for Union entities only.".into(),
+                ),
+                User::MemberState | User::ThirdCountry if e.sector.is_nis2() => {
+                    (true, String::new())
+                }
+                User::MemberState | User::ThirdCountry => (
+                    false,
+                    format!("{} is not a sector of NIS2 Annex I or II.", e.sector),
+                ),
+            };
+            EntityCoverage {
+                name: e.name.clone(),
+                covered,
+                reason,
+            }
+        })
+        .collect()
 }
 
 fn check(id: &str, rules: &RuleSet, input: &Input<'_>) -> Verdict {
@@ -234,12 +363,16 @@ fn check(id: &str, rules: &RuleSet, input: &Input<'_>) -> Verdict {
                 ))
             }
         }
-        "CSA-ROUTE" => match who {
-            User::CertEu => pass(),
-            _ if org.single_point_of_contact => pass(),
-            _ => fail(format!(
-                "{} is not the single point of contact of {}.",
-                org.id, country.code
+        "CSA-ROUTE" => match (who, &country.single_point_of_contact) {
+            (User::CertEu, _) => pass(),
+            (_, Some(spoc)) if spoc == input.transmitted_by => pass(),
+            (_, Some(spoc)) => fail(format!(
+                "It was transmitted by {}, not by {spoc}, the single point of contact of {}.",
+                input.transmitted_by, country.code
+            )),
+            (_, None) => fail(format!(
+                "{} has designated no single point of contact to transmit it.",
+                country.code
             )),
         },
         "CSA-CLASS" => {
@@ -358,8 +491,22 @@ fn check(id: &str, rules: &RuleSet, input: &Input<'_>) -> Verdict {
                 User::CertEu => s == Sector::UnionEntity,
                 User::MemberState | User::ThirdCountry => s.is_nis2(),
             };
-            if content.affected_entities.iter().any(|e| served(e.sector)) {
-                pass()
+            let outside: Vec<&str> = content
+                .affected_entities
+                .iter()
+                .filter(|e| !served(e.sector))
+                .map(|e| e.name.as_str())
+                .collect();
+            if outside.len() < content.affected_entities.len() {
+                if outside.is_empty() {
+                    pass()
+                } else {
+                    // Support may be used only for the entities covered.
+                    Verdict(
+                        Outcome::Pass,
+                        format!("Not covered: {}.", outside.join(", ")),
+                    )
+                }
             } else if who == User::CertEu {
                 fail("CERT-EU requests support for Union entities.")
             } else {
@@ -430,6 +577,7 @@ mod tests {
                     valid_from: day("2025-07-14"),
                     valid_until: day("2026-07-13"),
                     max_support_days: None,
+                    repealed_on: None,
                 }],
                 single_point_of_contact: Some("md-spoc".into()),
                 capability_info_received: Some(day("2025-06-02")),
@@ -483,6 +631,7 @@ mod tests {
                 organisation: &org,
                 country: &country,
                 submitted_at: at.parse().unwrap(),
+                transmitted_by: "md-spoc",
             },
         )
     }

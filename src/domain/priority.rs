@@ -28,24 +28,51 @@ pub struct PriorityScore {
     pub impact: f64,
     pub cross_border: f64,
     pub own_measures: f64,
+    /// The total's band of the rule set's tolerance (`total / tolerance`,
+    /// rounded down): scores in one band count as equal (Art. 16(4)).
+    #[serde(default)]
+    pub band: i64,
 }
 
-/// Scores a request. Degrees:
-/// - scale and severity: severity LOW 0.25 .. CRITICAL 1.0, times 0.75, plus
-///   0.25 for a large-scale (or equivalent) incident;
-/// - essential entities: 0.5 for each essential entity, 0.25 for each
+/// How far a text goes: 0 when shorter than `min` characters, then 0.4,
+/// 0.7 from twice `min`, and 1 from four times `min` (a one-line statement
+/// against a described one).
+fn described(text: &str, min: usize) -> f64 {
+    let chars = text.trim().chars().count();
+    if chars >= 4 * min {
+        1.0
+    } else if chars >= 2 * min {
+        0.7
+    } else if chars >= min {
+        0.4
+    } else {
+        0.0
+    }
+}
+
+/// Scores a request. Degrees, each discriminating between requests on its
+/// own ground (criterion (b) looks at the entities, (c) at the stated
+/// impact, (d) at the other countries, (e) at the user's own measures):
+/// - (a) scale and severity: severity LOW 0.25 .. CRITICAL 1.0, times 0.75,
+///   plus 0.25 for a large-scale (or equivalent) incident;
+/// - (b) essential entities: 0.5 for each essential entity, 0.25 for each
 ///   important one, at most 1;
-/// - impact: the most critical sector affected (NIS2 Annex I or a Union
-///   entity 1.0, Annex II 0.6, other 0.3), or 0 with no entity;
-/// - cross-border: other countries affected besides the user's own, 0.5
+/// - (c) impact on the countries or Union entities affected: 0.6 times how
+///   far the potential impact is described (`described`, with
+///   `min_chars`), plus 0.4 times the countries affected, the user's own
+///   included (one third each, at most 1);
+/// - (d) cross-border: other countries affected besides the user's own, 0.5
 ///   for one, 1.0 for two or more;
-/// - own measures: 1.0 when mitigation measures are described with at least
-///   `min_mitigation_chars` characters.
+/// - (e) the user's own measures, graded by how far they are described
+///   (`described`: 0.4 from `min_chars`, 0.7 from twice, 1 from four times).
+///
+/// The band is the total over `tolerance`, rounded down.
 pub fn score(
     content: &RequestContent,
     own_country: &str,
     weights: &Weights,
-    min_mitigation_chars: usize,
+    min_chars: usize,
+    tolerance: f64,
 ) -> PriorityScore {
     let severity = match content.severity {
         Severity::Low => 0.25,
@@ -66,19 +93,16 @@ pub fn score(
             EntityType::OtherEntity => 0.0,
         })
         .sum();
-    let impact = content
-        .affected_entities
+    let mut countries: Vec<&str> = content
+        .countries_affected
         .iter()
-        .map(|e| {
-            if e.sector.is_annex_i() || e.sector == super::codes::Sector::UnionEntity {
-                1.0
-            } else if e.sector.is_nis2() {
-                0.6
-            } else {
-                0.3
-            }
-        })
-        .fold(0.0, f64::max);
+        .map(String::as_str)
+        .chain(std::iter::once(own_country))
+        .collect();
+    countries.sort_unstable();
+    countries.dedup();
+    let impact = 0.6 * described(&content.potential_impact, min_chars)
+        + 0.4 * (countries.len() as f64 / 3.0).min(1.0);
     let others = content
         .countries_affected
         .iter()
@@ -89,11 +113,7 @@ pub fn score(
         1 => 0.5,
         _ => 1.0,
     };
-    let own = if content.mitigation_measures.trim().chars().count() >= min_mitigation_chars {
-        1.0
-    } else {
-        0.0
-    };
+    let own = described(&content.mitigation_measures, min_chars);
     let parts = PriorityScore {
         total: 0.0,
         scale_and_severity: round(weights.scale_and_severity * (0.75 * severity + 0.25 * large)),
@@ -101,17 +121,27 @@ pub fn score(
         impact: round(weights.impact * impact),
         cross_border: round(weights.cross_border * cross_border),
         own_measures: round(weights.own_measures * own),
+        band: 0,
     };
+    let total = round(
+        parts.scale_and_severity
+            + parts.essential_entities
+            + parts.impact
+            + parts.cross_border
+            + parts.own_measures,
+    );
     PriorityScore {
-        total: round(
-            parts.scale_and_severity
-                + parts.essential_entities
-                + parts.impact
-                + parts.cross_border
-                + parts.own_measures,
-        ),
+        total,
+        band: band(total, tolerance),
         ..parts
     }
+}
+
+/// The band of `total` for `tolerance` (a tolerance of 0 bands by
+/// hundredths, the scores' precision).
+pub fn band(total: f64, tolerance: f64) -> i64 {
+    let width = if tolerance > 0.0 { tolerance } else { 0.01 };
+    ((total + 1e-9) / width).floor() as i64
 }
 
 /// Two decimals, so that equal inputs give equal scores across platforms.
@@ -129,58 +159,60 @@ pub fn user_rank(kind: OrganisationKind) -> u8 {
 }
 
 /// A total order for paging a queue: `queue_order`, then the request id.
-/// Scores have two decimals, so they compare exactly as hundredths.
 pub fn queue_position(k: &QueueKey, id: &str) -> (i64, u8, i64, String) {
     (
-        -(k.total * 100.0).round() as i64,
+        -k.band,
         user_rank(k.kind),
-        k.submitted_at.timestamp_micros(),
+        k.transmitted_at.timestamp_micros(),
         id.to_owned(),
     )
 }
 
 /// The queue position as text that sorts as `queue_position` does, for an
-/// indexed column: the score's complement in hundredths (6 digits), the
-/// user's rank (1), the submission in microseconds since 1970 (17), then
-/// the request id. Fixed widths, so that comparing the text compares the
-/// parts in turn; at most 60 characters with a UUID.
+/// indexed column: the band's complement (6 digits), the user's rank (1),
+/// the transmission in microseconds since 1970 (17), then the request id.
+/// Fixed widths, so that comparing the text compares the parts in turn; at
+/// most 60 characters with a UUID.
 pub fn queue_key(k: &QueueKey, id: &str) -> String {
-    let hundredths = (k.total * 100.0).round().clamp(0.0, 999_999.0) as i64;
     format!(
         "{:06}{}{:017}{id}",
-        999_999 - hundredths,
+        999_999 - k.band.clamp(0, 999_999),
         user_rank(k.kind),
-        k.submitted_at.timestamp_micros().max(0)
+        k.transmitted_at.timestamp_micros().max(0)
     )
 }
 
 /// What the queue order looks at.
 #[derive(Debug, Clone, Copy)]
 pub struct QueueKey {
-    pub total: f64,
+    /// The score's band (`PriorityScore::band`).
+    pub band: i64,
     pub kind: OrganisationKind,
-    pub submitted_at: DateTime<Utc>,
+    /// When the request reached its decider.
+    pub transmitted_at: DateTime<Utc>,
 }
 
-/// Higher score first; on equal scores Member State users first (Art. 16(4)),
-/// then CERT-EU, then third countries; then the earlier submission.
+/// Higher band first; within a band (scores equal within the tolerance)
+/// Member State users first (Art. 16(4)), then CERT-EU, then third
+/// countries; then the earlier transmission.
 pub fn queue_order(a: &QueueKey, b: &QueueKey) -> Ordering {
     let rank = user_rank;
-    b.total
-        .total_cmp(&a.total)
+    b.band
+        .cmp(&a.band)
         .then(rank(a.kind).cmp(&rank(b.kind)))
-        .then(a.submitted_at.cmp(&b.submitted_at))
+        .then(a.transmitted_at.cmp(&b.transmitted_at))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// A key at the tolerance of the shipped rule set (2 points).
     fn key(total: f64, kind: OrganisationKind, at: &str) -> QueueKey {
         QueueKey {
-            total,
+            band: band(total, 2.0),
             kind,
-            submitted_at: at.parse().unwrap(),
+            transmitted_at: at.parse().unwrap(),
         }
     }
 
@@ -212,29 +244,88 @@ mod tests {
     }
 
     #[test]
-    fn higher_scores_first_then_member_states_then_earlier() {
+    fn higher_bands_first_then_member_states_then_earlier() {
         let mut keys = [
             key(50.0, OrganisationKind::CertEu, "2026-01-01T00:00:00Z"),
             key(50.0, OrganisationKind::MsCsirt, "2026-01-01T02:00:00Z"),
             key(80.0, OrganisationKind::TcCsirt, "2026-01-01T03:00:00Z"),
             key(
-                50.0,
+                51.5,
                 OrganisationKind::MsCrisisAuthority,
                 "2026-01-01T01:00:00Z",
             ),
-            key(50.0, OrganisationKind::TcAuthority, "2026-01-01T00:00:00Z"),
+            key(50.9, OrganisationKind::TcAuthority, "2026-01-01T00:00:00Z"),
         ];
         keys.sort_by(queue_order);
-        let order: Vec<_> = keys.iter().map(|k| (k.total, k.kind)).collect();
+        let order: Vec<_> = keys.iter().map(|k| k.kind).collect();
+        // 50, 50.9 and 51.5 are one band (50 to 52): Member States first.
         assert_eq!(
             order,
             [
-                (80.0, OrganisationKind::TcCsirt),
-                (50.0, OrganisationKind::MsCrisisAuthority),
-                (50.0, OrganisationKind::MsCsirt),
-                (50.0, OrganisationKind::CertEu),
-                (50.0, OrganisationKind::TcAuthority),
+                OrganisationKind::TcCsirt,
+                OrganisationKind::MsCrisisAuthority,
+                OrganisationKind::MsCsirt,
+                OrganisationKind::CertEu,
+                OrganisationKind::TcAuthority,
             ]
         );
+    }
+
+    fn content(impact: &str, measures: &str, countries: &[&str]) -> RequestContent {
+        use crate::domain::codes::{IncidentCategory, Tlp};
+        use crate::domain::request::ContactPoint;
+        RequestContent {
+            title: "t".into(),
+            description: "d".into(),
+            category: IncidentCategory::Ransomware,
+            classification: Classification::Significant,
+            capacity_exceeded_declared: false,
+            severity: Severity::High,
+            detected_at: "2026-01-01T00:00:00Z".parse().unwrap(),
+            affected_entities: Vec::new(),
+            countries_affected: countries.iter().map(|c| (*c).to_owned()).collect(),
+            potential_impact: impact.into(),
+            mitigation_measures: measures.into(),
+            other_support: String::new(),
+            service_lines: Vec::new(),
+            tlp: Tlp::Amber,
+            contact: ContactPoint {
+                name: "n".into(),
+                email: "e@x.eu".into(),
+                phone: String::new(),
+            },
+        }
+    }
+
+    fn weights() -> Weights {
+        Weights {
+            scale_and_severity: 35.0,
+            essential_entities: 20.0,
+            impact: 20.0,
+            cross_border: 15.0,
+            own_measures: 10.0,
+        }
+    }
+
+    #[test]
+    fn own_measures_are_graded_by_how_far_they_are_described() {
+        let line = "Isolated the affected network segment.";
+        let more = format!("{line} Restored from offline backups.");
+        let most = [line; 3].join(" Restored from offline backups.");
+        let grade = |m: &str| score(&content("", m, &[]), "RO", &weights(), 30, 2.0).own_measures;
+        assert_eq!(grade(""), 0.0);
+        assert_eq!(grade(line), 4.0);
+        assert_eq!(grade(&more), 7.0);
+        assert_eq!(grade(&most), 10.0);
+    }
+
+    #[test]
+    fn impact_looks_at_the_stated_impact_and_the_countries_affected() {
+        let stated = "Outage of electricity distribution to 400,000 households for days.";
+        let impact =
+            |i: &str, c: &[&str]| score(&content(i, "", c), "RO", &weights(), 30, 2.0).impact;
+        assert!(impact(stated, &["RO"]) > impact("", &["RO"]));
+        assert!(impact(stated, &["RO", "MD", "BG"]) > impact(stated, &["RO"]));
+        assert_eq!(impact("", &["RO"]), 2.67);
     }
 }

@@ -15,6 +15,8 @@ pub struct CouncilAct {
     pub valid_from: NaiveDate,
     pub valid_until: NaiveDate,
     pub max_support_days: Option<u32>,
+    /// The day it is repealed from, if it is (in force until the day before).
+    pub repealed_on: Option<NaiveDate>,
 }
 
 impl CouncilAct {
@@ -26,11 +28,21 @@ impl CouncilAct {
                 format!("{field}.valid_until"),
                 "must not be before valid_from",
             );
-        } else if Some(self.valid_until) > self.valid_from.checked_add_months(Months::new(12)) {
+        } else if self
+            .valid_from
+            .checked_add_months(Months::new(12))
+            .is_none_or(|year| self.valid_until >= year)
+        {
+            // A year from 1 March runs to the last day of February.
             violations.add(
                 format!("{field}.valid_until"),
-                "must be at most one year after valid_from (Art. 19(4))",
+                "must be within one year of valid_from (Art. 19(4))",
             );
+        }
+        if let Some(repealed) = self.repealed_on
+            && repealed <= self.valid_from
+        {
+            violations.add(format!("{field}.repeal_date"), "must be after valid_from");
         }
         if let Some(days) = self.max_support_days
             && !(MIN_SUPPORT_DAYS_CAP..=366).contains(&days)
@@ -43,7 +55,16 @@ impl CouncilAct {
     }
 
     pub fn in_force_on(&self, day: NaiveDate) -> bool {
-        self.valid_from <= day && day <= self.valid_until
+        self.valid_from <= day && day <= self.last_day()
+    }
+
+    /// The last day it is in force: its `valid_until`, or the day before
+    /// its repeal.
+    pub fn last_day(&self) -> NaiveDate {
+        match self.repealed_on.and_then(|r| r.pred_opt()) {
+            Some(before) if before < self.valid_until => before,
+            _ => self.valid_until,
+        }
     }
 }
 
@@ -155,15 +176,18 @@ mod tests {
             valid_from: from.parse().unwrap(),
             valid_until: until.parse().unwrap(),
             max_support_days: cap,
+            repealed_on: None,
         }
     }
 
     #[test]
     fn council_act_at_most_one_year() {
         let mut v = Violations::new();
-        act("2025-07-14", "2026-07-14", Some(75)).check("a", &mut v);
+        act("2025-07-14", "2026-07-13", Some(75)).check("a", &mut v);
+        act("2024-03-01", "2025-02-28", None).check("a", &mut v);
         assert!(v.is_empty(), "{v}");
-        act("2025-07-14", "2026-07-15", None).check("b", &mut v);
+        // 366 days: a day more than a year.
+        act("2025-07-14", "2026-07-14", None).check("b", &mut v);
         act("2025-07-14", "2025-07-13", None).check("c", &mut v);
         act("2025-07-14", "2026-01-01", Some(74)).check("d", &mut v);
         let fields: Vec<_> = v.iter().map(|x| x.field.as_str()).collect();

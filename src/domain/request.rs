@@ -47,6 +47,7 @@ code_enum!(
         Reported = "REPORTED",
         Closed = "CLOSED",
         Withdrawn = "WITHDRAWN",
+        AwaitingTransmission = "AWAITING_TRANSMISSION",
     }
 );
 
@@ -56,7 +57,14 @@ pub enum Action {
     Edit,
     Submit,
     Withdraw,
-    /// The eligibility engine's outcome: ELIGIBLE, INELIGIBLE or NEEDS_INFO.
+    /// A request of a user that is not its country's single point of
+    /// contact waits for the contact point (Art. 15(3)).
+    AwaitTransmission,
+    /// The contact point sends it back to its filer.
+    Return,
+    /// The eligibility engine's outcome: ELIGIBLE, INELIGIBLE or NEEDS_INFO,
+    /// when the request reaches its decider (on submission by a contact
+    /// point, or on transmission).
     Assess(RequestState),
     /// An eligible third-country request goes to the Commission.
     Refer,
@@ -73,6 +81,8 @@ pub enum Action {
     AllActive,
     /// Every line is delivered.
     AllDelivered,
+    /// The support period ended before every line was delivered.
+    EndSupport,
     Report,
     Close,
 }
@@ -92,7 +102,12 @@ impl RequestState {
         let next = match (action, self) {
             (Action::Edit, Draft | NeedsInfo) => Some(self),
             (Action::Submit, Draft | NeedsInfo) => Some(Submitted),
-            (Action::Assess(to @ (Eligible | Ineligible | NeedsInfo)), Submitted) => Some(to),
+            (Action::AwaitTransmission, Submitted) => Some(AwaitingTransmission),
+            (Action::Return, AwaitingTransmission) => Some(Draft),
+            (
+                Action::Assess(to @ (Eligible | Ineligible | NeedsInfo)),
+                Submitted | AwaitingTransmission,
+            ) => Some(to),
             (Action::Refer, Eligible) => Some(Referred),
             (Action::Authorise, Eligible | Referred) => Some(Authorised),
             (Action::Reject, Eligible | Referred) => Some(Rejected),
@@ -102,12 +117,13 @@ impl RequestState {
             (Action::Resume, WaitingCapacity) => Some(Dispatching),
             (Action::AllActive, Dispatching) => Some(Dispatched),
             (Action::AllDelivered, Dispatched) => Some(Completed),
+            (Action::EndSupport, Dispatching | WaitingCapacity | Dispatched) => Some(Completed),
             (Action::Report, Completed) => Some(Reported),
             (Action::Close, Reported) => Some(Closed),
             (
                 Action::Withdraw,
-                Draft | Submitted | Eligible | NeedsInfo | Referred | Authorised | Dispatching
-                | WaitingCapacity | Dispatched,
+                Draft | Submitted | AwaitingTransmission | Eligible | NeedsInfo | Referred
+                | Authorised | Dispatching | WaitingCapacity | Dispatched,
             ) => Some(Withdrawn),
             _ => None,
         };
@@ -117,6 +133,8 @@ impl RequestState {
                 Action::Edit => "edited",
                 Action::Submit => "submitted",
                 Action::Withdraw => "withdrawn",
+                Action::AwaitTransmission => "put to wait for its contact point",
+                Action::Return => "returned to its filer",
                 Action::Assess(_) => "assessed",
                 Action::Refer => "referred to the Commission",
                 Action::Authorise => "authorised",
@@ -127,6 +145,7 @@ impl RequestState {
                 Action::Resume => "matched again",
                 Action::AllActive => "marked dispatched",
                 Action::AllDelivered => "marked completed",
+                Action::EndSupport => "ended for the end of its support period",
                 Action::Report => "reported on",
                 Action::Close => "closed",
             },
@@ -208,6 +227,111 @@ pub struct SupportRequest {
     /// The summary report is overdue (Art. 16(9)).
     pub report_overdue: bool,
     pub summary_report: Option<SummaryReport>,
+    /// The organisation the request goes through to its decider, when its
+    /// filer is not its country's single point of contact (designated on
+    /// the country when the request was submitted).
+    pub contact_point: Option<String>,
+    /// How the request reached its decider (Art. 15(3)).
+    pub transmission: Option<Transmission>,
+    /// The decider's assessment, once decided (Art. 16(3), 19(10)).
+    pub assessment: Option<Assessment>,
+    /// When the support granted runs, once the dispatch is approved.
+    pub support: Option<SupportPeriod>,
+}
+
+/// The moment a request reached its decider: transmitted by its country's
+/// single point of contact (or submitted by it, or by CERT-EU itself).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transmission {
+    /// The organisation that transmitted it.
+    pub by: String,
+    pub at: DateTime<Utc>,
+    pub note: String,
+}
+
+code_enum!(
+    /// The criteria of Art. 16(3), (a) to (e).
+    Criterion {
+        ScaleAndSeverity = "SCALE_AND_SEVERITY",
+        EssentialEntities = "ESSENTIAL_ENTITIES",
+        Impact = "IMPACT",
+        CrossBorder = "CROSS_BORDER",
+        OwnMeasures = "OWN_MEASURES",
+    }
+);
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CriterionReason {
+    pub criterion: Criterion,
+    pub reason: String,
+}
+
+/// A failed finding the decider set aside, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleOverride {
+    pub rule_id: String,
+    pub justification: String,
+}
+
+/// What the decider recorded with the decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Assessment {
+    /// Whether the conditions of Art. 15(1)-(2) are met.
+    pub conditions_met: bool,
+    pub reasons: Vec<CriterionReason>,
+    pub overrides: Vec<RuleOverride>,
+    /// The affected entities the support may be used for (Art. 16(8)).
+    pub covered_entities: Vec<String>,
+    /// The Council implementing act a third country's support was
+    /// authorised under.
+    #[serde(default)]
+    pub council_act: Option<String>,
+}
+
+/// When the support granted runs (Art. 16, 19(4)).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SupportPeriod {
+    pub starts: DateTime<Utc>,
+    /// The earlier of the duration granted and the end of the Council act
+    /// it was authorised under.
+    pub ends: DateTime<Utc>,
+    pub council_act: Option<String>,
+    /// Set when the end has been carried out (open offers withdrawn, the
+    /// request completed).
+    #[serde(default)]
+    pub ended: bool,
+}
+
+impl SupportPeriod {
+    /// A period starting at `starts` for `days` days, ending no later than
+    /// the end of the last day of the Council act it was authorised under,
+    /// if any.
+    pub fn new(
+        starts: DateTime<Utc>,
+        days: u32,
+        council_act: Option<(&str, chrono::NaiveDate)>,
+    ) -> SupportPeriod {
+        let by_duration = starts + chrono::Duration::days(days.into());
+        let ends = match council_act {
+            Some((_, last_day)) => by_duration.min(end_of(last_day)),
+            None => by_duration,
+        };
+        SupportPeriod {
+            starts,
+            ends,
+            council_act: council_act.map(|(reference, _)| reference.to_owned()),
+            ended: false,
+        }
+    }
+}
+
+/// The end of `day` (the start of the next, in UTC).
+pub fn end_of(day: chrono::NaiveDate) -> DateTime<Utc> {
+    day.succ_opt()
+        .unwrap_or(day)
+        .and_hms_opt(0, 0, 0)
+        .expect("midnight exists")
+        .and_utc()
 }
 
 /// The requester's report after the support (Art. 16(9)).
@@ -226,6 +350,14 @@ pub fn reference(at: DateTime<Utc>, number: i64) -> String {
 }
 
 impl SupportRequest {
+    /// Whether the support period has ended (no offer, agreement or
+    /// re-match is made after it).
+    pub fn support_ended(&self, now: DateTime<Utc>) -> bool {
+        self.support
+            .as_ref()
+            .is_some_and(|p| p.ended || now >= p.ends)
+    }
+
     /// Who decides this request (Art. 16(1), 19(10)): the Commission for
     /// third countries, ENISA's duty officers for the others.
     pub fn decider(&self) -> super::actor::Role {
@@ -265,13 +397,17 @@ impl SupportRequest {
     }
 
     /// Whether `actor` may see this request at all. Requesters see their own
-    /// organisation's requests, Commission officers third-country requests
+    /// organisation's requests and those that go through it as its country's
+    /// single point of contact, Commission officers third-country requests
     /// (Art. 19(10)), duty officers and auditors every request; providers and
     /// administrators see requests only through offers and the registry.
     pub fn visible_to(&self, actor: &super::actor::Actor) -> bool {
         use super::actor::Role;
         match actor.role {
-            Role::Requester => self.organisation == actor.organisation,
+            Role::Requester => {
+                self.organisation == actor.organisation
+                    || self.contact_point.as_deref() == Some(actor.organisation.as_str())
+            }
             Role::Commission => self.organisation_kind.is_third_country(),
             Role::DutyOfficer | Role::Auditor => true,
             Role::Provider | Role::Admin | Role::Service => false,

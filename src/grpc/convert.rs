@@ -8,7 +8,9 @@ use prost_types::Timestamp;
 use super::pb;
 use crate::domain::codes as dc;
 use crate::domain::command::UpdateFields;
-use crate::domain::command::decision::{AuthoriseFields, GrantFields};
+use crate::domain::command::decision::{
+    AuthoriseFields, GrantFields, OverrideFields, ReasonFields, RejectFields,
+};
 use crate::domain::command::dispatch::{AgreementFields, LinePlanFields, PlanFields};
 use crate::domain::command::registry::{
     CommitmentFields, CouncilActFields, CountryFields, OrganisationFields, ProviderFields,
@@ -21,7 +23,10 @@ use crate::domain::eligibility::{Decision, Outcome};
 use crate::domain::names;
 use crate::domain::priority::PriorityScore;
 use crate::domain::registry::{Country, Organisation, Provider};
-use crate::domain::request::{RequestContent, RequestState, ServiceLine, SupportRequest};
+use crate::domain::request::{
+    Assessment, Criterion, CriterionReason, RequestContent, RequestState, ServiceLine,
+    SupportRequest,
+};
 use crate::domain::validation::{Choice, Day, Instant, Violations};
 use crate::proto::google::r#type::Date as PbDate;
 
@@ -77,7 +82,11 @@ bridge!(dc::Sector => Sector {
 bridge!(dc::Tlp => Tlp { Clear, Green, Amber, AmberStrict, Red });
 bridge!(RequestState => RequestState {
     Draft, Submitted, Eligible, Ineligible, NeedsInfo, Referred, Authorised, Rejected, Dispatching,
-    WaitingCapacity, Dispatched, Completed, Reported, Closed, Withdrawn
+    WaitingCapacity, Dispatched, Completed, Reported, Closed, Withdrawn, AwaitingTransmission
+});
+bridge!(crate::domain::eligibility::RuleKind => RuleKind { LegalBar, Finding });
+bridge!(Criterion => Criterion {
+    ScaleAndSeverity, EssentialEntities, Impact, CrossBorder, OwnMeasures
 });
 
 /// An enum field as received: 0 (UNSPECIFIED) is unset, a number of no
@@ -202,7 +211,37 @@ pub fn authorise_fields(b: &pb::AuthoriseSupportRequest) -> AuthoriseFields {
         duration_days: b.duration_days.into(),
         note: b.note.clone(),
         version: b.version,
+        overrides: b
+            .overrides
+            .iter()
+            .map(|o| OverrideFields {
+                rule_id: o.rule_id.clone(),
+                justification: o.justification.clone(),
+            })
+            .collect(),
+        reasons: reason_fields(&b.reasons),
+        covered_entities: b.covered_entities.clone(),
     }
+}
+
+pub fn reject_fields(b: &pb::RejectSupportRequestRequest) -> RejectFields {
+    RejectFields {
+        name: b.name.clone(),
+        reason: b.reason.clone(),
+        version: b.version,
+        reasons: reason_fields(&b.reasons),
+        conditions_met: b.conditions_met,
+    }
+}
+
+fn reason_fields(reasons: &[pb::CriterionReason]) -> Vec<ReasonFields> {
+    reasons
+        .iter()
+        .map(|r| ReasonFields {
+            criterion: choice(r.criterion),
+            reason: r.reason.clone(),
+        })
+        .collect()
 }
 
 pub fn plan_fields(b: &pb::ApproveDispatchRequest) -> PlanFields {
@@ -290,8 +329,45 @@ pub fn decision_to_proto(d: &Decision) -> pb::EligibilityDecision {
                 article: r.article.clone(),
                 outcome: r.outcome.to_wire(),
                 message: r.message.clone(),
+                kind: r.kind.to_wire(),
             })
             .collect(),
+        recommend_rejection: d.recommends_rejection(),
+        entities: d
+            .entities
+            .iter()
+            .map(|e| pb::EntityCoverage {
+                name: e.name.clone(),
+                covered: e.covered,
+                reason: e.reason.clone(),
+            })
+            .collect(),
+    }
+}
+
+fn criterion_reasons_to_proto(reasons: &[CriterionReason]) -> Vec<pb::CriterionReason> {
+    reasons
+        .iter()
+        .map(|r| pb::CriterionReason {
+            criterion: r.criterion.to_wire(),
+            reason: r.reason.clone(),
+        })
+        .collect()
+}
+
+pub fn assessment_to_proto(a: &Assessment) -> pb::DecisionAssessment {
+    pb::DecisionAssessment {
+        conditions_met: a.conditions_met,
+        reasons: criterion_reasons_to_proto(&a.reasons),
+        overrides: a
+            .overrides
+            .iter()
+            .map(|o| pb::RuleOverride {
+                rule_id: o.rule_id.clone(),
+                justification: o.justification.clone(),
+            })
+            .collect(),
+        covered_entities: a.covered_entities.clone(),
     }
 }
 
@@ -333,6 +409,23 @@ pub fn request_to_proto(r: &SupportRequest, now: DateTime<Utc>) -> pb::SupportRe
         submit_time: r.submitted_at.map(timestamp),
         version: r.version,
         decision_note: r.decision_note.clone().unwrap_or_default(),
+        contact_point: r
+            .contact_point
+            .as_deref()
+            .map(names::organisation)
+            .unwrap_or_default(),
+        transmission: r.transmission.as_ref().map(|t| pb::Transmission {
+            transmitted_by: names::organisation(&t.by),
+            transmit_time: Some(timestamp(t.at)),
+            note: t.note.clone(),
+        }),
+        assessment: r.assessment.as_ref().map(assessment_to_proto),
+        support_period: r.support.as_ref().map(|p| pb::SupportPeriod {
+            start_time: Some(timestamp(p.starts)),
+            end_time: Some(timestamp(p.ends)),
+            council_act: p.council_act.clone().unwrap_or_default(),
+            ended: p.ended,
+        }),
         ..content_to_proto(&r.content)
     }
 }
@@ -358,6 +451,7 @@ pub fn country_fields(p: &pb::Country) -> CountryFields {
                 valid_from: day(a.valid_from.as_ref()),
                 valid_until: day(a.valid_until.as_ref()),
                 max_support_days: a.max_support_days.into(),
+                repeal_date: day(a.repeal_date.as_ref()),
             })
             .collect(),
         single_point_of_contact: p.single_point_of_contact.clone(),
@@ -386,6 +480,7 @@ pub fn country_to_proto(c: &Country) -> pb::Country {
                 valid_from: Some(date(a.valid_from)),
                 valid_until: Some(date(a.valid_until)),
                 max_support_days: a.max_support_days.unwrap_or(0),
+                repeal_date: a.repealed_on.map(date),
             })
             .collect(),
         single_point_of_contact: c.single_point_of_contact.clone().unwrap_or_default(),
@@ -402,7 +497,6 @@ pub fn organisation_fields(p: &pb::Organisation) -> OrganisationFields {
         display_name: p.display_name.clone(),
         kind: choice(p.kind),
         country: p.country.clone(),
-        single_point_of_contact: p.single_point_of_contact,
     }
 }
 

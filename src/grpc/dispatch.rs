@@ -2,13 +2,13 @@
 
 use tonic::{Request, Response, Status};
 
-use super::convert::{Wire, authorise_fields, instant, plan_fields, request_to_proto};
+use super::convert::{
+    Wire, authorise_fields, instant, plan_fields, reject_fields, request_to_proto,
+};
 use super::{caller, pb};
 use crate::app::{App, PageRequest, decisions, dispatch, usage};
 use crate::domain::actor::Operation;
-use crate::domain::command::decision::{
-    AskFields, AskInformation, AuthoriseSupport, Reject, RejectFields,
-};
+use crate::domain::command::decision::{AskFields, AskInformation, AuthoriseSupport, Reject};
 use crate::domain::command::dispatch::ApprovePlan;
 use crate::domain::matching;
 use crate::domain::names::{self, RequestId};
@@ -72,11 +72,7 @@ impl pb::dispatch_service_server::DispatchService for DispatchService {
     ) -> Result<Response<pb::SupportRequest>, Status> {
         let actor = caller(&request, Operation::Decide)?;
         let body = request.into_inner();
-        let command = Reject::parse(&RejectFields {
-            name: body.name,
-            reason: body.reason,
-            version: body.version,
-        })?;
+        let command = Reject::parse(&reject_fields(&body))?;
         let rejected = decisions::reject(&self.app, &actor, command).await?;
         Ok(Response::new(request_to_proto(&rejected, self.app.now())))
     }

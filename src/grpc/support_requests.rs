@@ -5,8 +5,8 @@ use super::{caller, pb};
 use crate::app::{App, PageRequest, requests};
 use crate::domain::actor::Operation;
 use crate::domain::command::request::{
-    CreateFields, CreateRequest, EditRequest, FileReport, ReportFields, Withdraw, WithdrawFields,
-    edit_target,
+    CreateFields, CreateRequest, EditRequest, FileReport, ReportFields, ReturnFields,
+    ReturnToFiler, Transmit, TransmitFields, Withdraw, WithdrawFields, edit_target,
 };
 use crate::domain::names::RequestId;
 use crate::domain::query::state_filter;
@@ -100,6 +100,37 @@ impl pb::support_request_service_server::SupportRequestService for SupportReques
         })?;
         let withdrawn = requests::withdraw(&self.app, &actor, command).await?;
         Ok(Response::new(request_to_proto(&withdrawn, self.app.now())))
+    }
+
+    async fn transmit_support_request(
+        &self,
+        request: Request<pb::TransmitSupportRequestRequest>,
+    ) -> Result<Response<pb::SupportRequest>, Status> {
+        let actor = caller(&request, Operation::Transmit)?;
+        let body = request.into_inner();
+        let command = Transmit::parse(&TransmitFields {
+            name: body.name,
+            note: body.note,
+        })?;
+        let transmitted = requests::transmit(&self.app, &actor, command).await?;
+        Ok(Response::new(request_to_proto(
+            &transmitted,
+            self.app.now(),
+        )))
+    }
+
+    async fn return_support_request(
+        &self,
+        request: Request<pb::ReturnSupportRequestRequest>,
+    ) -> Result<Response<pb::SupportRequest>, Status> {
+        let actor = caller(&request, Operation::Transmit)?;
+        let body = request.into_inner();
+        let command = ReturnToFiler::parse(&ReturnFields {
+            name: body.name,
+            reason: body.reason,
+        })?;
+        let returned = requests::return_to_filer(&self.app, &actor, command).await?;
+        Ok(Response::new(request_to_proto(&returned, self.app.now())))
     }
 
     async fn submit_summary_report(

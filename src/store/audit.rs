@@ -185,30 +185,31 @@ pub async fn owner_of<C: ConnectionTrait>(
     conn: &C,
     resource: &str,
 ) -> Result<Option<Owner>, DbErr> {
-    use super::entities::{offer, support_request};
+    use super::entities::offer;
     let third = |kind: &str| kind.starts_with("TC_");
     if let Some(id) = resource.strip_prefix("supportRequests/") {
-        let row = support_request::Entity::find()
-            .filter(support_request::Column::Uid.eq(id))
-            .one(conn)
-            .await?;
-        return Ok(row.map(|r| Owner::Request {
-            third_country: third(&r.organisation_kind),
-            organisation: r.organisation_id,
-        }));
+        let row = super::requests::owner_of(conn, id).await?;
+        return Ok(
+            row.map(|(organisation, kind, contact_point)| Owner::Request {
+                third_country: third(&kind),
+                organisation,
+                contact_point,
+            }),
+        );
     }
     if let Some(id) = resource.strip_prefix("offers/") {
         let Some(o) = offer::Entity::find_by_id(id.to_owned()).one(conn).await? else {
             return Ok(None);
         };
-        let request = support_request::Entity::find_by_id(o.support_request_id)
-            .one(conn)
-            .await?;
-        return Ok(request.map(|r| Owner::Offer {
-            provider: o.provider_id,
-            third_country: third(&r.organisation_kind),
-            organisation: r.organisation_id,
-        }));
+        let request = super::requests::owner_of_key(conn, o.support_request_id).await?;
+        return Ok(
+            request.map(|(organisation, kind, contact_point)| Owner::Offer {
+                provider: o.provider_id,
+                third_country: third(&kind),
+                organisation,
+                contact_point,
+            }),
+        );
     }
     let registry = ["countries/", "organisations/", "providers/"];
     Ok(registry

@@ -61,6 +61,7 @@ pub async fn save_country<C: ConnectionTrait>(
         valid_from: Set(a.valid_from),
         valid_until: Set(a.valid_until),
         max_support_days: Set(a.max_support_days.map(|d| d as i32)),
+        repealed_on: Set(a.repealed_on),
         ..Default::default()
     });
     council_act::Entity::insert_many(acts)
@@ -120,6 +121,7 @@ async fn assemble_countries<C: ConnectionTrait>(
                         valid_from: a.valid_from,
                         valid_until: a.valid_until,
                         max_support_days: a.max_support_days.map(|d| d as u32),
+                        repealed_on: a.repealed_on,
                     })
                     .collect(),
                 kind: parse_code("countries.kind", &r.kind)?,
@@ -159,7 +161,6 @@ pub async fn save_organisation<C: ConnectionTrait>(
         display_name: Set(o.display_name.clone()),
         kind: Set(o.kind.as_str().to_owned()),
         country_code: Set(o.country.clone()),
-        single_point_of_contact: Set(o.single_point_of_contact),
         created_at: Set(now),
         updated_at: Set(now),
     };
@@ -182,11 +183,11 @@ pub async fn get_organisation<C: ConnectionTrait>(
     conn: &C,
     id: &str,
 ) -> Result<Option<Organisation>, DbErr> {
-    organisation::Entity::find_by_id(id.to_owned())
-        .one(conn)
-        .await?
-        .map(organisation_from_row)
-        .transpose()
+    Ok(
+        organisations(conn, organisation::Entity::find_by_id(id.to_owned()))
+            .await?
+            .pop(),
+    )
 }
 
 pub async fn list_organisations<C: ConnectionTrait>(
@@ -200,22 +201,39 @@ pub async fn list_organisations<C: ConnectionTrait>(
     if let Some(after) = after {
         query = query.filter(organisation::Column::Id.gt(after));
     }
-    query
-        .all(conn)
-        .await?
-        .into_iter()
-        .map(organisation_from_row)
-        .collect()
+    organisations(conn, query).await
 }
 
-fn organisation_from_row(r: organisation::Model) -> Result<Organisation, DbErr> {
-    Ok(Organisation {
-        kind: parse_code("organisations.kind", &r.kind)?,
-        id: r.id,
-        display_name: r.display_name,
-        country: r.country_code,
-        single_point_of_contact: r.single_point_of_contact,
-    })
+/// Organisations with whether their country designates them as its single
+/// point of contact: the country's field is the one place that says so.
+async fn organisations<C: ConnectionTrait>(
+    conn: &C,
+    query: sea_orm::Select<organisation::Entity>,
+) -> Result<Vec<Organisation>, DbErr> {
+    use sea_orm::FromQueryResult;
+    let statement = query
+        .column_as(
+            sea_orm::sea_query::Expr::cust(
+                "COALESCE((SELECT c.single_point_of_contact FROM countries c \
+                 WHERE c.code = organisations.country_code) = organisations.id, FALSE)",
+            ),
+            "designated",
+        )
+        .build(conn.get_database_backend());
+    conn.query_all_raw(statement)
+        .await?
+        .iter()
+        .map(|row| {
+            let r = organisation::Model::from_query_result(row, "")?;
+            Ok(Organisation {
+                kind: parse_code("organisations.kind", &r.kind)?,
+                id: r.id,
+                display_name: r.display_name,
+                country: r.country_code,
+                single_point_of_contact: row.try_get("", "designated")?,
+            })
+        })
+        .collect()
 }
 
 pub async fn save_provider<C: ConnectionTrait>(

@@ -122,16 +122,20 @@ fn changing_columns(r: &SupportRequest) -> support_request::ActiveModel {
         evaluations: Set(json(&r.evaluations)),
         granted_lines: Set(json(&r.granted_lines)),
         summary_report: Set(r.summary_report.as_ref().map(json)),
-        queue_key: Set(r.priority.zip(r.submitted_at).map(|(p, at)| {
+        queue_key: Set(r.priority.zip(r.transmission.as_ref()).map(|(p, t)| {
             queue_key(
                 &QueueKey {
-                    total: p.total,
+                    band: p.band,
                     kind: r.organisation_kind,
-                    submitted_at: at,
+                    transmitted_at: t.at,
                 },
                 &r.id,
             )
         })),
+        contact_point: Set(r.contact_point.clone()),
+        transmission: Set(r.transmission.as_ref().map(json)),
+        assessment: Set(r.assessment.as_ref().map(json)),
+        support: Set(r.support.as_ref().map(json)),
         id: NotSet,
         uid: NotSet,
         reference: NotSet,
@@ -328,6 +332,29 @@ pub async fn submitted_between<C: ConnectionTrait>(
         .collect()
 }
 
+/// The row keys of a country's requests whose support may be running
+/// (approved for dispatch and not yet completed).
+pub async fn supported_in_country<C: ConnectionTrait>(
+    conn: &C,
+    country: &str,
+) -> Result<Vec<i64>, DbErr> {
+    use sea_orm::QuerySelect;
+    support_request::Entity::find()
+        .select_only()
+        .column(support_request::Column::Id)
+        .filter(support_request::Column::CountryCode.eq(country))
+        .filter(support_request::Column::State.is_in([
+            RequestState::Dispatching.as_str(),
+            RequestState::WaitingCapacity.as_str(),
+            RequestState::Dispatched.as_str(),
+        ]))
+        .filter(support_request::Column::Support.is_not_null())
+        .order_by_asc(support_request::Column::Id)
+        .into_tuple()
+        .all(conn)
+        .await
+}
+
 /// Requests by row key (in no particular order).
 pub async fn find_by_keys<C: ConnectionTrait>(
     conn: &C,
@@ -400,7 +427,13 @@ pub async fn list<C: ConnectionTrait>(
 ) -> Result<Vec<StoredRequest>, DbErr> {
     let mut condition = Condition::all();
     if let Some(org) = &filter.organisation {
-        condition = condition.add(support_request::Column::OrganisationId.eq(org.as_str()));
+        // Its own requests, and those that go through it as its country's
+        // single point of contact.
+        condition = condition.add(
+            Condition::any()
+                .add(support_request::Column::OrganisationId.eq(org.as_str()))
+                .add(support_request::Column::ContactPoint.eq(org.as_str())),
+        );
     }
     if let Some(kinds) = &filter.organisation_kinds {
         condition = condition.add(support_request::Column::OrganisationKind.is_in(kinds.clone()));
@@ -422,17 +455,18 @@ pub async fn list<C: ConnectionTrait>(
         .collect()
 }
 
-/// The owner of a request: its organisation and kind (for the visibility
-/// of its events), without the rest of its row.
+/// The owner of a request: its organisation, its kind and its contact
+/// point (for the visibility of its events), without the rest of its row.
 pub async fn owner_of<C: ConnectionTrait>(
     conn: &C,
     id: &str,
-) -> Result<Option<(String, String)>, DbErr> {
+) -> Result<Option<(String, String, Option<String>)>, DbErr> {
     support_request::Entity::find()
         .filter(support_request::Column::Uid.eq(id))
         .select_only()
         .column(support_request::Column::OrganisationId)
         .column(support_request::Column::OrganisationKind)
+        .column(support_request::Column::ContactPoint)
         .into_tuple()
         .one(conn)
         .await
@@ -442,11 +476,12 @@ pub async fn owner_of<C: ConnectionTrait>(
 pub async fn owner_of_key<C: ConnectionTrait>(
     conn: &C,
     key: i64,
-) -> Result<Option<(String, String)>, DbErr> {
+) -> Result<Option<(String, String, Option<String>)>, DbErr> {
     support_request::Entity::find_by_id(key)
         .select_only()
         .column(support_request::Column::OrganisationId)
         .column(support_request::Column::OrganisationKind)
+        .column(support_request::Column::ContactPoint)
         .into_tuple()
         .one(conn)
         .await
@@ -507,6 +542,16 @@ fn assemble(r: support_request::Model) -> Result<StoredRequest, DbErr> {
                 .summary_report
                 .map(|s| from_value("summary_report", s))
                 .transpose()?,
+            contact_point: r.contact_point,
+            transmission: r
+                .transmission
+                .map(|t| from_value("transmission", t))
+                .transpose()?,
+            assessment: r
+                .assessment
+                .map(|a| from_value("assessment", a))
+                .transpose()?,
+            support: r.support.map(|s| from_value("support", s)).transpose()?,
         },
     })
 }

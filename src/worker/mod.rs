@@ -89,9 +89,42 @@ async fn fire(app: &App, timer: &Timer) -> AppResult<bool> {
                 );
             }
         }
+        TimerKind::SupportEnding => {
+            if let Some(r) = kernel::load_id_for_change(&txn, &timer.target).await?
+                && let Some(period) = r.request.support.as_ref().filter(|p| !p.ended)
+                // A timer of an end since moved is not this warning.
+                && period.ends
+                    - chrono::Duration::days(app.rules.support.warning_days.into())
+                    == timer.due_at
+            {
+                r.event(
+                    &txn,
+                    &actor,
+                    now,
+                    "SupportPeriodEnding",
+                    json!({ "ends": period.ends, "articles": "Art. 16, 19(4)" }),
+                );
+            }
+        }
+        TimerKind::SupportEnds => {
+            if let Some(mut r) = kernel::load_id_for_change(&txn, &timer.target).await?
+                && r.request
+                    .support
+                    .as_ref()
+                    .is_some_and(|p| !p.ended && p.ends <= now)
+            {
+                freed.extend(dispatch::end_support(&txn, app, &mut r, now).await?);
+            }
+        }
         TimerKind::ReportDue => {
             if let Some(mut r) = kernel::load_id_for_change(&txn, &timer.target).await?
-                && r.request.state == RequestState::Completed
+                // Owed after the support, and by a request withdrawn after
+                // some of its work was delivered.
+                && matches!(
+                    r.request.state,
+                    RequestState::Completed | RequestState::Withdrawn
+                )
+                && r.request.summary_report.is_none()
             {
                 r.request.report_overdue = true;
                 r.event(

@@ -119,6 +119,10 @@ matrix! {
     get_support_request:          Allowed Hidden  | Allowed Allowed | Allowed Hidden  | Denied  Denied  | Denied  Denied  | Allowed Allowed;
     list_support_requests:        Allowed Allowed | Allowed Allowed | Allowed Allowed | Denied  Denied  | Denied  Denied  | Allowed Allowed;
     withdraw_support_request:     Allowed Hidden  | Denied  Denied  | Denied  Denied  | Denied  Denied  | Denied  Denied  | Denied  Denied ;
+    // "own": a request waiting for the caller's organisation as its
+    // country's single point of contact.
+    transmit_support_request:     Allowed Hidden  | Denied  Denied  | Denied  Denied  | Denied  Denied  | Denied  Denied  | Denied  Denied ;
+    return_support_request:       Allowed Hidden  | Denied  Denied  | Denied  Denied  | Denied  Denied  | Denied  Denied  | Denied  Denied ;
     submit_summary_report:        Allowed Hidden  | Denied  Denied  | Denied  Denied  | Denied  Denied  | Denied  Denied  | Denied  Denied ;
     // DispatchService
     list_assessment_queue:        Denied  Denied  | Allowed Allowed | Allowed Allowed | Denied  Denied  | Denied  Denied  | Denied  Denied ;
@@ -267,6 +271,9 @@ enum Owner {
     Request {
         org: String,
         third_country: bool,
+        /// The single point of contact it waits for or went through,
+        /// when that is not `org`.
+        contact_point: Option<String>,
     },
     Offer {
         provider: String,
@@ -288,6 +295,10 @@ struct World {
     owners: HashMap<String, Owner>,
     /// (sequence, resource) of every event up to the end of the preparation.
     events: Vec<(i64, String)>,
+    /// Resources whose visibility a cell changes while others watch: the
+    /// request the contact point returns to its filer (a draft again, its
+    /// filer's alone).
+    volatile: Vec<String>,
     last_sequence: i64,
 }
 
@@ -315,6 +326,8 @@ impl World {
             | submit_support_request
             | get_support_request
             | withdraw_support_request
+            | transmit_support_request
+            | return_support_request
             | submit_summary_report
             | authorise_support
             | reject_support_request
@@ -515,6 +528,13 @@ async fn prepare(app: &TestApp) -> World {
             requests.insert((rpc, side), b.draft(side).await.0);
         }
         requests.insert((get_support_request, side), b.submitted(side).await);
+        for rpc in [transmit_support_request, return_support_request] {
+            let target = match side {
+                Party::A => b.awaiting_transmission().await,
+                _ => b.draft(side).await.0,
+            };
+            requests.insert((rpc, side), target);
+        }
         for rpc in [
             authorise_support,
             reject_support_request,
@@ -581,7 +601,9 @@ async fn prepare(app: &TestApp) -> World {
         .map(|e| (e.sequence, e.resource))
         .collect();
     let last_sequence = events.iter().map(|(s, _)| *s).max().unwrap_or(0);
+    let volatile = vec![requests[&(return_support_request, Party::A)].name.clone()];
     World {
+        volatile,
         requests,
         offers,
         commitments,
@@ -631,6 +653,7 @@ impl Builder<'_> {
             Owner::Request {
                 org: org.into(),
                 third_country: side == Party::T,
+                contact_point: None,
             },
         );
         let target = Target {
@@ -645,6 +668,59 @@ impl Builder<'_> {
             ],
         };
         (target, request_id)
+    }
+
+    /// A request of ro-dnsc, RO's crisis management authority, waiting for
+    /// ro-csirt, RO's single point of contact, to transmit it.
+    async fn awaiting_transmission(&mut self) -> Target {
+        const FILER: &str = "ro-dnsc";
+        self.n += 1;
+        let mut body = Party::A.body();
+        body.title = format!("Incident {} of {FILER} (authz secret title)", self.n);
+        body.description = format!("Confidential description {} of {FILER}", self.n);
+        let token = self.app.token("requester", FILER);
+        let mut client = self.app.requests().await;
+        let created = client
+            .create_support_request(authed(
+                create(body.clone(), &uuid::Uuid::new_v4().to_string()),
+                &token,
+            ))
+            .await
+            .expect("a draft")
+            .into_inner();
+        let submitted = client
+            .submit_support_request(authed(
+                pb::SubmitSupportRequestRequest {
+                    name: created.name.clone(),
+                },
+                &token,
+            ))
+            .await
+            .expect("submitted")
+            .into_inner();
+        assert_eq!(
+            submitted.state,
+            pb::RequestState::AwaitingTransmission as i32
+        );
+        self.owners.insert(
+            created.name.clone(),
+            Owner::Request {
+                org: FILER.into(),
+                third_country: false,
+                contact_point: Some(RO.into()),
+            },
+        );
+        Target {
+            name: created.name,
+            owner: RO.into(),
+            secrets: vec![
+                body.title,
+                body.description,
+                created.reference,
+                FILER.into(),
+                body.contact.unwrap().email,
+            ],
+        }
     }
 
     /// ELIGIBLE (Member States) or REFERRED (the third country).
@@ -822,6 +898,7 @@ fn authorise(name: &str) -> pb::AuthoriseSupportRequest {
         duration_days: 60,
         note: "Granted for the authorisation matrix".into(),
         version: 0,
+        ..Default::default()
     }
 }
 
@@ -1045,6 +1122,22 @@ impl Caller<'_> {
                     }))
                     .await?;
             }
+            Rpc::transmit_support_request => {
+                Requests::new(ch)
+                    .transmit_support_request(self.req(pb::TransmitSupportRequestRequest {
+                        name,
+                        note: "Transmitted by the authorisation matrix".into(),
+                    }))
+                    .await?;
+            }
+            Rpc::return_support_request => {
+                Requests::new(ch)
+                    .return_support_request(self.req(pb::ReturnSupportRequestRequest {
+                        name,
+                        reason: "Returned by the authorisation matrix".into(),
+                    }))
+                    .await?;
+            }
             Rpc::submit_summary_report => {
                 Requests::new(ch)
                     .submit_summary_report(self.req(report(&name)))
@@ -1090,6 +1183,7 @@ impl Caller<'_> {
                         name,
                         reason: "Rejected by the authorisation matrix".into(),
                         version: 0,
+                        ..Default::default()
                     }))
                     .await?;
             }
@@ -1464,7 +1558,11 @@ impl Caller<'_> {
     fn may_see_request(&self, r: &pb::SupportRequest) {
         let org = r.organisation.trim_start_matches("organisations/");
         match self.role {
-            "requester" => assert_eq!(org, self.org, "a requester sees its own: {}", r.name),
+            "requester" => assert!(
+                org == self.org || r.contact_point.trim_start_matches("organisations/") == self.org,
+                "a requester sees its own and those it transmits: {}",
+                r.name
+            ),
             "commission" => assert!(
                 third_country(org),
                 "the Commission sees third countries: {}",
@@ -1509,12 +1607,14 @@ impl Caller<'_> {
         let got: Vec<i64> = seen
             .iter()
             .filter(|e| e.sequence <= world.last_sequence)
+            .filter(|e| !world.volatile.contains(&e.resource))
             .map(|e| e.sequence)
             .collect();
         let mut expected: Vec<i64> = world
             .events
             .iter()
             .filter(|(_, r)| resource.is_empty() || r == resource)
+            .filter(|(_, r)| !world.volatile.contains(r))
             .filter(|(_, r)| visible(self.role, self.org, &world.owner(r)))
             .map(|(s, _)| *s)
             .collect();
@@ -1551,6 +1651,13 @@ fn third_country(org: &str) -> bool {
 fn visible(role: &str, org: &str, owner: &Owner) -> bool {
     match (role, owner) {
         ("duty_officer" | "auditor", _) => true,
+        (
+            "requester",
+            Owner::Request {
+                contact_point: Some(o),
+                ..
+            },
+        ) if o == org => true,
         ("requester", Owner::Request { org: o, .. } | Owner::Offer { org: o, .. }) => o == org,
         ("provider", Owner::Offer { provider, .. }) => provider == org,
         (
@@ -1694,6 +1801,10 @@ async fn invalid_call(ch: Channel, rpc: Rpc, token: &str) -> Result<(), Status> 
         Rpc::withdraw_support_request => {
             call!(Requests.withdraw_support_request(Default::default()))
         }
+        Rpc::transmit_support_request => {
+            call!(Requests.transmit_support_request(Default::default()))
+        }
+        Rpc::return_support_request => call!(Requests.return_support_request(Default::default())),
         Rpc::submit_summary_report => call!(Requests.submit_summary_report(Default::default())),
         Rpc::list_assessment_queue => call!(Dispatch.list_assessment_queue(
             pb::ListAssessmentQueueRequest {

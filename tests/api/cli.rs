@@ -74,6 +74,7 @@ async fn reserve(app: &TestApp, token: &str, args: &[&str]) -> Run {
 /// The tokens of the people in the story.
 struct People {
     requester: String,
+    spoc: String,
     commission: String,
     duty: String,
     danube: String,
@@ -85,7 +86,8 @@ struct People {
 impl People {
     fn of(app: &TestApp) -> People {
         People {
-            requester: app.token("requester", "md-spoc"),
+            requester: app.token("requester", "md-csirt"),
+            spoc: app.token("requester", "md-spoc"),
             commission: app.token("commission", "ec"),
             duty: app.token("duty_officer", "enisa"),
             danube: app.token("provider", "danube-cyber"),
@@ -130,7 +132,7 @@ async fn a_moldovan_request_from_the_example_file_to_closing_with_the_cli_only()
         imported.stdout
     );
 
-    // The Moldovan single point of contact files the example request.
+    // A Moldovan CSIRT, not the contact point, files the example request.
     let created = reserve(
         &app,
         &who.requester,
@@ -146,7 +148,7 @@ async fn a_moldovan_request_from_the_example_file_to_closing_with_the_cli_only()
     .await;
     let draft = created.json();
     assert_eq!(draft["state"], "DRAFT");
-    assert_eq!(draft["organisation"], "organisations/md-spoc");
+    assert_eq!(draft["organisation"], "organisations/md-csirt");
     assert_eq!(draft["service_lines"][1]["service"], "DIGITAL_FORENSICS");
     assert!(
         created.stderr.starts_with("request id: "),
@@ -158,6 +160,22 @@ async fn a_moldovan_request_from_the_example_file_to_closing_with_the_cli_only()
 
     let submitted = reserve(&app, &who.requester, &["request", "submit", &name]).await;
     let text = submitted.ok();
+    assert!(text.contains("state: AWAITING_TRANSMISSION"), "{text}");
+
+    // Moldova's single point of contact transmits it to the Commission.
+    let transmitted = reserve(
+        &app,
+        &who.spoc,
+        &[
+            "request",
+            "transmit",
+            &reference,
+            "--note",
+            "Confirmed with the grid operator",
+        ],
+    )
+    .await;
+    let text = transmitted.ok();
     assert!(text.contains("state: REFERRED"), "{text}");
     assert!(
         text.contains("eligibility: ELIGIBLE under rule set csa-v1"),
@@ -403,7 +421,7 @@ async fn a_moldovan_request_from_the_example_file_to_closing_with_the_cli_only()
             "--resource",
             &name,
             "--limit",
-            "11",
+            "13",
             "--output",
             "json",
         ],
@@ -423,6 +441,8 @@ async fn a_moldovan_request_from_the_example_file_to_closing_with_the_cli_only()
         [
             "CreateSupportRequest",
             "SubmitSupportRequest",
+            "AwaitTransmission",
+            "TransmitSupportRequest",
             "AssessEligibility",
             "ReferToCommission",
             "InformCouncil",
@@ -434,8 +454,8 @@ async fn a_moldovan_request_from_the_example_file_to_closing_with_the_cli_only()
             "CloseSupportRequest",
         ]
     );
-    // Resuming after the fifth event gives the sixth first.
-    let after = events[4]["sequence"].as_i64().unwrap().to_string();
+    // Resuming after the seventh event gives the eighth first.
+    let after = events[6]["sequence"].as_i64().unwrap().to_string();
     let resumed = reserve(
         &app,
         &who.auditor,

@@ -1208,3 +1208,138 @@ async fn lines_no_provider_can_take_whole_offer_the_split_or_wait_for_capacity()
     let now = app.read("ro-csirt", &request.name).await;
     assert_eq!(state(&now), S::WaitingCapacity);
 }
+
+#[tokio::test]
+async fn a_contact_point_transmits_and_returns_through_the_forms() {
+    let app = spawn_app().await;
+    let returned = app.submit_new("md-csirt", moldova_request()).await;
+    let transmitted = app.submit_new("md-csirt", moldova_request()).await;
+    let addr = spawn_console(&app, true).await;
+    let mut spoc = Web::new(addr);
+    spoc.sign_in_as("md-spoc").await;
+    let token = spoc.session_csrf().await;
+    let page = spoc.get(&format!("/requests/{}", id_of(&returned))).await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("Transmit to the decider"),
+        "{}",
+        page.body
+    );
+
+    // A return needs its reason, and a refused form changes nothing.
+    let blank = spoc
+        .post(
+            &format!("/requests/{}/return", id_of(&returned)),
+            &[("csrf", &token), ("reason", " ")],
+        )
+        .await;
+    assert_eq!(blank.status, 422, "{}", blank.body);
+    assert!(
+        blank.body.contains("data-field=\"reason\""),
+        "{}",
+        blank.body
+    );
+    assert_eq!(
+        state(&app.read("md-csirt", &returned.name).await),
+        S::AwaitingTransmission
+    );
+    let answer = spoc
+        .post(
+            &format!("/requests/{}/return", id_of(&returned)),
+            &[("csrf", &token), ("reason", "Name the SCADA vendor")],
+        )
+        .await;
+    assert_eq!(answer.status, 303, "{}", answer.body);
+    let draft = app.read("md-csirt", &returned.name).await;
+    assert_eq!(state(&draft), S::Draft);
+    assert_eq!(draft.decision_note, "Name the SCADA vendor");
+
+    let answer = spoc
+        .post(
+            &format!("/requests/{}/transmit", id_of(&transmitted)),
+            &[("csrf", &token), ("note", "Confirmed with the operator")],
+        )
+        .await;
+    assert_eq!(answer.status, 303, "{}", answer.body);
+    let referred = app.read("md-csirt", &transmitted.name).await;
+    assert_eq!(state(&referred), S::Referred);
+    let transmission = referred.transmission.unwrap();
+    assert_eq!(transmission.transmitted_by, "organisations/md-spoc");
+    assert_eq!(transmission.note, "Confirmed with the operator");
+}
+
+#[tokio::test]
+async fn a_decider_sets_a_failed_finding_aside_with_a_justification_through_the_form() {
+    let app = spawn_app().await;
+    let mut body = member_state_request("RO");
+    body.affected_entities[0].sector = pb::Sector::OtherSector as i32;
+    let request = app.submit_new("ro-csirt", body).await;
+    assert!(request.eligibility.as_ref().unwrap().recommend_rejection);
+    let id = id_of(&request).to_owned();
+    let lines: Vec<(String, String)> = request
+        .service_lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (format!("line{i}"), l.person_days.to_string()))
+        .collect();
+    let addr = spawn_console(&app, true).await;
+    let mut duty = Web::new(addr);
+    duty.sign_in_as("enisa").await;
+    let token = duty.session_csrf().await;
+    let page = duty.get(&format!("/requests/{id}")).await;
+    assert!(page.body.contains("override-CSA-SECTOR"), "{}", page.body);
+    let version = request.version.to_string();
+    let form = |extra: &[(&'static str, &'static str)]| {
+        let mut fields: Vec<(String, String)> = vec![
+            ("csrf".into(), token.clone()),
+            ("version".into(), version.clone()),
+            ("duration_days".into(), "30".into()),
+        ];
+        fields.extend(lines.iter().cloned());
+        fields.extend(
+            extra
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        fields
+    };
+    let path = format!("/requests/{id}/authorise");
+    let silent = form(&[]);
+    let silent: Vec<(&str, &str)> = silent
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let silent = duty.post(&path, &silent).await;
+    assert_eq!(silent.status, 422, "{}", silent.body);
+    assert!(silent.body.contains("CSA-SECTOR"), "{}", silent.body);
+    assert_eq!(
+        state(&app.read("ro-csirt", &request.name).await),
+        S::Eligible,
+        "a refused form changes nothing"
+    );
+    let set_aside = form(&[
+        (
+            "override-CSA-SECTOR",
+            "A payment processor serving the banks",
+        ),
+        ("criterion-SCALE_AND_SEVERITY", "Nationwide outage"),
+    ]);
+    let set_aside: Vec<(&str, &str)> = set_aside
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let set_aside = duty.post(&path, &set_aside).await;
+    assert_eq!(set_aside.status, 303, "{}", set_aside.body);
+    let authorised = app.read("ro-csirt", &request.name).await;
+    assert_eq!(state(&authorised), S::Authorised);
+    let assessment = authorised.assessment.unwrap();
+    assert_eq!(assessment.overrides[0].rule_id, "CSA-SECTOR");
+    assert_eq!(
+        assessment.overrides[0].justification,
+        "A payment processor serving the banks"
+    );
+    assert_eq!(
+        assessment.reasons[0].criterion,
+        pb::Criterion::ScaleAndSeverity as i32
+    );
+}

@@ -23,6 +23,7 @@ fn grant(name: &str, lines: &[(pb::ServiceType, u32)], days: u32) -> pb::Authori
         duration_days: days,
         note: String::new(),
         version: 0,
+        ..Default::default()
     }
 }
 
@@ -231,6 +232,7 @@ async fn duty_officers_decide_member_states() {
                 name: first.name.clone(),
                 reason: "x".into(),
                 version: first.version,
+                ..Default::default()
             },
             &duty,
         ))
@@ -243,6 +245,7 @@ async fn duty_officers_decide_member_states() {
                 name: first.name.clone(),
                 reason: String::new(),
                 version: 0,
+                ..Default::default()
             },
             &duty,
         ))
@@ -255,6 +258,7 @@ async fn duty_officers_decide_member_states() {
                 name: first.name.clone(),
                 reason: "Within national capacity".into(),
                 version: resubmitted.version,
+                ..Default::default()
             },
             &duty,
         ))
@@ -392,6 +396,7 @@ async fn the_queue_follows_priority_then_member_states_then_submission_time() {
                 name: order[0].clone(),
                 reason: "decided meanwhile".into(),
                 version: 0,
+                ..Default::default()
             },
             &duty,
         ))

@@ -724,6 +724,7 @@ async fn of_two_concurrent_decisions_exactly_one_wins() {
                             name,
                             reason: "no".into(),
                             version: 0,
+                            ..Default::default()
                         },
                         &token,
                     ))
@@ -742,6 +743,7 @@ async fn of_two_concurrent_decisions_exactly_one_wins() {
                             duration_days: 30,
                             note: String::new(),
                             version: 0,
+                            ..Default::default()
                         },
                         &token,
                     ))
@@ -937,6 +939,7 @@ async fn the_usage_report_adds_up_to_what_was_written() {
                 name: rejected.name,
                 reason: "national capacity".into(),
                 version: 0,
+                ..Default::default()
             },
             &app.token("duty_officer", "enisa"),
         ))

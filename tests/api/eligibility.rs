@@ -54,10 +54,18 @@ async fn moldovas_contact_point_is_referred_to_the_commission() {
 #[tokio::test]
 async fn third_country_routing_classification_and_council_act() {
     let app = spawn_app().await;
-    // A Moldovan CSIRT that is not the single point of contact.
+    // A Moldovan CSIRT that is not the single point of contact files; its
+    // request reaches the Commission once md-spoc transmits it.
     let csirt = app.submit_new("md-csirt", moldova_request()).await;
-    assert_eq!(state(&csirt), S::Ineligible);
-    assert_eq!(rule(&csirt, "CSA-ROUTE"), Fail);
+    assert_eq!(state(&csirt), S::AwaitingTransmission);
+    assert_eq!(csirt.contact_point, "organisations/md-spoc");
+    assert!(
+        csirt.eligibility.is_none(),
+        "not assessed before it is transmitted"
+    );
+    let transmitted = app.transmit("md-spoc", &csirt.name, "").await;
+    assert_eq!(state(&transmitted), S::Referred);
+    assert_eq!(rule(&transmitted, "CSA-ROUTE"), Pass);
 
     // Ukraine: associated, but no Council implementing act.
     let mut ua = moldova_request();
@@ -71,9 +79,11 @@ async fn third_country_routing_classification_and_council_act() {
     // A Member State classification claimed by a third country.
     let mut large = moldova_request();
     large.classification = pb::Classification::LargeScale as i32;
+    // A finding, not a legal bar: the Commission decides, advised to reject.
     let large = app.submit_new("md-spoc", large).await;
-    assert_eq!(state(&large), S::Ineligible);
+    assert_eq!(state(&large), S::Referred);
     assert_eq!(rule(&large, "CSA-CLASS"), Fail);
+    assert!(large.eligibility.as_ref().unwrap().recommend_rejection);
 
     // Large-scale-equivalent needs the declaration of Art. 2(13).
     let mut equivalent = moldova_request();
@@ -96,6 +106,7 @@ async fn a_council_act_counts_from_the_day_it_takes_effect_to_the_day_it_lapses(
         valid_from: day_from_today(from),
         valid_until: day_from_today(until),
         max_support_days: 0,
+        ..Default::default()
     };
     // Takes effect tomorrow: today is the day before.
     app.update_country("MD", &["council_acts"], |c| {
@@ -203,9 +214,13 @@ async fn member_states_and_cert_eu() {
     assert_eq!(rule(&romania, "CSA-USER"), Pass);
     assert_eq!(rule(&romania, "CSA-SECTOR"), Pass);
 
-    // Not the single point of contact.
+    // Not the single point of contact: transmitted by it.
     let authority = app.submit_new("ro-dnsc", member_state_request("RO")).await;
-    assert_eq!(rule(&authority, "CSA-ROUTE"), Fail);
+    assert_eq!(state(&authority), S::AwaitingTransmission);
+    let authority = app.transmit("ro-csirt", &authority.name, "").await;
+    assert_eq!(state(&authority), S::Eligible);
+    assert_eq!(rule(&authority, "CSA-ROUTE"), Pass);
+    assert!(!authority.eligibility.as_ref().unwrap().recommend_rejection);
 
     // Large-scale-equivalent is for CERT-EU and third countries.
     let mut equivalent = member_state_request("RO");
@@ -224,7 +239,8 @@ async fn member_states_and_cert_eu() {
     outside.affected_entities[0].sector = pb::Sector::OtherSector as i32;
     let outside = app.submit_new("ro-csirt", outside).await;
     assert_eq!(rule(&outside, "CSA-SECTOR"), Fail);
-    assert_eq!(state(&outside), S::Ineligible);
+    assert_eq!(state(&outside), S::Eligible, "ENISA decides on the finding");
+    assert!(outside.eligibility.as_ref().unwrap().recommend_rejection);
 
     // CERT-EU: a Union entity, a major incident.
     let mut union_entity = member_state_request("EU");
@@ -246,7 +262,6 @@ async fn member_states_and_cert_eu() {
                     display_name: "Misfiled as a Member State CSIRT".into(),
                     kind: pb::OrganisationKind::MsCsirt as i32,
                     country: "MD".into(),
-                    single_point_of_contact: true,
                     ..Default::default()
                 }),
             },
@@ -254,8 +269,27 @@ async fn member_states_and_cert_eu() {
         ))
         .await
         .unwrap();
+    // Transmitted by the contact point, and barred by law all the same.
     let misfiled = app.submit_new("md-misfiled", moldova_request()).await;
+    let misfiled = app.transmit("md-spoc", &misfiled.name, "").await;
     assert_eq!(rule(&misfiled, "CSA-USER"), Fail);
+    assert_eq!(state(&misfiled), S::Ineligible);
+
+    // A Member State that designates no contact point: nobody to transmit.
+    app.update_country("RO", &["single_point_of_contact"], |c| {
+        c.single_point_of_contact = String::new()
+    })
+    .await;
+    let untransmitted = app.submit_new("ro-dnsc", member_state_request("RO")).await;
+    assert_eq!(rule(&untransmitted, "CSA-ROUTE"), Fail);
+    assert_eq!(state(&untransmitted), S::Eligible);
+    assert!(
+        untransmitted
+            .eligibility
+            .as_ref()
+            .unwrap()
+            .recommend_rejection
+    );
     app.stop().await;
 }
 

@@ -336,6 +336,22 @@ impl TestApp {
             .into_inner()
     }
 
+    /// `org`, the contact point a request waits for, transmits it.
+    pub async fn transmit(&self, org: &str, name: &str, note: &str) -> pb::SupportRequest {
+        self.requests()
+            .await
+            .transmit_support_request(authed(
+                pb::TransmitSupportRequestRequest {
+                    name: name.to_owned(),
+                    note: note.to_owned(),
+                },
+                &self.token("requester", org),
+            ))
+            .await
+            .expect("transmitted")
+            .into_inner()
+    }
+
     /// Changes a country of the registry as an administrator.
     pub async fn update_country(
         &self,
@@ -689,6 +705,7 @@ pub async fn authorise(
                 duration_days: 60,
                 note: String::new(),
                 version: 0,
+                ..Default::default()
             },
             &app.token(role, "officers"),
         ))

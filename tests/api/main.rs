@@ -20,6 +20,7 @@ mod limits;
 mod migrations;
 mod parity;
 mod platform;
+mod process;
 mod registry;
 mod replicas;
 mod requests;

@@ -434,6 +434,7 @@ impl World {
                             duration_days: duration.parse().unwrap(),
                             note: note.clone(),
                             version: request.version,
+                            ..Default::default()
                         },
                         &token,
                     ))
@@ -449,6 +450,7 @@ impl World {
                         name,
                         reason: reason.clone(),
                         version: request.version,
+                        ..Default::default()
                     },
                     &token,
                 ))

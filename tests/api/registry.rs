@@ -243,11 +243,12 @@ async fn council_acts_last_at_most_a_year_with_a_cap_of_75_days_or_more() {
         valid_from: from,
         valid_until: until,
         max_support_days: cap,
+        ..Default::default()
     };
     let too_long = registry
         .create_country(authed(
             pb::CreateCountryRequest {
-                country: Some(country(vec![act(date(2026, 1, 1), date(2027, 1, 2), 0)])),
+                country: Some(country(vec![act(date(2026, 1, 1), date(2027, 1, 1), 0)])),
             },
             &admin,
         ))
@@ -289,7 +290,7 @@ async fn council_acts_last_at_most_a_year_with_a_cap_of_75_days_or_more() {
     let ok = registry
         .create_country(authed(
             pb::CreateCountryRequest {
-                country: Some(country(vec![act(date(2026, 1, 1), date(2027, 1, 1), 75)])),
+                country: Some(country(vec![act(date(2026, 1, 1), date(2026, 12, 31), 75)])),
             },
             &admin,
         ))

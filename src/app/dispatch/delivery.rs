@@ -12,9 +12,11 @@ use crate::app::{App, AppResult, require};
 use crate::domain::actor::{Actor, Operation};
 use crate::domain::command::dispatch::{Complete, RecordAgreement};
 use crate::domain::command::request::FileReport;
-use crate::domain::dispatch::{LineState, Offer, OfferAction, TimerKind, report_recipients};
+use crate::domain::dispatch::{
+    LineState, Offer, OfferAction, OfferState, TimerKind, report_recipients,
+};
 use crate::domain::names::RequestId;
-use crate::domain::request::{Action, SummaryReport, SupportRequest};
+use crate::domain::request::{Action, RequestState, SummaryReport, SupportRequest};
 use crate::store::{self, Txn, dispatch::DispatchLine};
 
 #[tracing::instrument(name = "dispatch.record_agreement", skip_all)]
@@ -31,6 +33,7 @@ pub async fn record_agreement(
     let now = app.now();
     let txn = kernel::begin(app).await?;
     let (mut r, offer) = load_own_offer(&txn, actor, &id).await?;
+    super::offers::support_running(&r, now)?;
     let payload = json!({
         "reference": agreement.reference,
         "template_version": agreement.template_version,
@@ -144,17 +147,35 @@ pub async fn submit_report(
     let now = app.now();
     let txn = kernel::begin(app).await?;
     let mut r = kernel::load_for_change(&txn, actor, &id).await?;
+    if r.request.organisation != actor.organisation {
+        return Err(crate::app::AppError::PermissionDenied(
+            "the summary report is its filer's".into(),
+        ));
+    }
     let recipients = report_recipients(r.request.organisation_kind);
-    r.step(
-        &txn,
-        actor,
-        now,
-        Step {
-            action: Action::Report,
-            event: "SubmitSummaryReport",
-            payload: json!({ "recipients": recipients }),
-        },
-    )?;
+    let payload = json!({ "recipients": recipients });
+    // A request withdrawn after some of its work was delivered owes its
+    // report too (Art. 16(9)); it stays withdrawn.
+    let delivered_then_withdrawn = r.request.state == RequestState::Withdrawn
+        && r.request.summary_report.is_none()
+        && store::dispatch::offers_of_request(&txn, r.key)
+            .await?
+            .iter()
+            .any(|o| o.state == OfferState::Delivered);
+    if delivered_then_withdrawn {
+        r.event(&txn, actor, now, "SubmitSummaryReport", payload);
+    } else {
+        r.step(
+            &txn,
+            actor,
+            now,
+            Step {
+                action: Action::Report,
+                event: "SubmitSummaryReport",
+                payload,
+            },
+        )?;
+    }
     r.request.report_overdue = false;
     r.request.summary_report = Some(SummaryReport {
         service_provided,

@@ -15,7 +15,9 @@ mod plan;
 
 pub use delivery::{close, complete, record_agreement, submit_report};
 pub use offers::{OfferView, accept, decline, list_for_provider, request_of_offer};
-pub(crate) use offers::{expire, rematch_after, rematch_all, withdraw_offers};
+pub(crate) use offers::{
+    end_support, expire, follow_council_acts, rematch_after, rematch_all, withdraw_offers,
+};
 pub use plan::{LineProposal, approve, propose};
 
 use crate::domain::matching::Demand;

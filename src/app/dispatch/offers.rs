@@ -20,7 +20,7 @@ use crate::domain::dispatch::{LineState, Offer, OfferAction, OfferState, TimerKi
 use crate::domain::matching;
 use crate::domain::names::OfferId;
 use crate::domain::registry::Country;
-use crate::domain::request::{Action, RequestState, SupportRequest};
+use crate::domain::request::{Action, RequestState, SupportRequest, end_of};
 use crate::store::{
     self, Txn,
     dispatch::{DispatchLine, Movement},
@@ -29,6 +29,19 @@ use crate::store::{
 
 fn offer_not_found(id: &str) -> AppError {
     AppError::NotFound(format!("{} not found", offer_name(id)))
+}
+
+/// Refuses what the support period's end stops: accepting an offer,
+/// recording an agreement (Art. 16, 19(4)).
+pub(super) fn support_running(r: &Loaded, now: DateTime<Utc>) -> AppResult<()> {
+    match &r.request.support {
+        Some(period) if r.request.support_ended(now) => Err(AppError::FailedPrecondition(format!(
+            "the support period of {} ended at {}",
+            crate::app::kernel::resource_name(&r.request.id),
+            period.ends
+        ))),
+        _ => Ok(()),
+    }
 }
 
 fn capacity_error() -> AppError {
@@ -51,6 +64,11 @@ pub(super) async fn offer_next(
     now: DateTime<Utc>,
 ) -> AppResult<Option<Offer>> {
     let request = &r.request;
+    if request.support_ended(now) {
+        // No offer after the support period (Art. 16, 19(4)).
+        line.state = LineState::Waiting;
+        return Ok(None);
+    }
     let d = demand(request, line.line_index as usize, country);
     let mut next = line.next_candidate as usize;
     while next < line.plan.len() {
@@ -235,6 +253,7 @@ pub async fn accept(app: &App, actor: &Actor, id: &OfferId) -> AppResult<Offer> 
             offer.accept_deadline
         )));
     }
+    support_running(&r, now)?;
     let offer = save_offer(
         &txn,
         actor,
@@ -442,7 +461,7 @@ async fn rematch_request(app: &App, key: i64, service: ServiceType) -> AppResult
     let now = app.now();
     let txn = kernel::begin(app).await?;
     let mut r = kernel::load_key_for_change(&txn, key).await?;
-    if r.request.state != RequestState::WaitingCapacity {
+    if r.request.state != RequestState::WaitingCapacity || r.request.support_ended(now) {
         return Ok(());
     }
     let registry = r.registry(app).await?;
@@ -626,4 +645,149 @@ pub async fn request_of_offer(app: &App, offer: &Offer) -> AppResult<SupportRequ
         .await?
         .ok_or_else(|| kernel::not_found(&offer.support_request_id))?
         .request)
+}
+
+/// The end of a request's support period (Art. 16, 19(4)), in its timer's
+/// transaction: its open offers are withdrawn and their capacity given
+/// back, its lines still waiting or offered are withdrawn (accepted and
+/// active work goes on to its delivery), and a request still being
+/// dispatched is completed, its summary report due two months from now
+/// (Art. 16(9)). Returns the services whose capacity freed.
+pub(crate) async fn end_support(
+    txn: &Txn,
+    app: &App,
+    r: &mut Loaded,
+    now: DateTime<Utc>,
+) -> AppResult<BTreeSet<ServiceType>> {
+    let service = Actor::service("timer");
+    let mut freed = BTreeSet::new();
+    let Some(ends) = r
+        .request
+        .support
+        .as_ref()
+        .filter(|p| !p.ended)
+        .map(|p| p.ends)
+    else {
+        return Ok(freed);
+    };
+    let mut lines = store::dispatch::lines(txn, r.key).await?;
+    for offer in store::dispatch::offers_of_request(txn, r.key).await? {
+        if offer.state != OfferState::Offered {
+            continue;
+        }
+        let offer = save_offer(
+            txn,
+            &service,
+            offer,
+            OfferStep {
+                action: OfferAction::Withdraw,
+                event: "WithdrawOffer",
+                payload: json!({ "reason": "the support period ended" }),
+            },
+            now,
+            |_| {},
+        )
+        .await?;
+        store::dispatch::move_capacity(
+            txn,
+            offer.commitment_id,
+            &offer.id,
+            Movement::ReleaseHeld,
+            offer.person_days,
+            now,
+        )
+        .await?;
+        store::timers::cancel(txn, TimerKind::OfferExpiry, &offer.id, now);
+        if let Some(line) = lines.iter().find(|l| l.line_index == offer.line_index) {
+            freed.insert(line.service);
+        }
+    }
+    for line in &mut lines {
+        if matches!(line.state, LineState::Offered | LineState::Waiting) {
+            line.state = LineState::Withdrawn;
+            store::dispatch::save_line(txn, r.key, line);
+        }
+    }
+    let payload = json!({ "ends": ends, "articles": "Art. 16, 19(4)" });
+    if r.allows(Action::EndSupport) {
+        r.step(
+            txn,
+            &service,
+            now,
+            Step {
+                action: Action::EndSupport,
+                event: "SupportPeriodEnded",
+                payload,
+            },
+        )?;
+        r.request.completed_at = Some(now);
+        let due = now
+            .checked_add_months(chrono::Months::new(app.rules.offers.report_due_months))
+            .unwrap_or(now);
+        store::timers::schedule(txn, TimerKind::ReportDue, &r.request.id, due);
+    } else {
+        r.event(txn, &service, now, "SupportPeriodEnded", payload);
+    }
+    if let Some(period) = r.request.support.as_mut() {
+        period.ended = true;
+    }
+    r.save(txn, now).await?;
+    Ok(freed)
+}
+
+/// A country's Council implementing acts changed (amended, repealed or
+/// removed) in the same transaction: the support running under an act that
+/// now ends earlier than the support period ends with it (Art. 19(4)). Each
+/// such request records `CouncilActEnded` at once, for the Commission and
+/// the duty officers; its end is carried out by its `SupportEnds` timer, due
+/// at the act's end (at once, when that has passed).
+pub(crate) async fn follow_council_acts(
+    txn: &Txn,
+    app: &App,
+    actor: &Actor,
+    country: &Country,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    for key in store::requests::supported_in_country(txn, &country.code).await? {
+        let mut r = kernel::load_key_for_change(txn, key).await?;
+        let Some(period) = r.request.support.as_ref().filter(|p| !p.ended) else {
+            continue;
+        };
+        let Some(reference) = period.council_act.clone() else {
+            continue;
+        };
+        let act = country
+            .council_acts
+            .iter()
+            .find(|a| a.reference == reference);
+        // An act taken out of the registry ends the support now.
+        let act_ends = act.map_or(now, |a| end_of(a.last_day()));
+        if act_ends >= period.ends {
+            continue;
+        }
+        let ends = act_ends.max(period.starts);
+        r.event(
+            txn,
+            actor,
+            now,
+            "CouncilActEnded",
+            json!({
+                "council_act": reference,
+                "repealed_on": act.and_then(|a| a.repealed_on),
+                "valid_until": act.map(|a| a.valid_until),
+                "support_ends": ends,
+                "article": "Art. 19(4)",
+            }),
+        );
+        if let Some(period) = r.request.support.as_mut() {
+            period.ends = ends;
+        }
+        let warning = ends - Duration::days(app.rules.support.warning_days.into());
+        if warning > now {
+            store::timers::schedule(txn, TimerKind::SupportEnding, &r.request.id, warning);
+        }
+        store::timers::schedule(txn, TimerKind::SupportEnds, &r.request.id, ends.max(now));
+        r.save(txn, now).await?;
+    }
+    Ok(())
 }

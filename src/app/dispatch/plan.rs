@@ -12,10 +12,10 @@ use crate::app::requests::load_visible;
 use crate::app::{App, AppError, AppResult, require};
 use crate::domain::actor::{Actor, Operation};
 use crate::domain::command::dispatch::{ApprovePlan, Planning};
-use crate::domain::dispatch::LineState;
+use crate::domain::dispatch::{LineState, TimerKind};
 use crate::domain::matching::{self, Proposal};
 use crate::domain::names::RequestId;
-use crate::domain::request::{Action, RequestState, SupportRequest};
+use crate::domain::request::{Action, RequestState, SupportPeriod, SupportRequest};
 use crate::domain::validation::Violations;
 use crate::store::{self, dispatch::DispatchLine, registry::Snapshot};
 
@@ -97,6 +97,36 @@ pub async fn approve(
             .collect(),
     })?;
     r.expect_version(plan.version)?;
+    // The support period starts now, for the duration granted, and ends no
+    // later than the Council act a third country's support was authorised
+    // under (Art. 16, 19(4)); after that act, nothing is dispatched.
+    let act = r
+        .request
+        .assessment
+        .as_ref()
+        .and_then(|a| a.council_act.as_deref())
+        .map(|reference| {
+            country
+                .council_acts
+                .iter()
+                .find(|a| a.reference == reference)
+                .map(|a| (reference, a.last_day()))
+                .unwrap_or((reference, now.date_naive().pred_opt().unwrap_or_default()))
+        });
+    if let Some((reference, last_day)) = act
+        && last_day < now.date_naive()
+    {
+        return Err(AppError::FailedPrecondition(format!(
+            "the Council implementing act {reference} the support was authorised under ended on \
+             {last_day}; nothing is dispatched under it (Art. 19(4))"
+        )));
+    }
+    let period = SupportPeriod::new(now, r.request.granted_duration_days.unwrap_or(0), act);
+    let warning = period.ends - chrono::Duration::days(app.rules.support.warning_days.into());
+    if warning > now {
+        store::timers::schedule(&txn, TimerKind::SupportEnding, &r.request.id, warning);
+    }
+    store::timers::schedule(&txn, TimerKind::SupportEnds, &r.request.id, period.ends);
     r.step(
         &txn,
         actor,
@@ -109,9 +139,11 @@ pub async fn approve(
                     "line": l.line_index, "provider": l.provider, "fallbacks": l.fallbacks,
                     "justification": l.justification,
                 })).collect::<Vec<_>>(),
+                "support_period": period,
             }),
         },
     )?;
+    r.request.support = Some(period);
     let mut lines: Vec<DispatchLine> = plan
         .lines
         .into_iter()

@@ -3,10 +3,53 @@
 
 use super::{Parsed, finish};
 use crate::domain::codes::ServiceType;
+use crate::domain::eligibility::Decision;
 use crate::domain::names::RequestId;
 use crate::domain::registry::CouncilAct;
-use crate::domain::request::{ServiceLine, SupportRequest, limits};
+use crate::domain::request::{
+    Assessment, Criterion, CriterionReason, RuleOverride, ServiceLine, SupportRequest, limits,
+};
 use crate::domain::validation::{Choice, Count, Violations};
+
+/// A decider's reason, a justification of an override: 1 to 2,000
+/// characters.
+pub const REASON: std::ops::RangeInclusive<usize> = 1..=2_000;
+
+/// A reason on one criterion of Art. 16(3) as a door received it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReasonFields {
+    pub criterion: Choice<Criterion>,
+    pub reason: String,
+}
+
+/// An override of a failed finding as a door received it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OverrideFields {
+    pub rule_id: String,
+    pub justification: String,
+}
+
+/// The decider's reasons on the criteria, each criterion at most once.
+fn reasons(v: &mut Violations, fields: &[ReasonFields]) -> Vec<CriterionReason> {
+    let parsed = v.list("reasons", fields, Criterion::ALL.len(), |v, field, r| {
+        let criterion = v.choice(&format!("{field}.criterion"), &r.criterion);
+        let reason = v.text(&format!("{field}.reason"), &r.reason, REASON);
+        criterion.map(|criterion| CriterionReason { criterion, reason })
+    });
+    let mut out: Vec<CriterionReason> = Vec::new();
+    for (i, r) in parsed.into_iter().enumerate() {
+        let Some(r) = r else { continue };
+        if out.iter().any(|o| o.criterion == r.criterion) {
+            v.add(
+                format!("reasons[{i}].criterion"),
+                "gives a reason on a criterion given before",
+            );
+            continue;
+        }
+        out.push(r);
+    }
+    out
+}
 
 /// Longest duration of support granted at once, in days.
 pub const MAX_DURATION_DAYS: u32 = 365;
@@ -31,6 +74,11 @@ pub struct AuthoriseFields {
     pub note: String,
     /// The version the decider read (0: any).
     pub version: i64,
+    /// Each failed finding set aside, with its justification.
+    pub overrides: Vec<OverrideFields>,
+    pub reasons: Vec<ReasonFields>,
+    /// The entities the support may be used for; empty: every one covered.
+    pub covered_entities: Vec<String>,
 }
 
 /// What an authorisation is checked against: the request, and for a third
@@ -38,6 +86,13 @@ pub struct AuthoriseFields {
 pub struct Authorising<'a> {
     pub request: &'a SupportRequest,
     pub act: Option<&'a CouncilAct>,
+}
+
+impl Authorising<'_> {
+    /// The evaluation the decider decides on: the latest.
+    fn decision(&self) -> Option<&Decision> {
+        self.request.evaluations.last()
+    }
 }
 
 /// The nature and duration of the support granted (Art. 16(8), 19(4)).
@@ -50,6 +105,9 @@ pub struct AuthoriseSupport {
     pub version: i64,
     /// The Council act it was authorised under (third countries).
     pub council_act: Option<String>,
+    /// The decider's assessment: the conditions of Art. 15(1)-(2) met, the
+    /// reasons, the findings set aside and the entities covered.
+    pub assessment: Assessment,
     parsed: Parsed,
 }
 
@@ -125,6 +183,79 @@ impl AuthoriseSupport {
             );
         }
         let note = v.text("note", &f.note, NOTE);
+        let reasons = reasons(&mut v, &f.reasons);
+        // Each failed finding set aside, by name, with a justification;
+        // nothing else may be (Art. 16(3), 19(10)).
+        let failed: Vec<&str> = at
+            .decision()
+            .map(|d| d.failed_findings().map(|r| r.rule_id.as_str()).collect())
+            .unwrap_or_default();
+        let overrides = v.list("overrides", &f.overrides, 16, |v, field, o| {
+            let justification = v.text(&format!("{field}.justification"), &o.justification, REASON);
+            if !failed.contains(&o.rule_id.as_str()) {
+                v.add(
+                    format!("{field}.rule_id"),
+                    format!("`{}` is not a finding that failed", o.rule_id),
+                );
+            }
+            RuleOverride {
+                rule_id: o.rule_id.clone(),
+                justification,
+            }
+        });
+        for rule in &failed {
+            if !f.overrides.iter().any(|o| o.rule_id == *rule) {
+                v.add(
+                    "overrides",
+                    format!(
+                        "must set aside the failed finding {rule} with a justification, or the \
+                         request be rejected"
+                    ),
+                );
+            }
+        }
+        // The entities covered: those the evaluation judged covered, or
+        // those of them the decider names (Art. 16(8)). A decider who sets
+        // aside the finding on sectors judges every affected entity served.
+        let sectors_set_aside =
+            failed.contains(&"CSA-SECTOR") && f.overrides.iter().any(|o| o.rule_id == "CSA-SECTOR");
+        let judged: Vec<&str> = if sectors_set_aside {
+            request
+                .content
+                .affected_entities
+                .iter()
+                .map(|e| e.name.as_str())
+                .collect()
+        } else {
+            at.decision()
+                .map(|d| d.covered_entities().collect())
+                .unwrap_or_default()
+        };
+        let covered_entities = if f.covered_entities.is_empty() {
+            judged.iter().map(|e| (*e).to_owned()).collect()
+        } else {
+            v.list(
+                "covered_entities",
+                &f.covered_entities,
+                limits::AFFECTED_ENTITIES,
+                |v, field, name| {
+                    if !request
+                        .content
+                        .affected_entities
+                        .iter()
+                        .any(|e| e.name == *name)
+                    {
+                        v.add(field, "names no affected entity of the request");
+                    } else if !judged.contains(&name.as_str()) {
+                        v.add(
+                            field,
+                            "is not an entity the support may be used for (Art. 16(8))",
+                        );
+                    }
+                    name.clone()
+                },
+            )
+        };
         finish(v, || {
             Some(AuthoriseSupport {
                 lines: granted,
@@ -132,6 +263,13 @@ impl AuthoriseSupport {
                 note,
                 version: f.version,
                 council_act: at.act.map(|a| a.reference.clone()),
+                assessment: Assessment {
+                    conditions_met: true,
+                    reasons,
+                    overrides,
+                    covered_entities,
+                    council_act: at.act.map(|a| a.reference.clone()),
+                },
                 parsed: Parsed,
             })
         })
@@ -150,8 +288,29 @@ impl AuthoriseSupport {
             duration_days: self.duration_days.into(),
             note: self.note.clone(),
             version: self.version,
+            overrides: self
+                .assessment
+                .overrides
+                .iter()
+                .map(|o| OverrideFields {
+                    rule_id: o.rule_id.clone(),
+                    justification: o.justification.clone(),
+                })
+                .collect(),
+            reasons: reason_fields(&self.assessment.reasons),
+            covered_entities: self.assessment.covered_entities.clone(),
         }
     }
+}
+
+fn reason_fields(reasons: &[CriterionReason]) -> Vec<ReasonFields> {
+    reasons
+        .iter()
+        .map(|r| ReasonFields {
+            criterion: r.criterion.into(),
+            reason: r.reason.clone(),
+        })
+        .collect()
 }
 
 /// RejectSupportRequest as a door received it.
@@ -160,6 +319,8 @@ pub struct RejectFields {
     pub name: String,
     pub reason: String,
     pub version: i64,
+    pub reasons: Vec<ReasonFields>,
+    pub conditions_met: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -167,6 +328,8 @@ pub struct Reject {
     pub request: RequestId,
     pub reason: String,
     pub version: i64,
+    /// The decider's assessment (no overrides, no entities covered).
+    pub assessment: Assessment,
     parsed: Parsed,
 }
 
@@ -175,11 +338,19 @@ impl Reject {
         let mut v = Violations::new();
         let request = RequestId::parse_name(&mut v, "name", &f.name);
         let reason = v.text("reason", &f.reason, limits::REASON);
+        let reasons = reasons(&mut v, &f.reasons);
         finish(v, || {
             Some(Reject {
                 request: request?,
                 reason,
                 version: f.version,
+                assessment: Assessment {
+                    conditions_met: f.conditions_met,
+                    reasons,
+                    overrides: Vec::new(),
+                    covered_entities: Vec::new(),
+                    council_act: None,
+                },
                 parsed: Parsed,
             })
         })
@@ -190,6 +361,8 @@ impl Reject {
             name: self.request.name(),
             reason: self.reason.clone(),
             version: self.version,
+            reasons: reason_fields(&self.assessment.reasons),
+            conditions_met: self.assessment.conditions_met,
         }
     }
 }

@@ -36,6 +36,8 @@ pub struct CouncilActFields {
     pub valid_until: Day,
     /// 0: no cap.
     pub max_support_days: Count,
+    /// Unset: not repealed.
+    pub repeal_date: Day,
 }
 
 /// A country as a door received it.
@@ -128,6 +130,7 @@ impl Country {
                     valid_from: a.valid_from.into(),
                     valid_until: a.valid_until.into(),
                     max_support_days: a.max_support_days.unwrap_or(0).into(),
+                    repeal_date: a.repealed_on.into(),
                 })
                 .collect(),
             single_point_of_contact: self.single_point_of_contact.clone().unwrap_or_default(),
@@ -169,11 +172,13 @@ fn country(v: &mut Violations, f: &CountryFields) -> Option<Country> {
                 &a.max_support_days,
                 0..=u32::MAX,
             );
+            let repealed_on = v.day(&format!("{field}.repeal_date"), &a.repeal_date);
             let act = CouncilAct {
                 reference,
                 valid_from: valid_from?,
                 valid_until: valid_until?,
                 max_support_days: cap.filter(|days| *days > 0),
+                repealed_on,
             };
             act.check(field, v);
             Some(act)
@@ -231,7 +236,6 @@ pub struct OrganisationFields {
     pub display_name: String,
     pub kind: Choice<OrganisationKind>,
     pub country: String,
-    pub single_point_of_contact: bool,
 }
 
 impl Organisation {
@@ -270,7 +274,7 @@ impl Organisation {
                 incoming,
                 &f.update_mask,
                 v,
-                [display_name, kind, country, single_point_of_contact]
+                [display_name, kind, country]
             );
         }
         let organisation = organisation(&mut v, &merged, registry);
@@ -284,7 +288,6 @@ impl Organisation {
             display_name: self.display_name.clone(),
             kind: self.kind.into(),
             country: self.country.clone(),
-            single_point_of_contact: self.single_point_of_contact,
         }
     }
 }
@@ -299,15 +302,21 @@ fn organisation(
     let kind = v.choice("organisation.kind", &f.kind);
     let before = v.iter().count();
     let country = v.country_code("organisation.country", &f.country);
-    if v.iter().count() == before && registry.country(&country).is_none() {
+    let registered = registry.country(&country);
+    if v.iter().count() == before && registered.is_none() {
         v.add("organisation.country", "names no registered country");
     }
+    // Whether it is its country's single point of contact is the
+    // country's to say (`Country.single_point_of_contact`).
+    let single_point_of_contact = registered
+        .and_then(|c| c.single_point_of_contact.as_deref())
+        .is_some_and(|spoc| spoc == id);
     Some(Organisation {
         id,
         display_name,
         kind: kind?,
         country,
-        single_point_of_contact: f.single_point_of_contact,
+        single_point_of_contact,
     })
 }
 

@@ -424,6 +424,84 @@ impl Withdraw {
     }
 }
 
+/// TransmitSupportRequest as a door received it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TransmitFields {
+    pub name: String,
+    pub note: String,
+}
+
+/// Longest note of a transmission.
+pub const TRANSMISSION_NOTE: std::ops::RangeInclusive<usize> = 0..=2_000;
+
+/// The contact point's transmission of a request to its decider, with an
+/// optional note (Art. 15(3)).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transmit {
+    pub request: RequestId,
+    pub note: String,
+    parsed: Parsed,
+}
+
+impl Transmit {
+    pub fn parse(f: &TransmitFields) -> Result<Transmit, Violations> {
+        let mut v = Violations::new();
+        let request = RequestId::parse_name(&mut v, "name", &f.name);
+        let note = v.text("note", &f.note, TRANSMISSION_NOTE);
+        finish(v, || {
+            Some(Transmit {
+                request: request?,
+                note,
+                parsed: Parsed,
+            })
+        })
+    }
+
+    pub fn to_fields(&self) -> TransmitFields {
+        TransmitFields {
+            name: self.request.name(),
+            note: self.note.clone(),
+        }
+    }
+}
+
+/// ReturnSupportRequest as a door received it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReturnFields {
+    pub name: String,
+    pub reason: String,
+}
+
+/// The contact point's return of a request to its filer, with the reason.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReturnToFiler {
+    pub request: RequestId,
+    pub reason: String,
+    parsed: Parsed,
+}
+
+impl ReturnToFiler {
+    pub fn parse(f: &ReturnFields) -> Result<ReturnToFiler, Violations> {
+        let mut v = Violations::new();
+        let request = RequestId::parse_name(&mut v, "name", &f.name);
+        let reason = v.text("reason", &f.reason, limits::REASON);
+        finish(v, || {
+            Some(ReturnToFiler {
+                request: request?,
+                reason,
+                parsed: Parsed,
+            })
+        })
+    }
+
+    pub fn to_fields(&self) -> ReturnFields {
+        ReturnFields {
+            name: self.request.name(),
+            reason: self.reason.clone(),
+        }
+    }
+}
+
 /// SubmitSummaryReport as a door received it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ReportFields {

@@ -289,6 +289,10 @@ fn request() -> SupportRequest {
         completed_at: None,
         report_overdue: false,
         summary_report: None,
+        contact_point: None,
+        transmission: None,
+        assessment: None,
+        support: None,
     }
 }
 
@@ -318,6 +322,7 @@ fn one_answer_names_every_field_at_fault_the_clock_and_the_cap_included() {
         valid_from: NaiveDate::from_ymd_opt(2026, 7, 14).unwrap(),
         valid_until: NaiveDate::from_ymd_opt(2027, 7, 13).unwrap(),
         max_support_days: Some(90),
+        repealed_on: None,
     };
     let grant = AuthoriseFields {
         granted_lines: vec![GrantFields {
@@ -327,6 +332,7 @@ fn one_answer_names_every_field_at_fault_the_clock_and_the_cap_included() {
         duration_days: 120.into(),
         note: "n".repeat(2_001),
         version: 0,
+        ..Default::default()
     };
     let refused = AuthoriseSupport::parse(
         &grant,
@@ -384,6 +390,7 @@ proptest! {
                 .into_iter()
                 .map(|(reference, valid_from, valid_until, max_support_days)| CouncilActFields {
                     reference, valid_from, valid_until, max_support_days,
+                    ..Default::default()
                 })
                 .collect(),
             single_point_of_contact: spoc,
@@ -463,7 +470,9 @@ proptest! {
         reason in code(DeclineReason::ALL),
         version in any::<i64>(),
     ) {
-        let reject = RejectFields { name: name.clone(), reason: a.clone(), version };
+        let reject = RejectFields {
+            name: name.clone(), reason: a.clone(), version, ..Default::default()
+        };
         converts_back(Reject::parse(&reject), |x| Reject::parse(&x.to_fields()))?;
         let withdraw = WithdrawFields { name: name.clone(), reason: a.clone() };
         converts_back(Withdraw::parse(&withdraw), |x| Withdraw::parse(&x.to_fields()))?;
@@ -495,6 +504,7 @@ proptest! {
             valid_from: NaiveDate::from_ymd_opt(2026, 7, 14).unwrap(),
             valid_until: NaiveDate::from_ymd_opt(2027, 7, 13).unwrap(),
             max_support_days: cap,
+            repealed_on: None,
         };
         let at = Authorising { request: &request, act: Some(&act) };
         let fields = AuthoriseFields {
@@ -505,6 +515,7 @@ proptest! {
             duration_days: duration,
             note,
             version: 0,
+            ..Default::default()
         };
         converts_back(AuthoriseSupport::parse(&fields, &at), |g| {
             AuthoriseSupport::parse(&g.to_fields(), &at)

@@ -10,6 +10,7 @@ pub struct Model {
     pub valid_from: Date,
     pub valid_until: Date,
     pub max_support_days: Option<i32>,
+    pub repealed_on: Option<Date>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -8,7 +8,6 @@ pub struct Model {
     pub display_name: String,
     pub kind: String,
     pub country_code: String,
-    pub single_point_of_contact: bool,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

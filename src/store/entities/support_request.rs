@@ -55,6 +55,14 @@ pub struct Model {
     pub summary_report: Option<Json>,
     /// Sort key of the assessment queue (`domain::priority::queue_key`).
     pub queue_key: Option<String>,
+    /// The single point of contact the request goes through.
+    pub contact_point: Option<String>,
+    #[sea_orm(column_type = "JsonBinary", nullable)]
+    pub transmission: Option<Json>,
+    #[sea_orm(column_type = "JsonBinary", nullable)]
+    pub assessment: Option<Json>,
+    #[sea_orm(column_type = "JsonBinary", nullable)]
+    pub support: Option<Json>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
