@@ -26,6 +26,26 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// `reserve log-key`.
+#[derive(Debug, Subcommand)]
+pub enum LogKeyAction {
+    /// Write a new key (PKCS#8 PEM, readable by its owner only) and print
+    /// its verifier key, to publish.
+    Generate {
+        #[arg(long)]
+        out: PathBuf,
+        /// The log's origin, the key's name [default: `log_origin`].
+        #[arg(long)]
+        origin: Option<String>,
+    },
+    /// Print the verifier key of a key file.
+    Show {
+        file: PathBuf,
+        #[arg(long)]
+        origin: Option<String>,
+    },
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the gRPC service.
@@ -52,6 +72,11 @@ pub enum Command {
     Bench(crate::bench::BenchArgs),
     /// Print a development token signed with the local development key.
     Token(TokenArgs),
+    /// The Ed25519 key that signs the audit log's checkpoints.
+    LogKey {
+        #[command(subcommand)]
+        action: LogKeyAction,
+    },
     /// The audit trail: watch events live, verify the hash chain, export it.
     ///
     /// `verify` and `export` read the database directly when one is named
@@ -315,6 +340,30 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Usage { connection, args } => crate::client::usage(connection, args).await,
         Command::Health(args) => crate::client::health::run(args, cli.config.as_ref()).await,
         Command::Bench(args) => crate::bench::run(args).await,
+        Command::LogKey { action } => {
+            let settings = Settings::load(cli.config.as_ref(), NoOverrides {})?;
+            let (file, origin, create) = match action {
+                LogKeyAction::Generate { out, origin } => (out, origin, true),
+                LogKeyAction::Show { file, origin } => (file, origin, false),
+            };
+            if create && file.exists() {
+                anyhow::bail!("{} exists: a log key is never replaced", file.display());
+            }
+            if !create && !file.exists() {
+                anyhow::bail!("{} does not exist", file.display());
+            }
+            let key = DevKey::load_or_create(&file)?.into_signing_key();
+            let origin = origin.unwrap_or(settings.log_origin);
+            let signer = crate::domain::checkpoint::NoteSigner::new(origin, key);
+            if create {
+                eprintln!(
+                    "wrote {}; set log_signing_key_file to it (and log_origin to the key's name)",
+                    file.display()
+                );
+            }
+            println!("{}", signer.verifier_key());
+            Ok(())
+        }
         Command::Token(args) => {
             let settings = Settings::load(cli.config.as_ref(), NoOverrides {})?;
             let key = DevKey::load_or_create(&settings.dev_key_file)?;

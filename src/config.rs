@@ -83,6 +83,14 @@ pub struct Settings {
     /// The console's client id at the identity provider: the audience of
     /// its ID tokens [default: `jwt_audience`].
     pub console_oidc_client_id: Option<String>,
+    /// The Ed25519 key (PKCS#8 PEM) that signs the audit log's checkpoints
+    /// (`reserve log-key generate`); in development mode, one next to the
+    /// development key is made on first use. No checkpoints without it.
+    pub log_signing_key_file: Option<PathBuf>,
+    /// The checkpoints' origin line and the name of their key.
+    pub log_origin: String,
+    /// Seconds between checkpoints at most, while the log grows.
+    pub log_checkpoint_secs: u64,
 }
 
 impl Default for Settings {
@@ -121,6 +129,9 @@ impl Default for Settings {
             console_session_hours: 12,
             console_oidc_authorize_url: None,
             console_oidc_client_id: None,
+            log_signing_key_file: None,
+            log_origin: crate::app::log::DEFAULT_ORIGIN.into(),
+            log_checkpoint_secs: 60,
         }
     }
 }

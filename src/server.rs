@@ -70,6 +70,7 @@ pub async fn serve_with(
         Duration::from_millis(100),
     ));
     let sequencer = tokio::spawn(crate::worker::sequencer::run(app.db.clone()));
+    let log = tokio::spawn(crate::worker::log::run(app.clone()));
     let events = app.events.clone();
     let shutdown = async move {
         shutdown.await;
@@ -140,6 +141,7 @@ pub async fn serve_with(
         .await;
     tail.abort();
     sequencer.abort();
+    log.abort();
     served
 }
 

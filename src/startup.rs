@@ -74,13 +74,50 @@ pub async fn app(settings: &Settings) -> anyhow::Result<App> {
             .await
             .context("applying migrations")?;
     }
-    let app = App::new(db, rules(settings)?).with_metrics(metrics()?);
+    let app = App::new(db, rules(settings)?)
+        .with_metrics(metrics()?)
+        .with_log(audit_log(settings)?);
     if settings.seed_demo {
         seed::demo(&app)
             .await
             .context("loading the demo registry")?;
     }
     Ok(app)
+}
+
+/// How the audit log is kept: its origin, and the key that signs its
+/// checkpoints (made on first use next to the development key in
+/// development mode).
+pub fn audit_log(settings: &Settings) -> anyhow::Result<crate::app::log::AuditLog> {
+    use crate::auth::DevKey;
+    let key = match &settings.log_signing_key_file {
+        Some(path) => {
+            anyhow::ensure!(
+                path.exists(),
+                "the log signing key {} does not exist (reserve log-key generate --out FILE)",
+                path.display()
+            );
+            Some(DevKey::load_or_create(path)?.into_signing_key())
+        }
+        None if settings.dev => Some(
+            DevKey::load_or_create(&settings.dev_key_file.with_file_name("dev-log-ed25519.pem"))?
+                .into_signing_key(),
+        ),
+        None => {
+            tracing::warn!(
+                "no log_signing_key_file: the audit log's checkpoints are not signed, and none \
+                 is served"
+            );
+            None
+        }
+    };
+    Ok(crate::app::log::AuditLog {
+        origin: settings.log_origin.clone(),
+        signer: key.map(|key| {
+            crate::domain::checkpoint::NoteSigner::new(settings.log_origin.clone(), key)
+        }),
+        checkpoint_every: std::time::Duration::from_secs(settings.log_checkpoint_secs),
+    })
 }
 
 /// The metrics' instruments: read by the Prometheus endpoint, and pushed

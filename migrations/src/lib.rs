@@ -11,6 +11,7 @@ mod m20261127_000003_dispatch;
 mod m20261128_000004_console;
 mod m20261129_000005_request_aggregate;
 mod m20261129_000006_transmission;
+mod m20261129_000007_audit_tree;
 
 pub struct Migrator;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000004_console::Migration),
             Box::new(m20261129_000005_request_aggregate::Migration),
             Box::new(m20261129_000006_transmission::Migration),
+            Box::new(m20261129_000007_audit_tree::Migration),
         ]
     }
 }

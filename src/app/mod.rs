@@ -7,6 +7,7 @@ pub mod decisions;
 pub mod dispatch;
 pub mod events;
 pub(crate) mod kernel;
+pub mod log;
 pub mod registry;
 pub mod requests;
 pub mod usage;
@@ -116,6 +117,8 @@ pub struct App {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// The registry in memory.
     pub registry: Arc<RegistryCache>,
+    /// The audit log's tree and checkpoints: their origin and signing key.
+    pub log: Arc<log::AuditLog>,
 }
 
 impl App {
@@ -127,7 +130,14 @@ impl App {
             events: Arc::default(),
             metrics: Arc::default(),
             registry: Arc::default(),
+            log: Arc::default(),
         }
+    }
+
+    /// Keeps the audit log with `log` (its signing key, say) instead.
+    pub fn with_log(mut self, log: log::AuditLog) -> Self {
+        self.log = Arc::new(log);
+        self
     }
 
     /// Reports to `metrics` (with an OTLP reader, say) instead.

@@ -375,6 +375,11 @@ impl DevKey {
         Ok(Self(key))
     }
 
+    /// The key itself (the audit log's checkpoints are signed with one).
+    pub fn into_signing_key(self) -> SigningKey {
+        self.0
+    }
+
     /// The public half, as a PEM a server can be told to trust.
     pub fn public_pem(&self) -> String {
         use ed25519_dalek::pkcs8::EncodePublicKey;

@@ -59,6 +59,9 @@ pub enum Scenario {
     Queue,
     Verify,
     Populate,
+    /// Inclusion proofs of random events in the audit log's tree, once it
+    /// has integrated every event (after `populate`: a log of its size).
+    Prove,
 }
 
 impl Scenario {
@@ -254,6 +257,7 @@ pub async fn measure(args: &BenchArgs) -> anyhow::Result<Report> {
             let outcome = match scenario {
                 Scenario::Watch => watch(&server, &channels, &tokens, args).await?,
                 Scenario::Verify => verify(&channels[0], &tokens, &server).await?,
+                Scenario::Prove => prove(&server, concurrency, &channels, &tokens, args).await?,
                 Scenario::DbCeiling => {
                     let conn = crate::store::connect(&db.url, concurrency.max(1) as u32).await?;
                     db_ceiling_setup(&conn).await?;
@@ -396,6 +400,61 @@ async fn verify(channel: &Channel, tokens: &Tokens, server: &Server) -> anyhow::
     Ok(outcome)
 }
 
+/// Inclusion proofs of random events, as an auditor asks them, in the tree
+/// of the log's latest checkpoint once it holds every event (its size the
+/// same three seconds running).
+async fn prove(
+    server: &Server,
+    concurrency: usize,
+    channels: &Arc<Vec<Channel>>,
+    tokens: &Arc<Tokens>,
+    args: &BenchArgs,
+) -> anyhow::Result<Outcome> {
+    let mut client = pb::audit_service_client::AuditServiceClient::new(channels[0].clone());
+    let deadline = Instant::now() + Duration::from_secs(1800);
+    let (mut size, mut steady) = (0i64, 0);
+    while steady < 3 {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the audit log's tree did not take in every event within 30 minutes"
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        match client
+            .get_checkpoint(authed(pb::GetCheckpointRequest::default(), &tokens.auditor))
+            .await
+        {
+            Ok(c) if c.get_ref().tree_size == size && size > 0 => steady += 1,
+            Ok(c) => (size, steady) = (c.into_inner().tree_size, 0),
+            Err(status) if status.code() == tonic::Code::FailedPrecondition => {}
+            Err(status) => return Err(status.into()),
+        }
+    }
+    let (channels, tokens) = (channels.clone(), tokens.clone());
+    let mut outcome = load(server, concurrency, args, move |worker, i| {
+        let channel = channels[worker % channels.len()].clone();
+        let tokens = tokens.clone();
+        // Spread over the whole log, the same sequence for the same (worker, i).
+        let sequence = 1 + ((worker as u64 * 7_919 + i * 104_729) % size as u64) as i64;
+        async move {
+            pb::audit_service_client::AuditServiceClient::new(channel)
+                .get_inclusion_proof(authed(
+                    pb::GetInclusionProofRequest {
+                        sequence,
+                        tree_size: size,
+                    },
+                    &tokens.auditor,
+                ))
+                .await?;
+            Ok(())
+        }
+    })
+    .await?;
+    outcome.scenario = Scenario::Prove;
+    outcome.concurrency = concurrency;
+    outcome.stored = Some((0, size as u64));
+    Ok(outcome)
+}
+
 /// Each scenario's throughput over the ceilings' at the same concurrency,
 /// and, for writing scenarios, write RPCs per second and CPU per write RPC
 /// over the ceilings'.
@@ -411,7 +470,11 @@ fn ratios(outcomes: &[Outcome]) -> Vec<Ratio> {
             o.stored.is_none()
                 && !matches!(
                     o.scenario,
-                    Scenario::Ping | Scenario::DbCeiling | Scenario::Watch | Scenario::Verify
+                    Scenario::Ping
+                        | Scenario::DbCeiling
+                        | Scenario::Watch
+                        | Scenario::Verify
+                        | Scenario::Prove
                 )
         })
         .map(|o| {
@@ -788,7 +851,11 @@ async fn operation(
                 .await?;
             Ok(())
         }
-        Scenario::DbCeiling | Scenario::Watch | Scenario::Verify | Scenario::Populate => {
+        Scenario::DbCeiling
+        | Scenario::Watch
+        | Scenario::Verify
+        | Scenario::Populate
+        | Scenario::Prove => {
             unreachable!("measured on their own")
         }
     }
@@ -1140,6 +1207,12 @@ impl Server {
             .env("RESERVE_RATE_LIMIT_PER_SECOND", "0")
             .env("RESERVE_MAX_CONCURRENT_STREAMS", "1000")
             .env("RESERVE_BENCH_PING", "true")
+            // The log's checkpoints, signed with the benchmark's key.
+            .env(
+                "RESERVE_LOG_SIGNING_KEY_FILE",
+                public_key.with_file_name("bench.pem"),
+            )
+            .env("RESERVE_LOG_CHECKPOINT_SECS", "1")
             .env("RUST_LOG", "warn,reserve_dispatch::startup=info")
             .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
             .stdout(Stdio::null())

@@ -14,6 +14,8 @@ use tonic::transport::Channel;
 
 use super::{Connection, Format, UsageError, files, server};
 use crate::domain::audit::AuditEvent;
+use crate::domain::checkpoint::{Checkpoint as LogCheckpoint, NoteVerifier};
+use crate::domain::merkle;
 use crate::grpc::pb;
 
 type Client = pb::audit_service_client::AuditServiceClient<Channel>;
@@ -50,6 +52,47 @@ pub enum AuditAction {
         /// `table` or `json` (the VerifyAuditChainResponse; server form only).
         #[arg(long, value_enum, default_value_t = Format::Table)]
         output: Format,
+    },
+    /// Print the log's latest signed checkpoint (or the one of --size): keep
+    /// it, to check later that the log only grew.
+    Checkpoint {
+        #[arg(long, default_value_t = 0)]
+        size: i64,
+        /// `table`: the signed note as it is; `json`: the Checkpoint.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        output: Format,
+    },
+    /// Write every checkpoint as JSON lines, oldest first: a file a
+    /// witness archives.
+    Checkpoints {
+        /// File to write; standard output when absent.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+    /// Prove that each event of a resource you may see is in the log of a
+    /// saved checkpoint, and check the proofs here; exit 1 if one fails.
+    Prove {
+        /// The resource, such as supportRequests/… (or a request's
+        /// reference, CSR-…).
+        #[arg(long)]
+        resource: String,
+        /// A checkpoint saved earlier (`reserve audit checkpoint > FILE`).
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// The verifier key of the log (<name>+<hash>+<key>); the server's
+        /// own when absent, which proves less.
+        #[arg(long, env = "RESERVE_LOG_KEY")]
+        key: Option<String>,
+    },
+    /// Check that the log of a newer checkpoint extends the log of an older
+    /// one (a consistency proof from the server, checked here); exit 1 if
+    /// it does not.
+    VerifyCheckpoint {
+        old: PathBuf,
+        new: PathBuf,
+        /// The verifier key of the log; the server's own when absent.
+        #[arg(long, env = "RESERVE_LOG_KEY")]
+        key: Option<String>,
     },
     /// Write the events, with their hashes, as JSON lines.
     Export {
@@ -129,6 +172,54 @@ pub async fn run(connection: Connection, action: AuditAction) -> anyhow::Result<
                 output,
             )
         }
+        AuditAction::Checkpoint { size, output } => {
+            let checkpoint = client
+                .get_checkpoint(connection.authed(pb::GetCheckpointRequest { tree_size: size })?)
+                .await
+                .map_err(server)?
+                .into_inner();
+            match output {
+                Format::Json => super::print_json(&checkpoint),
+                Format::Table => {
+                    print!("{}", checkpoint.note);
+                    Ok(())
+                }
+            }
+        }
+        AuditAction::Checkpoints { output } => {
+            let mut out = writer(output.as_ref())?;
+            let mut written = 0u64;
+            let mut page_token = String::new();
+            loop {
+                let page = client
+                    .list_checkpoints(connection.authed(pb::ListCheckpointsRequest {
+                        page_size: 100,
+                        page_token,
+                    })?)
+                    .await
+                    .map_err(server)?
+                    .into_inner();
+                for checkpoint in &page.checkpoints {
+                    writeln!(out, "{}", files::to_json(checkpoint)?)?;
+                    written += 1;
+                }
+                if page.next_page_token.is_empty() {
+                    break;
+                }
+                page_token = page.next_page_token;
+            }
+            out.flush()?;
+            eprintln!("{written} checkpoints written");
+            Ok(())
+        }
+        AuditAction::Prove {
+            resource,
+            checkpoint,
+            key,
+        } => prove(&mut client, &connection, resource, checkpoint, key).await,
+        AuditAction::VerifyCheckpoint { old, new, key } => {
+            verify_checkpoints(&mut client, &connection, old, new, key).await
+        }
         AuditAction::Export { output, after } => {
             let mut out = writer(output.as_ref())?;
             let mut written = 0u64;
@@ -163,14 +254,205 @@ pub async fn run(connection: Connection, action: AuditAction) -> anyhow::Result<
     }
 }
 
+/// The verifier of the log's checkpoints: the key given, or the server's.
+async fn log_verifier(
+    client: &mut Client,
+    connection: &Connection,
+    key: Option<String>,
+) -> anyhow::Result<NoteVerifier> {
+    let key = match key {
+        Some(key) => key,
+        None => {
+            let latest = client
+                .get_checkpoint(connection.authed(pb::GetCheckpointRequest::default())?)
+                .await
+                .map_err(server)?
+                .into_inner();
+            eprintln!(
+                "checking with the server's own key {}; pass --key with a key you hold to \
+                 check the server too",
+                latest.verifier_key
+            );
+            latest.verifier_key
+        }
+    };
+    NoteVerifier::parse(&key).map_err(|e| UsageError(format!("--key: {e}")).into())
+}
+
+/// A saved checkpoint, its signature checked.
+fn read_checkpoint(verifier: &NoteVerifier, path: &PathBuf) -> anyhow::Result<LogCheckpoint> {
+    let note = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the checkpoint {}", path.display()))?;
+    let text = verifier
+        .verify(&note)
+        .with_context(|| format!("the checkpoint {}", path.display()))?;
+    Ok(LogCheckpoint::parse(&text)?)
+}
+
+fn hash_of(bytes: &[u8]) -> anyhow::Result<merkle::Hash> {
+    bytes
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("the server sent a hash that is not 32 bytes"))
+}
+
+/// `reserve audit prove`: each event of the resource, proved in the saved
+/// checkpoint's tree and checked here.
+async fn prove(
+    client: &mut Client,
+    connection: &Connection,
+    resource: String,
+    checkpoint: PathBuf,
+    key: Option<String>,
+) -> anyhow::Result<()> {
+    let verifier = log_verifier(client, connection, key).await?;
+    let checkpoint = read_checkpoint(&verifier, &checkpoint)?;
+    let resource = if resource.starts_with("CSR-") {
+        super::request_name(connection, &resource).await?
+    } else {
+        resource
+    };
+    // The stored events come first on a watch; a pause ends them.
+    let mut stream = client
+        .watch_events(connection.authed(pb::WatchEventsRequest {
+            after_sequence: 0,
+            resource: resource.clone(),
+            action: String::new(),
+        })?)
+        .await
+        .map_err(server)?
+        .into_inner();
+    let mut events = Vec::new();
+    while let Ok(Some(item)) =
+        tokio::time::timeout(std::time::Duration::from_secs(1), stream.next()).await
+    {
+        let event = item.map_err(server)?;
+        if event.sequence as u64 > checkpoint.size {
+            break;
+        }
+        events.push(event);
+    }
+    println!(
+        "{resource}: {} events in the log of {} events ({})",
+        events.len(),
+        checkpoint.size,
+        checkpoint.origin
+    );
+    let mut failed = 0;
+    for event in &events {
+        let proof = client
+            .get_inclusion_proof(connection.authed(pb::GetInclusionProofRequest {
+                sequence: event.sequence,
+                tree_size: checkpoint.size as i64,
+            })?)
+            .await
+            .map_err(server)?
+            .into_inner();
+        let hashes = proof
+            .hashes
+            .iter()
+            .map(|h| hash_of(h))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        // The leaf is the event's hash, which its content must give (a
+        // provider's view is redacted: its hash is taken as sent).
+        let content = event.payload == "{}" && event.actor.is_empty()
+            || domain(event).compute_hash() == event.hash;
+        let leaf = hex::decode(&event.hash).ok().map(|h| merkle::leaf_hash(&h));
+        let included = content
+            && leaf.is_some_and(|leaf| {
+                merkle::verify_inclusion(
+                    event.sequence as u64 - 1,
+                    checkpoint.size,
+                    &leaf,
+                    &hashes,
+                    &checkpoint.root,
+                )
+            });
+        if !included {
+            failed += 1;
+        }
+        println!(
+            "{:>8}  {:<28} {}",
+            event.sequence,
+            event.action,
+            if !content {
+                "ALTERED: its content does not give its hash"
+            } else if included {
+                "included"
+            } else {
+                "NOT INCLUDED in the checkpoint's tree"
+            }
+        );
+    }
+    if failed > 0 {
+        anyhow::bail!("{failed} of {} events failed their proof", events.len());
+    }
+    Ok(())
+}
+
+/// `reserve audit verify-checkpoint`: the newer checkpoint's log extends
+/// the older one's.
+async fn verify_checkpoints(
+    client: &mut Client,
+    connection: &Connection,
+    old: PathBuf,
+    new: PathBuf,
+    key: Option<String>,
+) -> anyhow::Result<()> {
+    let verifier = log_verifier(client, connection, key).await?;
+    let (old, new) = (
+        read_checkpoint(&verifier, &old)?,
+        read_checkpoint(&verifier, &new)?,
+    );
+    let consistent = if old.size > new.size {
+        anyhow::bail!(
+            "the older checkpoint has more events ({}) than the newer ({})",
+            old.size,
+            new.size
+        );
+    } else if old.size == new.size {
+        old.root == new.root
+    } else {
+        let proof = client
+            .get_consistency_proof(connection.authed(pb::GetConsistencyProofRequest {
+                first_tree_size: old.size as i64,
+                second_tree_size: new.size as i64,
+            })?)
+            .await
+            .map_err(server)?
+            .into_inner();
+        let hashes = proof
+            .hashes
+            .iter()
+            .map(|h| hash_of(h))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        merkle::verify_consistency(old.size, new.size, &old.root, &new.root, &hashes)
+    };
+    if !consistent {
+        anyhow::bail!(
+            "INCONSISTENT: the log of {} events does not extend the log of {}: it was rewritten",
+            new.size,
+            old.size
+        );
+    }
+    println!(
+        "OK: the log of {} events extends the log of {} ({})",
+        new.size, old.size, new.origin
+    );
+    Ok(())
+}
+
 /// The audit commands that read the database directly.
 pub async fn offline(
     conn: &sea_orm::DatabaseConnection,
     action: AuditAction,
 ) -> anyhow::Result<()> {
     match action {
-        AuditAction::Watch { .. } => Err(UsageError(
-            "`audit watch` follows a server: drop --database-url (and RESERVE_DATABASE_URL)".into(),
+        AuditAction::Watch { .. }
+        | AuditAction::Checkpoint { .. }
+        | AuditAction::Checkpoints { .. }
+        | AuditAction::Prove { .. }
+        | AuditAction::VerifyCheckpoint { .. } => Err(UsageError(
+            "this command asks a server: drop --database-url (and RESERVE_DATABASE_URL)".into(),
         )
         .into()),
         AuditAction::Verify {

@@ -50,6 +50,7 @@ named!(
     ListUnusedCapacityResponse,
     AuditEvent,
     VerifyAuditChainResponse,
+    Checkpoint,
 );
 
 /// The descriptors of `reserve.v1`, with their imports.

@@ -60,6 +60,9 @@ pub enum Operation {
     WatchEvents,
     /// Verify the audit chain.
     VerifyChain,
+    /// The audit log's checkpoints and consistency proofs, and inclusion
+    /// proofs of the events one may see.
+    ProveLog,
 }
 
 impl Operation {
@@ -87,6 +90,7 @@ impl Operation {
             }
             // Duty officers and administrators too (docs/RELIABILITY.md).
             Operation::VerifyChain => &[Auditor, DutyOfficer, Admin],
+            Operation::ProveLog => &[Requester, DutyOfficer, Commission, Provider, Admin, Auditor],
         }
     }
 }

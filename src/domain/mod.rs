@@ -3,11 +3,13 @@
 
 pub mod actor;
 pub mod audit;
+pub mod checkpoint;
 pub mod codes;
 pub mod command;
 pub mod dispatch;
 pub mod eligibility;
 pub mod matching;
+pub mod merkle;
 pub mod names;
 pub mod priority;
 pub mod query;

@@ -192,3 +192,44 @@ impl UsagePeriod {
         })
     }
 }
+
+/// A tree size a caller names: none (0) for the latest checkpoint's.
+pub fn tree_size(field: &str, size: i64) -> Result<Option<u64>, Violations> {
+    match size {
+        0 => Ok(None),
+        1.. => Ok(Some(size as u64)),
+        _ => Err(Violations::one(field, "must not be negative")),
+    }
+}
+
+/// An inclusion proof asked for: the event's sequence and the tree.
+pub fn inclusion(sequence: i64, size: i64) -> Result<(i64, Option<u64>), Violations> {
+    let mut v = Violations::new();
+    if sequence < 1 {
+        v.add("sequence", "must be at least 1");
+    }
+    let size = tree_size("tree_size", size).unwrap_or_else(|e| {
+        v.extend(e);
+        None
+    });
+    v.finish((sequence, size))
+}
+
+/// A consistency proof asked for: from the tree of `first` events to the
+/// one of `second` (the latest checkpoint's when none).
+pub fn consistency(first: i64, second: i64) -> Result<(u64, Option<u64>), Violations> {
+    let mut v = Violations::new();
+    if first < 1 {
+        v.add("first_tree_size", "must be at least 1");
+    }
+    let second = tree_size("second_tree_size", second).unwrap_or_else(|e| {
+        v.extend(e);
+        None
+    });
+    if let Some(second) = second
+        && first as u64 > second
+    {
+        v.add("first_tree_size", "must not exceed second_tree_size");
+    }
+    v.finish((first.max(0) as u64, second))
+}

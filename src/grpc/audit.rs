@@ -7,10 +7,10 @@ use tonic::{Request, Response, Status};
 
 use super::convert::timestamp;
 use super::{caller, pb};
-use crate::app::{App, PageRequest, audit, events};
+use crate::app::{App, PageRequest, audit, events, log};
 use crate::domain::actor::Operation;
 use crate::domain::audit::AuditEvent;
-use crate::domain::query::{Checkpoint, WatchFilter, resource_filter};
+use crate::domain::query::{self, Checkpoint, WatchFilter, resource_filter};
 
 pub struct AuditService {
     pub app: App,
@@ -30,6 +30,16 @@ pub fn event_to_proto(e: &AuditEvent) -> pb::AuditEvent {
         payload: e.payload.clone(),
         hash: e.hash.clone(),
         previous_hash: e.previous_hash.clone(),
+    }
+}
+
+fn checkpoint_to_proto(c: &log::SignedCheckpoint) -> pb::Checkpoint {
+    pb::Checkpoint {
+        tree_size: c.checkpoint.size as i64,
+        root_hash: c.checkpoint.root.to_vec(),
+        note: c.checkpoint.note.clone(),
+        create_time: Some(timestamp(c.checkpoint.created_at)),
+        verifier_key: c.verifier_key.clone(),
     }
 }
 
@@ -102,6 +112,62 @@ impl pb::audit_service_server::AuditService for AuditService {
             events_checked: result.checked,
             first_broken_sequence: result.broken.as_ref().map(|b| b.0).unwrap_or(0),
             detail: result.broken.map(|b| b.1).unwrap_or_default(),
+        }))
+    }
+
+    async fn get_checkpoint(
+        &self,
+        request: Request<pb::GetCheckpointRequest>,
+    ) -> Result<Response<pb::Checkpoint>, Status> {
+        let actor = caller(&request, Operation::ProveLog)?;
+        let size = query::tree_size("tree_size", request.get_ref().tree_size)?;
+        let found = log::checkpoint(&self.app, &actor, size).await?;
+        Ok(Response::new(checkpoint_to_proto(&found)))
+    }
+
+    async fn list_checkpoints(
+        &self,
+        request: Request<pb::ListCheckpointsRequest>,
+    ) -> Result<Response<pb::ListCheckpointsResponse>, Status> {
+        let actor = caller(&request, Operation::ProveLog)?;
+        let body = request.get_ref();
+        let page = PageRequest::parse(body.page_size, &body.page_token)?;
+        let page = log::checkpoints(&self.app, &actor, page).await?;
+        Ok(Response::new(pb::ListCheckpointsResponse {
+            checkpoints: page.items.iter().map(checkpoint_to_proto).collect(),
+            next_page_token: page.next_page_token,
+        }))
+    }
+
+    async fn get_inclusion_proof(
+        &self,
+        request: Request<pb::GetInclusionProofRequest>,
+    ) -> Result<Response<pb::InclusionProof>, Status> {
+        let actor = caller(&request, Operation::ProveLog)?;
+        let body = request.get_ref();
+        let (sequence, size) = query::inclusion(body.sequence, body.tree_size)?;
+        let proof = log::prove_inclusion(&self.app, &actor, sequence, size).await?;
+        Ok(Response::new(pb::InclusionProof {
+            leaf_index: proof.leaf_index as i64,
+            tree_size: proof.tree_size as i64,
+            leaf_hash: proof.leaf_hash.to_vec(),
+            hashes: proof.hashes.iter().map(|h| h.to_vec()).collect(),
+            event: Some(event_to_proto(&proof.event)),
+        }))
+    }
+
+    async fn get_consistency_proof(
+        &self,
+        request: Request<pb::GetConsistencyProofRequest>,
+    ) -> Result<Response<pb::ConsistencyProof>, Status> {
+        let actor = caller(&request, Operation::ProveLog)?;
+        let body = request.get_ref();
+        let (first, second) = query::consistency(body.first_tree_size, body.second_tree_size)?;
+        let (second, hashes) = log::prove_consistency(&self.app, &actor, first, second).await?;
+        Ok(Response::new(pb::ConsistencyProof {
+            first_tree_size: first as i64,
+            second_tree_size: second as i64,
+            hashes: hashes.iter().map(|h| h.to_vec()).collect(),
         }))
     }
 }

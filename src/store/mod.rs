@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod dispatch;
 pub mod entities;
+pub mod log;
 pub mod registry;
 pub mod requests;
 pub mod sessions;

@@ -4,6 +4,7 @@
 //! only if the timer is still unfired, and a process that dies holding a
 //! lease leaves its timers to be claimed again when the lease runs out.
 
+pub mod log;
 pub mod sequencer;
 
 use std::time::Duration as StdDuration;

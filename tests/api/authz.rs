@@ -163,6 +163,12 @@ matrix! {
     watch_events:                 Allowed Allowed | Allowed Allowed | Allowed Allowed | Allowed Allowed | Allowed Allowed | Allowed Allowed;
     // Duty officers and administrators: not in DESIGN.md (see docs/RELIABILITY.md).
     verify_audit_chain:           Denied  Denied  | Allowed Allowed | Denied  Denied  | Denied  Denied  | Allowed Allowed | Allowed Allowed;
+    // The verifiable log: checkpoints and consistency proofs for all; an
+    // inclusion proof of an event only for those who may see the event.
+    get_checkpoint:               Allowed Allowed | Allowed Allowed | Allowed Allowed | Allowed Allowed | Allowed Allowed | Allowed Allowed;
+    list_checkpoints:             Allowed Allowed | Allowed Allowed | Allowed Allowed | Allowed Allowed | Allowed Allowed | Allowed Allowed;
+    get_consistency_proof:        Allowed Allowed | Allowed Allowed | Allowed Allowed | Allowed Allowed | Allowed Allowed | Allowed Allowed;
+    get_inclusion_proof:          Allowed Hidden  | Allowed Allowed | Allowed Hidden  | Allowed Hidden  | Hidden  Hidden  | Allowed Allowed;
 }
 
 // ---------------------------------------------------------------------------
@@ -250,7 +256,7 @@ impl Target {
     /// The same kind of name, of an object that does not exist.
     fn missing(&self) -> Target {
         let (prefix, _) = self.name.rsplit_once('/').expect("a resource name");
-        let id = if prefix.ends_with("capacityCommitments") {
+        let id = if prefix.ends_with("capacityCommitments") || prefix == "events" {
             "999999"
         } else {
             "authz-missing-object"
@@ -322,6 +328,7 @@ impl World {
         let cell_id = format!("authz-{}-{scope:?}", role.replace('_', "-")).to_lowercase();
         use Rpc::*;
         match rpc {
+            get_inclusion_proof => self.event_target(role, scope),
             update_support_request
             | submit_support_request
             | get_support_request
@@ -405,6 +412,9 @@ impl World {
             | list_unused_capacity
             | list_events
             | watch_events
+            | get_checkpoint
+            | list_checkpoints
+            | get_consistency_proof
             | verify_audit_chain => {
                 let owner = match rpc {
                     list_offers | list_assignments | list_capacity_commitments => {
@@ -429,6 +439,31 @@ impl World {
                     secrets: vec![],
                 }
             }
+        }
+    }
+}
+
+impl World {
+    /// An event of the side's request (of its offer, for a provider), by
+    /// its sequence: `events/{sequence}`.
+    fn event_target(&self, role: &str, scope: Scope) -> Target {
+        let side = party(role, scope);
+        let resource = if role == "provider" {
+            self.offers[&(Rpc::accept_offer, side)].name.clone()
+        } else {
+            self.requests[&(Rpc::get_support_request, side)]
+                .name
+                .clone()
+        };
+        let (sequence, _) = self
+            .events
+            .iter()
+            .find(|(_, r)| *r == resource)
+            .unwrap_or_else(|| panic!("an event of {resource}"));
+        Target {
+            name: format!("events/{sequence}"),
+            owner: side.org().into(),
+            secrets: vec![],
         }
     }
 }
@@ -1543,6 +1578,35 @@ impl Caller<'_> {
                 }
             }
             Rpc::watch_events => self.watch(ch, &name).await?,
+            Rpc::get_checkpoint => {
+                Audit::new(ch)
+                    .get_checkpoint(self.req(pb::GetCheckpointRequest::default()))
+                    .await?;
+            }
+            Rpc::list_checkpoints => {
+                Audit::new(ch)
+                    .list_checkpoints(self.req(pb::ListCheckpointsRequest::default()))
+                    .await?;
+            }
+            Rpc::get_consistency_proof => {
+                Audit::new(ch)
+                    .get_consistency_proof(self.req(pb::GetConsistencyProofRequest {
+                        first_tree_size: 1,
+                        second_tree_size: 0,
+                    }))
+                    .await?;
+            }
+            Rpc::get_inclusion_proof => {
+                let sequence = t.id().parse().expect("events/{sequence}");
+                let proof = Audit::new(ch)
+                    .get_inclusion_proof(self.req(pb::GetInclusionProofRequest {
+                        sequence,
+                        tree_size: 0,
+                    }))
+                    .await?
+                    .into_inner();
+                assert_eq!(proof.event.unwrap().sequence, sequence);
+            }
             Rpc::verify_audit_chain => {
                 let verified = Audit::new(ch)
                     .verify_audit_chain(self.req(pb::VerifyAuditChainRequest::default()))
@@ -1933,5 +1997,24 @@ async fn invalid_call(ch: Channel, rpc: Rpc, token: &str) -> Result<(), Status> 
             after_sequence: -1,
             checkpoint_hash: "not hex".into(),
         })),
+        Rpc::get_checkpoint => {
+            call!(Audit.get_checkpoint(pb::GetCheckpointRequest { tree_size: -1 }))
+        }
+        Rpc::list_checkpoints => call!(Audit.list_checkpoints(pb::ListCheckpointsRequest {
+            page_size: bad_page.0,
+            page_token: bad_page.1,
+        })),
+        Rpc::get_inclusion_proof => {
+            call!(Audit.get_inclusion_proof(pb::GetInclusionProofRequest {
+                sequence: 0,
+                tree_size: -1,
+            }))
+        }
+        Rpc::get_consistency_proof => {
+            call!(Audit.get_consistency_proof(pb::GetConsistencyProofRequest {
+                first_tree_size: 0,
+                second_tree_size: -1,
+            }))
+        }
     }
 }

@@ -69,14 +69,15 @@ fn the_load_generator_runs_every_scenario() {
 }
 
 /// The scale scenario in small: the reads measured on the database as it
-/// is and again once filled, the chain verified, the size reported.
+/// is and again once filled, the chain verified, the size reported; then
+/// inclusion proofs in the filled log.
 #[test]
 fn the_scale_scenario_fills_the_database_and_measures_it_twice() {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_reserve"));
     command.args([
         "bench",
         "--scenario",
-        "populate",
+        "populate,prove",
         "--concurrency",
         "1",
         "--duration",
@@ -108,7 +109,7 @@ fn the_scale_scenario_fills_the_database_and_measures_it_twice() {
         .map(|o| o["scenario"].as_str().unwrap())
         .collect();
     let set = ["get", "list", "queue", "submit", "verify"];
-    assert_eq!(names, [set, set].concat());
+    assert_eq!(names, [&set[..], &set[..], &["prove"]].concat());
     for o in outcomes {
         assert!(o["operations"].as_u64().unwrap() > 0, "{o}");
         assert_eq!(o["errors"].as_u64(), Some(0), "{o}");
@@ -122,6 +123,11 @@ fn the_scale_scenario_fills_the_database_and_measures_it_twice() {
     let (empty, full) = (stored(&outcomes[0]), stored(&outcomes[5]));
     assert!(full.0 >= empty.0 + 600, "{empty:?} then {full:?}");
     assert!(full.1 >= empty.1 + 5000, "{empty:?} then {full:?}");
+    let proved = &outcomes[10];
+    assert!(
+        stored(proved).1 >= full.1,
+        "every event is in the tree: {proved}"
+    );
     let verified = &outcomes[9];
     assert!(verified["events_per_second"].as_f64().unwrap() > 0.0);
     assert!(

@@ -58,6 +58,8 @@ pub struct Keys {
     pub trusted: EncodingKey,
     pub untrusted: EncodingKey,
     pub public_pem_path: PathBuf,
+    /// The Ed25519 key (PKCS#8 PEM) that signs the log's checkpoints.
+    pub log_key_path: PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -81,10 +83,14 @@ impl Keys {
         let (untrusted, _) = ed25519();
         let public_pem_path = dir.path().join("trusted.pem");
         std::fs::write(&public_pem_path, public).unwrap();
+        let log_key_path = dir.path().join("log.pem");
+        let log_key = SigningKey::from_bytes(&rand::random::<[u8; 32]>());
+        std::fs::write(&log_key_path, log_key.to_pkcs8_pem(LineEnding::LF).unwrap()).unwrap();
         Keys {
             trusted,
             untrusted,
             public_pem_path,
+            log_key_path,
             _dir: dir,
         }
     }
@@ -138,6 +144,9 @@ pub async fn spawn_configured(
         // Tests drive one organisation harder than people do; the limit
         // has tests of its own.
         rate_limit_per_second: 0,
+        // A checkpoint whenever the log has grown.
+        log_signing_key_file: Some(keys.log_key_path.clone()),
+        log_checkpoint_secs: 0,
         ..Settings::default()
     };
     configure(&mut settings);

@@ -17,6 +17,7 @@ mod eligibility;
 mod health;
 mod helpers;
 mod limits;
+mod log;
 mod migrations;
 mod parity;
 mod platform;
