@@ -11,6 +11,9 @@
 //! | `reserve_timers_due`           | gauge     |                                         |
 //! | `reserve_timers_lag_seconds`   | gauge     | (age of the oldest due, unfired timer)  |
 //! | `reserve_timer_fire_lag_seconds` | histogram | `kind` (due time to firing)           |
+//! | `reserve_notifications`        | gauge     | `state` (PENDING, SENT, DEAD)           |
+//! | `reserve_notifications_lag_seconds` | gauge | (age of the oldest pending notification) |
+//! | `reserve_notification_failures_total` | counter | (failed delivery attempts)          |
 //!
 //! The gauges come from the database: they are read again at each scrape
 //! and, when OTLP is on, every few seconds by [`refresh_every`].
@@ -46,6 +49,7 @@ pub struct Metrics {
     registry: prometheus::Registry,
     rpc_duration: Histogram<f64>,
     timer_lag: Histogram<f64>,
+    notification_failures: opentelemetry::metrics::Counter<u64>,
     snapshot: Arc<Mutex<Snapshot>>,
 }
 
@@ -133,11 +137,35 @@ impl Metrics {
             .with_description("How long the oldest due, unfired timer has waited")
             .with_callback(read(|s| s.timer_lag_seconds))
             .build();
+        let notifications = snapshot.clone();
+        meter
+            .f64_observable_gauge("reserve.notifications")
+            .with_description(
+                "Notifications by state: queued (PENDING), SENT, dead-lettered (DEAD)",
+            )
+            .with_callback(move |observer| {
+                let snapshot = notifications.lock().expect("metrics lock");
+                for (state, n) in &snapshot.notifications_by_state {
+                    observer.observe(*n as f64, &[KeyValue::new("state", state.clone())]);
+                }
+            })
+            .build();
+        meter
+            .f64_observable_gauge("reserve.notifications.lag")
+            .with_unit("s")
+            .with_description("How long the oldest pending notification has waited")
+            .with_callback(read(|s| s.notification_lag_seconds))
+            .build();
+        let notification_failures = meter
+            .u64_counter("reserve.notification.failures")
+            .with_description("Failed delivery attempts of notifications")
+            .build();
         Metrics {
             provider,
             registry,
             rpc_duration,
             timer_lag,
+            notification_failures,
             snapshot,
         }
     }
@@ -161,6 +189,11 @@ impl Metrics {
         let seconds = lag.num_milliseconds().max(0) as f64 / 1000.0;
         self.timer_lag
             .record(seconds, &[KeyValue::new("kind", kind.to_owned())]);
+    }
+
+    /// A notification's delivery failed (it is retried, or dead).
+    pub fn notification_failed(&self) {
+        self.notification_failures.add(1, &[]);
     }
 
     /// Reads the gauges' figures from the database.

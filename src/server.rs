@@ -71,6 +71,7 @@ pub async fn serve_with(
     ));
     let sequencer = tokio::spawn(crate::worker::sequencer::run(app.db.clone()));
     let log = tokio::spawn(crate::worker::log::run(app.clone()));
+    let notify = tokio::spawn(crate::worker::notify::run(app.clone()));
     let events = app.events.clone();
     let shutdown = async move {
         shutdown.await;
@@ -142,6 +143,7 @@ pub async fn serve_with(
     tail.abort();
     sequencer.abort();
     log.abort();
+    notify.abort();
     served
 }
 

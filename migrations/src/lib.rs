@@ -12,6 +12,7 @@ mod m20261128_000004_console;
 mod m20261129_000005_request_aggregate;
 mod m20261129_000006_transmission;
 mod m20261129_000007_audit_tree;
+mod m20261129_000008_notifications;
 
 pub struct Migrator;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000005_request_aggregate::Migration),
             Box::new(m20261129_000006_transmission::Migration),
             Box::new(m20261129_000007_audit_tree::Migration),
+            Box::new(m20261129_000008_notifications::Migration),
         ]
     }
 }

@@ -8,6 +8,7 @@ pub mod dispatch;
 pub mod events;
 pub(crate) mod kernel;
 pub mod log;
+pub mod notify;
 pub mod registry;
 pub mod requests;
 pub mod usage;

@@ -94,6 +94,38 @@ pub enum AuditAction {
         #[arg(long, env = "RESERVE_LOG_KEY")]
         key: Option<String>,
     },
+    /// Subscribe your organisation (or yourself) to the events you may see:
+    /// each is posted to the webhook as a CloudEvent signed per Standard
+    /// Webhooks with the secret printed once, here.
+    Subscribe {
+        /// Where deliveries are posted (http:// or https://).
+        #[arg(long)]
+        webhook: String,
+        /// An action to be told of, such as MakeOffer (repeatable); your
+        /// role's defaults when absent.
+        #[arg(long = "action")]
+        actions: Vec<String>,
+        /// Only you, not your whole organisation.
+        #[arg(long)]
+        personal: bool,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        output: Format,
+    },
+    /// Your organisation's subscriptions (administrators: all).
+    Subscriptions {
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        output: Format,
+    },
+    /// End a subscription (subscriptions/…).
+    Unsubscribe { name: String },
+    /// Administrators: the notifications' outbox, such as its dead letters.
+    Outbox {
+        /// PENDING, SENT or DEAD.
+        #[arg(long, default_value = "")]
+        state: String,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        output: Format,
+    },
     /// Write the events, with their hashes, as JSON lines.
     Export {
         /// File to write; standard output when absent.
@@ -211,6 +243,93 @@ pub async fn run(connection: Connection, action: AuditAction) -> anyhow::Result<
             out.flush()?;
             eprintln!("{written} checkpoints written");
             Ok(())
+        }
+        AuditAction::Subscribe {
+            webhook,
+            actions,
+            personal,
+            output,
+        } => {
+            let created = client
+                .create_subscription(connection.authed(pb::CreateSubscriptionRequest {
+                    subscription: Some(pb::Subscription {
+                        webhook_url: webhook,
+                        actions,
+                        personal,
+                        ..Default::default()
+                    }),
+                })?)
+                .await
+                .map_err(server)?
+                .into_inner();
+            match output {
+                Format::Json => super::print_json(&created),
+                Format::Table => {
+                    println!("{}", created.name);
+                    println!(
+                        "secret: {} (shown once: keep it to verify deliveries)",
+                        created.secret
+                    );
+                    Ok(())
+                }
+            }
+        }
+        AuditAction::Subscriptions { output } => {
+            let listed = client
+                .list_subscriptions(connection.authed(pb::ListSubscriptionsRequest {})?)
+                .await
+                .map_err(server)?
+                .into_inner();
+            match output {
+                Format::Json => super::print_json(&listed),
+                Format::Table => {
+                    for s in &listed.subscriptions {
+                        let actions = if s.actions.is_empty() {
+                            "(the role's defaults)".to_owned()
+                        } else {
+                            s.actions.join(",")
+                        };
+                        println!(
+                            "{}  {} {}  {}  {}",
+                            s.name, s.role, s.organisation, s.webhook_url, actions
+                        );
+                    }
+                    Ok(())
+                }
+            }
+        }
+        AuditAction::Unsubscribe { name } => {
+            client
+                .delete_subscription(
+                    connection.authed(pb::DeleteSubscriptionRequest { name: name.clone() })?,
+                )
+                .await
+                .map_err(server)?;
+            println!("{name} deleted");
+            Ok(())
+        }
+        AuditAction::Outbox { state, output } => {
+            let listed = client
+                .list_notifications(connection.authed(pb::ListNotificationsRequest {
+                    state,
+                    page_size: 100,
+                    page_token: String::new(),
+                })?)
+                .await
+                .map_err(server)?
+                .into_inner();
+            match output {
+                Format::Json => super::print_json(&listed),
+                Format::Table => {
+                    for n in &listed.notifications {
+                        println!(
+                            "{:>8}  {:<7} event {:<8} {}  attempts {}  {}",
+                            n.id, n.state, n.sequence, n.subscription, n.attempts, n.last_error
+                        );
+                    }
+                    Ok(())
+                }
+            }
         }
         AuditAction::Prove {
             resource,
@@ -448,6 +567,10 @@ pub async fn offline(
 ) -> anyhow::Result<()> {
     match action {
         AuditAction::Watch { .. }
+        | AuditAction::Subscribe { .. }
+        | AuditAction::Subscriptions { .. }
+        | AuditAction::Unsubscribe { .. }
+        | AuditAction::Outbox { .. }
         | AuditAction::Checkpoint { .. }
         | AuditAction::Checkpoints { .. }
         | AuditAction::Prove { .. }

@@ -51,6 +51,9 @@ named!(
     AuditEvent,
     VerifyAuditChainResponse,
     Checkpoint,
+    Subscription,
+    ListSubscriptionsResponse,
+    ListNotificationsResponse,
 );
 
 /// The descriptors of `reserve.v1`, with their imports.

@@ -63,6 +63,10 @@ pub enum Operation {
     /// The audit log's checkpoints and consistency proofs, and inclusion
     /// proofs of the events one may see.
     ProveLog,
+    /// Subscribe one's organisation (or oneself) to the events one may see.
+    Subscribe,
+    /// The notifications' outbox and its dead letters.
+    ReadOutbox,
 }
 
 impl Operation {
@@ -91,6 +95,8 @@ impl Operation {
             // Duty officers and administrators too (docs/RELIABILITY.md).
             Operation::VerifyChain => &[Auditor, DutyOfficer, Admin],
             Operation::ProveLog => &[Requester, DutyOfficer, Commission, Provider, Admin, Auditor],
+            Operation::Subscribe => &[Requester, DutyOfficer, Commission, Provider, Admin, Auditor],
+            Operation::ReadOutbox => &[Admin],
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod eligibility;
 pub mod matching;
 pub mod merkle;
 pub mod names;
+pub mod notify;
 pub mod priority;
 pub mod query;
 pub mod registry;

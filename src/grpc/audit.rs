@@ -7,7 +7,7 @@ use tonic::{Request, Response, Status};
 
 use super::convert::timestamp;
 use super::{caller, pb};
-use crate::app::{App, PageRequest, audit, events, log};
+use crate::app::{App, PageRequest, audit, events, log, notify};
 use crate::domain::actor::Operation;
 use crate::domain::audit::AuditEvent;
 use crate::domain::query::{self, Checkpoint, WatchFilter, resource_filter};
@@ -40,6 +40,20 @@ fn checkpoint_to_proto(c: &log::SignedCheckpoint) -> pb::Checkpoint {
         note: c.checkpoint.note.clone(),
         create_time: Some(timestamp(c.checkpoint.created_at)),
         verifier_key: c.verifier_key.clone(),
+    }
+}
+
+fn subscription_to_proto(s: &crate::domain::notify::Subscription) -> pb::Subscription {
+    pb::Subscription {
+        name: format!("subscriptions/{}", s.id),
+        organisation: s.organisation.clone(),
+        role: s.role.as_str().to_owned(),
+        person: s.person.clone(),
+        personal: !s.person.is_empty(),
+        webhook_url: s.url.clone(),
+        secret: s.secret.clone(),
+        actions: s.actions.clone(),
+        create_time: Some(timestamp(s.created_at)),
     }
 }
 
@@ -153,6 +167,81 @@ impl pb::audit_service_server::AuditService for AuditService {
             leaf_hash: proof.leaf_hash.to_vec(),
             hashes: proof.hashes.iter().map(|h| h.to_vec()).collect(),
             event: Some(event_to_proto(&proof.event)),
+        }))
+    }
+
+    async fn create_subscription(
+        &self,
+        request: Request<pb::CreateSubscriptionRequest>,
+    ) -> Result<Response<pb::Subscription>, Status> {
+        let actor = caller(&request, Operation::Subscribe)?;
+        let body = request.get_ref().subscription.clone().unwrap_or_default();
+        let created = notify::subscribe(
+            &self.app,
+            &actor,
+            &body.webhook_url,
+            &body.actions,
+            body.personal,
+        )
+        .await?;
+        Ok(Response::new(subscription_to_proto(&created)))
+    }
+
+    async fn list_subscriptions(
+        &self,
+        request: Request<pb::ListSubscriptionsRequest>,
+    ) -> Result<Response<pb::ListSubscriptionsResponse>, Status> {
+        let actor = caller(&request, Operation::Subscribe)?;
+        let found = notify::subscriptions(&self.app, &actor).await?;
+        Ok(Response::new(pb::ListSubscriptionsResponse {
+            subscriptions: found.iter().map(subscription_to_proto).collect(),
+        }))
+    }
+
+    async fn delete_subscription(
+        &self,
+        request: Request<pb::DeleteSubscriptionRequest>,
+    ) -> Result<Response<pb::DeleteSubscriptionResponse>, Status> {
+        let actor = caller(&request, Operation::Subscribe)?;
+        let name = &request.get_ref().name;
+        let id = name
+            .strip_prefix("subscriptions/")
+            .filter(|id| !id.is_empty() && !id.contains('/'))
+            .ok_or_else(|| {
+                Status::from(crate::app::AppError::invalid(
+                    "name",
+                    "must be subscriptions/{id}",
+                ))
+            })?;
+        notify::unsubscribe(&self.app, &actor, id).await?;
+        Ok(Response::new(pb::DeleteSubscriptionResponse {}))
+    }
+
+    async fn list_notifications(
+        &self,
+        request: Request<pb::ListNotificationsRequest>,
+    ) -> Result<Response<pb::ListNotificationsResponse>, Status> {
+        let actor = caller(&request, Operation::ReadOutbox)?;
+        let body = request.get_ref();
+        let page = PageRequest::parse(body.page_size, &body.page_token)?;
+        let state = (!body.state.is_empty()).then_some(body.state.as_str());
+        let page = notify::outbox(&self.app, &actor, state, page).await?;
+        Ok(Response::new(pb::ListNotificationsResponse {
+            notifications: page
+                .items
+                .iter()
+                .map(|n| pb::Notification {
+                    id: n.id,
+                    subscription: format!("subscriptions/{}", n.subscription_id),
+                    sequence: n.sequence,
+                    state: n.state.clone(),
+                    attempts: n.attempts,
+                    last_error: n.last_error.clone(),
+                    create_time: Some(timestamp(n.created_at)),
+                    send_time: n.sent_at.map(timestamp),
+                })
+                .collect(),
+            next_page_token: page.next_page_token,
         }))
     }
 

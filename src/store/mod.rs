@@ -6,6 +6,7 @@ pub mod audit;
 pub mod dispatch;
 pub mod entities;
 pub mod log;
+pub mod notify;
 pub mod registry;
 pub mod requests;
 pub mod sessions;

@@ -19,6 +19,10 @@ pub struct Snapshot {
     pub overdue_assessments: i64,
     pub timers_due: i64,
     pub timer_lag_seconds: f64,
+    /// Notifications by state (PENDING, SENT, DEAD).
+    pub notifications_by_state: BTreeMap<String, i64>,
+    /// How long the oldest pending notification has waited.
+    pub notification_lag_seconds: f64,
 }
 
 pub async fn read<C: ConnectionTrait>(conn: &C, now: DateTime<Utc>) -> Result<Snapshot, DbErr> {
@@ -56,7 +60,12 @@ pub async fn read<C: ConnectionTrait>(conn: &C, now: DateTime<Utc>) -> Result<Sn
         .one(conn)
         .await?
         .flatten();
+    let (notifications, pending) = super::notify::stats(conn, now).await?;
     Ok(Snapshot {
+        notifications_by_state: notifications.into_iter().collect(),
+        notification_lag_seconds: pending
+            .map(|d| d.num_milliseconds().max(0) as f64 / 1000.0)
+            .unwrap_or(0.0),
         requests_by_state: requests_by_state.into_iter().collect(),
         open_offers,
         overdue_assessments,

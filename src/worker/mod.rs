@@ -5,6 +5,7 @@
 //! lease leaves its timers to be claimed again when the lease runs out.
 
 pub mod log;
+pub mod notify;
 pub mod sequencer;
 
 use std::time::Duration as StdDuration;

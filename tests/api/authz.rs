@@ -169,6 +169,12 @@ matrix! {
     list_checkpoints:             Allowed Allowed | Allowed Allowed | Allowed Allowed | Allowed Allowed | Allowed Allowed | Allowed Allowed;
     get_consistency_proof:        Allowed Allowed | Allowed Allowed | Allowed Allowed | Allowed Allowed | Allowed Allowed | Allowed Allowed;
     get_inclusion_proof:          Allowed Hidden  | Allowed Allowed | Allowed Hidden  | Allowed Hidden  | Hidden  Hidden  | Allowed Allowed;
+    // Notifications: one's organisation's subscriptions; the outbox for
+    // administrators ("own": a subscription of the caller's organisation).
+    create_subscription:          Allowed Allowed | Allowed Allowed | Allowed Allowed | Allowed Allowed | Allowed Allowed | Allowed Allowed;
+    list_subscriptions:           Allowed Allowed | Allowed Allowed | Allowed Allowed | Allowed Allowed | Allowed Allowed | Allowed Allowed;
+    delete_subscription:          Allowed Hidden  | Allowed Hidden  | Allowed Hidden  | Allowed Hidden  | Allowed Allowed | Allowed Hidden ;
+    list_notifications:           Denied  Denied  | Denied  Denied  | Denied  Denied  | Denied  Denied  | Allowed Allowed | Denied  Denied ;
 }
 
 // ---------------------------------------------------------------------------
@@ -305,6 +311,9 @@ struct World {
     /// request the contact point returns to its filer (a draft again, its
     /// filer's alone).
     volatile: Vec<String>,
+    /// A subscription of each role's own organisation, and one of another.
+    subscriptions: HashMap<&'static str, Target>,
+    foreign_subscription: Target,
     last_sequence: i64,
 }
 
@@ -329,6 +338,10 @@ impl World {
         use Rpc::*;
         match rpc {
             get_inclusion_proof => self.event_target(role, scope),
+            delete_subscription => match scope {
+                Scope::Own => self.subscriptions[role].clone(),
+                Scope::Other => self.foreign_subscription.clone(),
+            },
             update_support_request
             | submit_support_request
             | get_support_request
@@ -415,6 +428,9 @@ impl World {
             | get_checkpoint
             | list_checkpoints
             | get_consistency_proof
+            | create_subscription
+            | list_subscriptions
+            | list_notifications
             | verify_audit_chain => {
                 let owner = match rpc {
                     list_offers | list_assignments | list_capacity_commitments => {
@@ -637,8 +653,37 @@ async fn prepare(app: &TestApp) -> World {
         .collect();
     let last_sequence = events.iter().map(|(s, _)| *s).max().unwrap_or(0);
     let volatile = vec![requests[&(return_support_request, Party::A)].name.clone()];
+    let subscribe = |role: &'static str, org: &'static str| async move {
+        let created = app
+            .audit()
+            .await
+            .create_subscription(authed(
+                pb::CreateSubscriptionRequest {
+                    subscription: Some(pb::Subscription {
+                        webhook_url: "http://127.0.0.1:9/authz".into(),
+                        ..Default::default()
+                    }),
+                },
+                &app.token(role, org),
+            ))
+            .await
+            .expect("subscribed")
+            .into_inner();
+        Target {
+            name: created.name,
+            owner: org.into(),
+            secrets: vec![],
+        }
+    };
+    let mut subscriptions = HashMap::new();
+    for role in ROLES {
+        subscriptions.insert(role, subscribe(role, home_org(role)).await);
+    }
+    let foreign_subscription = subscribe("requester", BG).await;
     World {
         volatile,
+        subscriptions,
+        foreign_subscription,
         requests,
         offers,
         commitments,
@@ -1578,6 +1623,42 @@ impl Caller<'_> {
                 }
             }
             Rpc::watch_events => self.watch(ch, &name).await?,
+            Rpc::create_subscription => {
+                Audit::new(ch)
+                    .create_subscription(self.req(pb::CreateSubscriptionRequest {
+                        subscription: Some(pb::Subscription {
+                            webhook_url: "http://127.0.0.1:9/authz".into(),
+                            ..Default::default()
+                        }),
+                    }))
+                    .await?;
+            }
+            Rpc::list_subscriptions => {
+                let listed = Audit::new(ch)
+                    .list_subscriptions(self.req(pb::ListSubscriptionsRequest {}))
+                    .await?
+                    .into_inner();
+                if self.role != "admin" {
+                    assert!(
+                        listed
+                            .subscriptions
+                            .iter()
+                            .all(|s| s.organisation == self.org),
+                        "{} lists its own organisation's subscriptions",
+                        self.role
+                    );
+                }
+            }
+            Rpc::delete_subscription => {
+                Audit::new(ch)
+                    .delete_subscription(self.req(pb::DeleteSubscriptionRequest { name }))
+                    .await?;
+            }
+            Rpc::list_notifications => {
+                Audit::new(ch)
+                    .list_notifications(self.req(pb::ListNotificationsRequest::default()))
+                    .await?;
+            }
             Rpc::get_checkpoint => {
                 Audit::new(ch)
                     .get_checkpoint(self.req(pb::GetCheckpointRequest::default()))
@@ -1760,8 +1841,12 @@ fn the_table_covers_every_rpc() {
     let mut rows: Vec<String> = TABLE.iter().map(|(rpc, _)| format!("{rpc:?}")).collect();
     rows.sort();
     assert_eq!(rows, rpcs);
-    // Administrators and auditors act by role: the `org` claim changes nothing.
-    for (rpc, row) in TABLE {
+    // Administrators and auditors act by role: the `org` claim changes
+    // nothing, but for subscriptions, which are an organisation's.
+    for (rpc, row) in TABLE
+        .iter()
+        .filter(|(rpc, _)| *rpc != Rpc::delete_subscription)
+    {
         for role in ["admin", "auditor"] {
             let i = ROLES.iter().position(|r| *r == role).unwrap();
             assert_eq!(row[i][0], row[i][1], "{rpc:?}: {role}");
@@ -1996,6 +2081,26 @@ async fn invalid_call(ch: Channel, rpc: Rpc, token: &str) -> Result<(), Status> 
         Rpc::verify_audit_chain => call!(Audit.verify_audit_chain(pb::VerifyAuditChainRequest {
             after_sequence: -1,
             checkpoint_hash: "not hex".into(),
+        })),
+        Rpc::create_subscription => {
+            call!(Audit.create_subscription(pb::CreateSubscriptionRequest {
+                subscription: Some(pb::Subscription {
+                    webhook_url: "not a url".into(),
+                    actions: vec![String::new()],
+                    ..Default::default()
+                }),
+            }))
+        }
+        Rpc::list_subscriptions => call!(Audit.list_subscriptions(pb::ListSubscriptionsRequest {})),
+        Rpc::delete_subscription => {
+            call!(Audit.delete_subscription(pb::DeleteSubscriptionRequest {
+                name: "not a name".into(),
+            }))
+        }
+        Rpc::list_notifications => call!(Audit.list_notifications(pb::ListNotificationsRequest {
+            state: "NOT A STATE".into(),
+            page_size: bad_page.0,
+            page_token: bad_page.1,
         })),
         Rpc::get_checkpoint => {
             call!(Audit.get_checkpoint(pb::GetCheckpointRequest { tree_size: -1 }))

@@ -19,6 +19,7 @@ mod helpers;
 mod limits;
 mod log;
 mod migrations;
+mod notify;
 mod parity;
 mod platform;
 mod process;

@@ -1,0 +1,83 @@
+//! Subscriptions to the events one may see, and the outbox administrators
+//! read (`store::notify`, `worker::notify`).
+
+use super::{App, AppError, AppResult, Page, PageRequest, require};
+use crate::domain::actor::{Actor, Operation, Role};
+use crate::domain::notify::{Subscription, parse_subscription};
+use crate::store::{self, notify::Notification};
+
+/// Subscribes the caller's organisation (or the caller alone).
+#[tracing::instrument(name = "notify.subscribe", skip_all)]
+pub async fn subscribe(
+    app: &App,
+    actor: &Actor,
+    url: &str,
+    actions: &[String],
+    personal: bool,
+) -> AppResult<Subscription> {
+    require(actor, Operation::Subscribe)?;
+    let subscription = parse_subscription(actor, url, actions, personal, app.now())?;
+    store::notify::save_subscription(&app.db, &subscription).await?;
+    Ok(subscription)
+}
+
+/// The organisation's subscriptions (every one for administrators), their
+/// secrets withheld.
+#[tracing::instrument(name = "notify.subscriptions", skip_all)]
+pub async fn subscriptions(app: &App, actor: &Actor) -> AppResult<Vec<Subscription>> {
+    require(actor, Operation::Subscribe)?;
+    let organisation = (actor.role != Role::Admin).then_some(actor.organisation.as_str());
+    Ok(store::notify::subscriptions(&app.db, organisation)
+        .await?
+        .into_iter()
+        .map(|s| Subscription {
+            secret: String::new(),
+            ..s
+        })
+        .collect())
+}
+
+/// Ends a subscription of the caller's organisation (administrators: any);
+/// what it had still to send is dropped.
+#[tracing::instrument(name = "notify.unsubscribe", skip_all)]
+pub async fn unsubscribe(app: &App, actor: &Actor, id: &str) -> AppResult<()> {
+    require(actor, Operation::Subscribe)?;
+    let not_found = || AppError::NotFound(format!("subscriptions/{id} not found"));
+    let found = store::notify::subscription(&app.db, id)
+        .await?
+        .filter(|s| actor.role == Role::Admin || s.organisation == actor.organisation)
+        .ok_or_else(not_found)?;
+    let txn = store::begin(&app.db).await?;
+    store::notify::delete_subscription(&txn, &found.id).await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// The outbox, oldest first, in one state or all.
+#[tracing::instrument(name = "notify.outbox", skip_all)]
+pub async fn outbox(
+    app: &App,
+    actor: &Actor,
+    state: Option<&str>,
+    page: PageRequest,
+) -> AppResult<Page<Notification>> {
+    require(actor, Operation::ReadOutbox)?;
+    if let Some(state) = state
+        && !["PENDING", "SENT", "DEAD"].contains(&state)
+    {
+        return Err(AppError::invalid("state", "must be PENDING, SENT or DEAD"));
+    }
+    let after = match &page.after {
+        Some(a) => a
+            .parse::<i64>()
+            .map_err(|_| AppError::invalid("page_token", "is not a token this service issued"))?,
+        None => 0,
+    };
+    let items = store::notify::notifications(&app.db, state, after, page.size).await?;
+    let last = items.last().map(|n| n.id.to_string());
+    let next_page_token = page.next_token(items.len(), last.as_deref());
+    Ok(Page {
+        items,
+        next_page_token,
+    })
+}

@@ -1,0 +1,231 @@
+//! Notifications: who is told of which events, and how a webhook delivery
+//! is written (a CloudEvent in structured JSON mode) and signed (Standard
+//! Webhooks: `webhook-id`, `webhook-timestamp`, `webhook-signature`).
+
+use base64::{Engine, engine::general_purpose::STANDARD as B64};
+use chrono::{DateTime, SecondsFormat, Utc};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use super::actor::{Actor, Role};
+use super::audit::{AuditEvent, Owner, Visibility, visibility};
+use super::validation::Violations;
+
+/// A subscription: the events one organisation (or one person of it) may
+/// see, of the actions it names (its role's defaults when none), sent to a
+/// webhook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscription {
+    pub id: String,
+    pub organisation: String,
+    pub role: Role,
+    /// One person (`sub`), or the whole organisation when empty.
+    pub person: String,
+    pub url: String,
+    /// `whsec_` and the base64 key.
+    pub secret: String,
+    pub actions: Vec<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The actions each role is told of when it names none (DESIGN.md, "Who
+/// uses it"): what needs it.
+pub fn default_actions(role: Role) -> &'static [&'static str] {
+    match role {
+        Role::Provider => &["MakeOffer", "SupportPeriodEnding", "WithdrawOffer"],
+        Role::DutyOfficer => &[
+            "AssessEligibility",
+            "AssessmentDeadlineBreached",
+            "DeclineOffer",
+            "ExpireOffer",
+            "WaitForCapacity",
+            "CouncilActEnded",
+            "SupportPeriodEnding",
+        ],
+        Role::Commission => &[
+            "ReferToCommission",
+            "AssessmentDeadlineBreached",
+            "CouncilActEnded",
+            "SupportPeriodEnding",
+        ],
+        Role::Requester => &[
+            "AwaitTransmission",
+            "ReturnSupportRequest",
+            "AuthoriseSupport",
+            "RejectSupportRequest",
+            "RequestMoreInformation",
+            "AssessEligibility",
+            "SupportPeriodEnding",
+            "SupportPeriodEnded",
+            "SummaryReportOverdue",
+        ],
+        Role::Admin | Role::Auditor | Role::Service => &[],
+    }
+}
+
+impl Subscription {
+    /// The actor the subscription sees as.
+    fn actor(&self) -> Actor {
+        Actor {
+            subject: self.person.clone(),
+            role: self.role,
+            organisation: self.organisation.clone(),
+        }
+    }
+
+    /// The event as this subscription is told of it, if at all: an action
+    /// it asked for (or its role's defaults), that its organisation may see
+    /// (as `WatchEvents` shows it: a provider's view is redacted).
+    pub fn wants(&self, event: &AuditEvent, owner: Option<&Owner>) -> Option<AuditEvent> {
+        let asked = if self.actions.is_empty() {
+            default_actions(self.role).contains(&event.action.as_str())
+        } else {
+            self.actions.contains(&event.action)
+        };
+        if !asked {
+            return None;
+        }
+        match visibility(&self.actor(), owner) {
+            Visibility::Hidden => None,
+            v => event.seen_as(v),
+        }
+    }
+}
+
+/// A new webhook secret: `whsec_` and 24 random bytes in base64.
+pub fn new_secret() -> String {
+    format!("whsec_{}", B64.encode(rand::random::<[u8; 24]>()))
+}
+
+/// Checks a webhook URL: http or https, with a host.
+pub fn check_url(v: &mut Violations, field: &str, url: &str) {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    match rest {
+        Some(rest) if !rest.is_empty() && !rest.starts_with('/') && url.len() <= 2048 => {}
+        _ => v.add(field, "must be an http:// or https:// URL with a host"),
+    }
+}
+
+/// The id of a delivery: the same across its retries.
+pub fn webhook_id(subscription: &str, sequence: i64) -> String {
+    format!("msg_{subscription}_{sequence}")
+}
+
+/// The CloudEvent (JSON, structured mode) of `event`, as the subscription
+/// may see it.
+pub fn cloud_event(id: &str, source: &str, event: &AuditEvent) -> serde_json::Value {
+    let payload: serde_json::Value =
+        serde_json::from_str(&event.payload).unwrap_or(serde_json::Value::Null);
+    serde_json::json!({
+        "specversion": "1.0",
+        "id": id,
+        "source": source,
+        "type": format!("eu.reserve.audit.{}", event.action),
+        "subject": event.resource,
+        "time": event.time.to_rfc3339_opts(SecondsFormat::Micros, true),
+        "datacontenttype": "application/json",
+        "data": {
+            "sequence": event.sequence,
+            "action": event.action,
+            "resource": event.resource,
+            "from_state": event.from_state,
+            "to_state": event.to_state,
+            "actor": event.actor,
+            "organisation": event.organisation,
+            "payload": payload,
+        },
+    })
+}
+
+/// The `webhook-signature` of `body` sent as `id` at `timestamp` (Unix
+/// seconds), with `secret` (`whsec_…`): `v1,` and the base64 HMAC-SHA256
+/// of `id.timestamp.body`.
+pub fn sign(secret: &str, id: &str, timestamp: i64, body: &str) -> Option<String> {
+    let key = B64
+        .decode(secret.strip_prefix("whsec_").unwrap_or(secret))
+        .ok()?;
+    let mut mac = Hmac::<Sha256>::new_from_slice(&key).ok()?;
+    mac.update(format!("{id}.{timestamp}.{body}").as_bytes());
+    Some(format!("v1,{}", B64.encode(mac.finalize().into_bytes())))
+}
+
+/// Deliveries tried before a notification goes to the dead letters.
+pub const MAX_ATTEMPTS: i32 = 8;
+
+/// The wait before attempt `attempts + 1`: 2^attempts seconds (at most an
+/// hour), with up to a fifth of it added at random so that retries of many
+/// notifications do not arrive together.
+pub fn backoff(attempts: i32) -> chrono::Duration {
+    let base = 1i64 << attempts.clamp(0, 12);
+    let millis = (base * 1000).min(3_600_000);
+    let jitter = rand::random::<u64>() % (millis as u64 / 5 + 1);
+    chrono::Duration::milliseconds(millis + jitter as i64)
+}
+
+/// A subscription as a door received it, checked for `actor` at `now`:
+/// the caller's organisation and role, the caller alone when `personal`.
+pub fn parse_subscription(
+    actor: &Actor,
+    url: &str,
+    actions: &[String],
+    personal: bool,
+    now: DateTime<Utc>,
+) -> Result<Subscription, Violations> {
+    let mut v = Violations::new();
+    check_url(&mut v, "subscription.webhook_url", url);
+    if actions.len() > 32 {
+        v.add("subscription.actions", "at most 32 actions");
+    }
+    for (i, action) in actions.iter().enumerate() {
+        if action.is_empty()
+            || action.len() > 64
+            || !action.bytes().all(|b| b.is_ascii_alphanumeric())
+        {
+            v.add(
+                format!("subscription.actions[{i}]"),
+                "must be an action's name, such as MakeOffer",
+            );
+        }
+    }
+    v.finish(Subscription {
+        id: uuid::Uuid::now_v7().to_string(),
+        organisation: actor.organisation.clone(),
+        role: actor.role,
+        person: if personal {
+            actor.subject.clone()
+        } else {
+            String::new()
+        },
+        url: url.to_owned(),
+        secret: new_secret(),
+        actions: actions.to_vec(),
+        created_at: now,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_signature_is_the_standard_webhooks_one() {
+        // The example of the Standard Webhooks specification.
+        let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        let id = "msg_p5jXN8AQM9LWM0D4loKWxJek";
+        let body = r#"{"test": 2432232314}"#;
+        assert_eq!(
+            sign(secret, id, 1614265330, body).as_deref(),
+            Some("v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=")
+        );
+    }
+
+    #[test]
+    fn retries_wait_longer_each_time_up_to_an_hour() {
+        assert!(backoff(0) >= chrono::Duration::seconds(1));
+        assert!(backoff(0) < chrono::Duration::seconds(2));
+        assert!(backoff(5) >= chrono::Duration::seconds(32));
+        assert!(backoff(30) <= chrono::Duration::minutes(72));
+    }
+}

@@ -1,0 +1,102 @@
+//! The notifications task of every server process: queues the
+//! notifications of newly sealed events (`store::notify::derive`) and
+//! delivers those due (`store::notify::claim`), each webhook a CloudEvent
+//! signed per Standard Webhooks, retried with back-off and jitter, dead
+//! after `MAX_ATTEMPTS`. It runs beside the API: a slow or failing
+//! receiver holds only its own delivery, for at most `TIMEOUT`.
+
+use std::time::Duration;
+
+use crate::app::App;
+use crate::domain::notify::{self, MAX_ATTEMPTS};
+use crate::store::{self, notify::Delivery};
+
+/// How often the task looks for work.
+pub const POLL: Duration = Duration::from_millis(100);
+/// How long one delivery may take.
+pub const TIMEOUT: Duration = Duration::from_secs(5);
+/// Deliveries claimed at once.
+const CLAIM: u64 = 32;
+
+/// The HTTP client of deliveries (rustls with ring).
+pub fn client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .timeout(TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent("reserve-dispatch-webhooks")
+        .build()
+        .expect("the webhook client builds")
+}
+
+/// Runs until the task is dropped.
+pub async fn run(app: App) {
+    let owner = format!("notify-{}", uuid::Uuid::new_v4());
+    let client = client();
+    loop {
+        if let Err(err) = pass(&app, &client, &owner).await {
+            tracing::warn!(error = %err, "notifications pass failed");
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Queues what the trail asks for, then delivers what is due; how many
+/// were delivered.
+pub async fn pass(app: &App, client: &reqwest::Client, owner: &str) -> anyhow::Result<usize> {
+    store::audit::settle(&app.db, Duration::from_secs(1)).await?;
+    while store::notify::derive(&app.db, app.now()).await? > 0 {}
+    let lease = chrono::Duration::from_std(TIMEOUT * 3).unwrap_or_default();
+    let due = store::notify::claim(&app.db, owner, app.now(), lease, CLAIM).await?;
+    let sent =
+        futures_util::future::join_all(due.into_iter().map(|d| deliver(app, client, owner, d)))
+            .await
+            .into_iter()
+            .filter(|ok| *ok)
+            .count();
+    Ok(sent)
+}
+
+/// Sends one notification and records the outcome; whether it was sent.
+async fn deliver(app: &App, client: &reqwest::Client, owner: &str, d: Delivery) -> bool {
+    let id = notify::webhook_id(&d.subscription.id, d.event.sequence);
+    let body = notify::cloud_event(&id, &format!("//{}", app.log.origin), &d.event).to_string();
+    let timestamp = app.now().timestamp();
+    let result = match notify::sign(&d.subscription.secret, &id, timestamp, &body) {
+        None => Err("the subscription's secret is not a whsec_ key".to_owned()),
+        Some(signature) => client
+            .post(&d.subscription.url)
+            .header("content-type", "application/cloudevents+json")
+            .header("webhook-id", &id)
+            .header("webhook-timestamp", timestamp.to_string())
+            .header("webhook-signature", signature)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| format!("{e}"))
+            .and_then(|r| {
+                if r.status().is_success() {
+                    Ok(())
+                } else {
+                    Err(format!("the receiver answered {}", r.status()))
+                }
+            }),
+    };
+    let now = app.now();
+    let sent = result.is_ok();
+    if !sent {
+        app.metrics.notification_failed();
+    }
+    let outcome = result.map_err(|error| {
+        let attempts = d.attempts + 1;
+        let retry = (attempts < MAX_ATTEMPTS).then(|| now + notify::backoff(attempts - 1));
+        if retry.is_none() {
+            tracing::warn!(notification = d.id, %error, "notification dead after {attempts} attempts");
+        }
+        (error, retry)
+    });
+    if let Err(err) = store::notify::settle(&app.db, d.id, owner, now, outcome).await {
+        tracing::warn!(notification = d.id, error = %err, "recording a delivery failed");
+    }
+    sent
+}
