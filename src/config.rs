@@ -91,6 +91,13 @@ pub struct Settings {
     pub log_origin: String,
     /// Seconds between checkpoints at most, while the log grows.
     pub log_checkpoint_secs: u64,
+    /// The SMTP server of e-mail notifications: `smtp://host:587?tls=required`
+    /// (STARTTLS), `smtps://host:465` (TLS), `smtp://host:25` (plain, a
+    /// local relay); credentials as `smtp://user:password@host`. No e-mail
+    /// without it.
+    pub smtp_url: Option<String>,
+    /// The sender of e-mail notifications.
+    pub smtp_from: String,
 }
 
 impl Default for Settings {
@@ -132,6 +139,8 @@ impl Default for Settings {
             log_signing_key_file: None,
             log_origin: crate::app::log::DEFAULT_ORIGIN.into(),
             log_checkpoint_secs: 60,
+            smtp_url: None,
+            smtp_from: "Cybersecurity Reserve <reserve-dispatch@localhost>".into(),
         }
     }
 }

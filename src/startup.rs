@@ -76,7 +76,15 @@ pub async fn app(settings: &Settings) -> anyhow::Result<App> {
     }
     let app = App::new(db, rules(settings)?)
         .with_metrics(metrics()?)
-        .with_log(audit_log(settings)?);
+        .with_log(audit_log(settings)?)
+        .with_notify(crate::app::notify::NotifyConfig {
+            smtp_url: settings.smtp_url.clone(),
+            smtp_from: settings.smtp_from.clone(),
+            console_url: settings
+                .console_public_url
+                .clone()
+                .or_else(|| settings.console_addr.map(|a| format!("http://{a}"))),
+        });
     if settings.seed_demo {
         seed::demo(&app)
             .await

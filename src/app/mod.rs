@@ -120,6 +120,8 @@ pub struct App {
     pub registry: Arc<RegistryCache>,
     /// The audit log's tree and checkpoints: their origin and signing key.
     pub log: Arc<log::AuditLog>,
+    /// How notifications are sent (the SMTP server, the console's address).
+    pub notify: Arc<notify::NotifyConfig>,
 }
 
 impl App {
@@ -132,7 +134,14 @@ impl App {
             metrics: Arc::default(),
             registry: Arc::default(),
             log: Arc::default(),
+            notify: Arc::default(),
         }
+    }
+
+    /// Sends notifications with `notify` (its SMTP server) instead.
+    pub fn with_notify(mut self, notify: notify::NotifyConfig) -> Self {
+        self.notify = Arc::new(notify);
+        self
     }
 
     /// Keeps the audit log with `log` (its signing key, say) instead.

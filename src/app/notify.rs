@@ -2,6 +2,18 @@
 //! read (`store::notify`, `worker::notify`).
 
 use super::{App, AppError, AppResult, Page, PageRequest, require};
+
+/// How notifications leave the service.
+#[derive(Debug, Clone, Default)]
+pub struct NotifyConfig {
+    /// `smtp://host:587?tls=required`, `smtps://host:465` or `smtp://host:25`
+    /// (plain, for a relay on the same network); no e-mail without it.
+    pub smtp_url: Option<String>,
+    /// The sender of the messages.
+    pub smtp_from: String,
+    /// Where messages link to: the console's address as users reach it.
+    pub console_url: Option<String>,
+}
 use crate::domain::actor::{Actor, Operation, Role};
 use crate::domain::notify::{Subscription, parse_subscription};
 use crate::store::{self, notify::Notification};
@@ -12,11 +24,21 @@ pub async fn subscribe(
     app: &App,
     actor: &Actor,
     url: &str,
+    email: &str,
     actions: &[String],
     personal: bool,
 ) -> AppResult<Subscription> {
     require(actor, Operation::Subscribe)?;
-    let subscription = parse_subscription(actor, url, actions, personal, app.now())?;
+    let subscription = parse_subscription(actor, url, email, actions, personal, app.now())?;
+    if matches!(
+        subscription.channel,
+        crate::domain::notify::Channel::Email(_)
+    ) && app.notify.smtp_url.is_none()
+    {
+        return Err(AppError::FailedPrecondition(
+            "this service sends no e-mail: no smtp_url is configured; subscribe a webhook".into(),
+        ));
+    }
     store::notify::save_subscription(&app.db, &subscription).await?;
     Ok(subscription)
 }

@@ -62,13 +62,17 @@ pub enum Scenario {
     /// Inclusion proofs of random events in the audit log's tree, once it
     /// has integrated every event (after `populate`: a log of its size).
     Prove,
+    /// `submit`, with eight subscriptions to a receiver that never
+    /// answers: each submission queues notifications that fail and are
+    /// retried while the writers go on.
+    SubmitNotified,
 }
 
 impl Scenario {
     /// Write RPCs in one operation.
     fn writes(self) -> f64 {
         match self {
-            Scenario::Submit => 2.0,
+            Scenario::Submit | Scenario::SubmitNotified => 2.0,
             // Create, submit, authorise, approve, accept, agreement,
             // complete, report, close (propose and the offer list read).
             Scenario::Lifecycle => 9.0,
@@ -258,6 +262,19 @@ pub async fn measure(args: &BenchArgs) -> anyhow::Result<Report> {
                 Scenario::Watch => watch(&server, &channels, &tokens, args).await?,
                 Scenario::Verify => verify(&channels[0], &tokens, &server).await?,
                 Scenario::Prove => prove(&server, concurrency, &channels, &tokens, args).await?,
+                Scenario::SubmitNotified => {
+                    unreachable_receivers(&channels[0], &tokens).await?;
+                    run_scenario(
+                        scenario,
+                        concurrency,
+                        &server,
+                        &channels,
+                        &tokens,
+                        &world,
+                        args,
+                    )
+                    .await?
+                }
                 Scenario::DbCeiling => {
                     let conn = crate::store::connect(&db.url, concurrency.max(1) as u32).await?;
                     db_ceiling_setup(&conn).await?;
@@ -398,6 +415,38 @@ async fn verify(channel: &Channel, tokens: &Tokens, server: &Server) -> anyhow::
     outcome.concurrency = 1;
     outcome.events_per_second = Some(checked as f64 / seconds);
     Ok(outcome)
+}
+
+/// Subscribes the duty officers eight times to every submission, at an
+/// address that takes connections and never answers (each delivery waits
+/// out its timeout), once per run.
+async fn unreachable_receivers(channel: &Channel, tokens: &Tokens) -> anyhow::Result<()> {
+    static LISTENER: std::sync::OnceLock<std::net::TcpListener> = std::sync::OnceLock::new();
+    let listener = LISTENER.get_or_init(|| {
+        std::net::TcpListener::bind("127.0.0.1:0").expect("a local port for the silent receiver")
+    });
+    let url = format!("http://{}/hooks", listener.local_addr()?);
+    let mut client = pb::audit_service_client::AuditServiceClient::new(channel.clone());
+    let existing = client
+        .list_subscriptions(authed(pb::ListSubscriptionsRequest {}, &tokens.duty))
+        .await?
+        .into_inner()
+        .subscriptions;
+    for _ in existing.len()..8 {
+        client
+            .create_subscription(authed(
+                pb::CreateSubscriptionRequest {
+                    subscription: Some(pb::Subscription {
+                        webhook_url: url.clone(),
+                        actions: vec![SUBMIT_ACTION.into()],
+                        ..Default::default()
+                    }),
+                },
+                &tokens.duty,
+            ))
+            .await?;
+    }
+    Ok(())
 }
 
 /// Inclusion proofs of random events, as an auditor asks them, in the tree
@@ -783,7 +832,9 @@ async fn operation(
 ) -> anyhow::Result<()> {
     match scenario {
         Scenario::Ping => Ok(ping::call(channel, &tokens.duty).await?),
-        Scenario::Submit => submit(channel, tokens, worker, i).await.map(|_| ()),
+        Scenario::Submit | Scenario::SubmitNotified => {
+            submit(channel, tokens, worker, i).await.map(|_| ())
+        }
         Scenario::Lifecycle => cycle(channel, tokens, worker, i).await,
         Scenario::Read => {
             // Half the workers write, half read; only reads are what the

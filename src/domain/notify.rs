@@ -11,9 +11,33 @@ use super::actor::{Actor, Role};
 use super::audit::{AuditEvent, Owner, Visibility, visibility};
 use super::validation::Violations;
 
+/// Where a subscription's notifications go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Channel {
+    /// Posted to this URL, signed with the subscription's secret.
+    Webhook(String),
+    /// Mailed to this address.
+    Email(String),
+}
+
+impl Channel {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Channel::Webhook(_) => "WEBHOOK",
+            Channel::Email(_) => "EMAIL",
+        }
+    }
+
+    pub fn target(&self) -> &str {
+        match self {
+            Channel::Webhook(t) | Channel::Email(t) => t,
+        }
+    }
+}
+
 /// A subscription: the events one organisation (or one person of it) may
 /// see, of the actions it names (its role's defaults when none), sent to a
-/// webhook.
+/// webhook or mailed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subscription {
     pub id: String,
@@ -21,8 +45,8 @@ pub struct Subscription {
     pub role: Role,
     /// One person (`sub`), or the whole organisation when empty.
     pub person: String,
-    pub url: String,
-    /// `whsec_` and the base64 key.
+    pub channel: Channel,
+    /// `whsec_` and the base64 key (webhooks).
     pub secret: String,
     pub actions: Vec<String>,
     pub created_at: DateTime<Utc>,
@@ -151,6 +175,69 @@ pub fn sign(secret: &str, id: &str, timestamp: i64, body: &str) -> Option<String
     Some(format!("v1,{}", B64.encode(mac.finalize().into_bytes())))
 }
 
+/// What the receiver of a notification of `action` is asked to do.
+fn asked(action: &str) -> &'static str {
+    match action {
+        "MakeOffer" => "accept or decline the offer before it expires",
+        "AssessEligibility" => "decide the request within its response deadline",
+        "ReferToCommission" => "decide the request without undue delay",
+        "AssessmentDeadlineBreached" => "decide the request: its response deadline has passed",
+        "AwaitTransmission" => "as its contact point, transmit the request or return it",
+        "ReturnSupportRequest" => "edit the request and submit it again",
+        "RequestMoreInformation" => "answer the questions and submit the request again",
+        "DeclineOffer" | "ExpireOffer" | "WaitForCapacity" => {
+            "see to the line that is still without a provider"
+        }
+        "SupportPeriodEnding" => "plan for the end of the support period",
+        "SupportPeriodEnded" | "SummaryReportOverdue" => "file the summary report (Art. 16(9))",
+        "CouncilActEnded" => "see to the support running under the Council act that ended",
+        _ => "nothing: this is for your information",
+    }
+}
+
+/// The e-mail of `event` as the subscription may see it: a subject and a
+/// plain-text body saying what happened, what is asked and by when, with a
+/// link to the console. Only the event's own fields and a deadline from
+/// its payload go in; never a request's content, whatever its TLP.
+pub fn email(event: &AuditEvent, console: Option<&str>) -> (String, String) {
+    let subject = format!(
+        "[Cybersecurity Reserve] {} {}",
+        event.action, event.resource
+    );
+    let mut body = format!("What happened: {} on {}", event.action, event.resource);
+    if !event.from_state.is_empty() || !event.to_state.is_empty() {
+        body.push_str(&format!(" ({} -> {})", event.from_state, event.to_state));
+    }
+    body.push_str(&format!(
+        ", at {}.\nWhat is asked: {}.\n",
+        event.time.to_rfc3339_opts(SecondsFormat::Secs, true),
+        asked(&event.action)
+    ));
+    let payload: serde_json::Value = serde_json::from_str(&event.payload).unwrap_or_default();
+    for key in ["expires_at", "deadline", "ends", "support_ends"] {
+        if let Some(when) = payload.get(key).and_then(|v| v.as_str()) {
+            body.push_str(&format!("By when: {when}.\n"));
+            break;
+        }
+    }
+    if let Some(console) = console {
+        let page = match event.resource.split_once('/') {
+            Some(("supportRequests", id)) => format!("/requests/{id}"),
+            Some(("offers", _)) => "/offers".to_owned(),
+            _ => "/".to_owned(),
+        };
+        body.push_str(&format!(
+            "Open it: {}{page}\n",
+            console.trim_end_matches('/')
+        ));
+    }
+    body.push_str(
+        "\nThis message carries no content of the request: read it in the console or with \
+         the reserve CLI.\n",
+    );
+    (subject, body)
+}
+
 /// Deliveries tried before a notification goes to the dead letters.
 pub const MAX_ATTEMPTS: i32 = 8;
 
@@ -169,12 +256,36 @@ pub fn backoff(attempts: i32) -> chrono::Duration {
 pub fn parse_subscription(
     actor: &Actor,
     url: &str,
+    email: &str,
     actions: &[String],
     personal: bool,
     now: DateTime<Utc>,
 ) -> Result<Subscription, Violations> {
     let mut v = Violations::new();
-    check_url(&mut v, "subscription.webhook_url", url);
+    let channel = match (url.is_empty(), email.is_empty()) {
+        (false, true) => {
+            check_url(&mut v, "subscription.webhook_url", url);
+            Channel::Webhook(url.to_owned())
+        }
+        (true, false) => {
+            let (local, domain) = email.split_once('@').unwrap_or(("", ""));
+            if local.is_empty()
+                || !domain.contains('.')
+                || email.len() > 254
+                || email.chars().any(|c| c.is_whitespace() || c.is_control())
+            {
+                v.add("subscription.email", "must be an e-mail address");
+            }
+            Channel::Email(email.to_owned())
+        }
+        _ => {
+            v.add(
+                "subscription.webhook_url",
+                "give a webhook URL or an e-mail address, one of them",
+            );
+            Channel::Webhook(String::new())
+        }
+    };
     if actions.len() > 32 {
         v.add("subscription.actions", "at most 32 actions");
     }
@@ -198,8 +309,11 @@ pub fn parse_subscription(
         } else {
             String::new()
         },
-        url: url.to_owned(),
-        secret: new_secret(),
+        secret: match channel {
+            Channel::Webhook(_) => new_secret(),
+            Channel::Email(_) => String::new(),
+        },
+        channel,
         actions: actions.to_vec(),
         created_at: now,
     })

@@ -50,7 +50,14 @@ fn subscription_to_proto(s: &crate::domain::notify::Subscription) -> pb::Subscri
         role: s.role.as_str().to_owned(),
         person: s.person.clone(),
         personal: !s.person.is_empty(),
-        webhook_url: s.url.clone(),
+        webhook_url: match &s.channel {
+            crate::domain::notify::Channel::Webhook(url) => url.clone(),
+            crate::domain::notify::Channel::Email(_) => String::new(),
+        },
+        email: match &s.channel {
+            crate::domain::notify::Channel::Email(to) => to.clone(),
+            crate::domain::notify::Channel::Webhook(_) => String::new(),
+        },
         secret: s.secret.clone(),
         actions: s.actions.clone(),
         create_time: Some(timestamp(s.created_at)),
@@ -180,6 +187,7 @@ impl pb::audit_service_server::AuditService for AuditService {
             &self.app,
             &actor,
             &body.webhook_url,
+            &body.email,
             &body.actions,
             body.personal,
         )

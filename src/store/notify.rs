@@ -13,7 +13,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, QueryResult
 use super::log::statement;
 use crate::domain::actor::Role;
 use crate::domain::audit::AuditEvent;
-use crate::domain::notify::Subscription;
+use crate::domain::notify::{Channel, Subscription};
 
 /// Events read per derivation.
 pub const BATCH: u64 = 500;
@@ -30,7 +30,10 @@ fn subscription_of(row: &QueryResult) -> Result<Subscription, DbErr> {
         role: Role::of_token(&role)
             .ok_or_else(|| DbErr::Custom(format!("`{role}` is not a role")))?,
         person: row.try_get("", "person")?,
-        url: row.try_get("", "target")?,
+        channel: match row.try_get::<String>("", "channel")?.as_str() {
+            "EMAIL" => Channel::Email(row.try_get("", "target")?),
+            _ => Channel::Webhook(row.try_get("", "target")?),
+        },
         secret: row.try_get("", "secret")?,
         actions: serde_json::from_str(&actions).map_err(|e| DbErr::Custom(e.to_string()))?,
         created_at: row.try_get("", "created_at")?,
@@ -45,14 +48,15 @@ pub async fn save_subscription<C: ConnectionTrait>(
         conn.get_database_backend(),
         &format!(
             "INSERT INTO subscriptions ({SUBSCRIPTION_COLUMNS}) \
-             VALUES (?, ?, ?, ?, 'WEBHOOK', ?, ?, ?, ?)"
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
         ),
         vec![
             s.id.clone().into(),
             s.organisation.clone().into(),
             s.role.as_str().into(),
             s.person.clone().into(),
-            s.url.clone().into(),
+            s.channel.kind().into(),
+            s.channel.target().into(),
             s.secret.clone().into(),
             serde_json::to_string(&s.actions).unwrap_or_default().into(),
             s.created_at.into(),

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use crate::app::App;
-use crate::domain::notify::{self, MAX_ATTEMPTS};
+use crate::domain::notify::{self, Channel, MAX_ATTEMPTS};
 use crate::store::{self, notify::Delivery};
 
 /// How often the task looks for work.
@@ -59,13 +59,22 @@ pub async fn pass(app: &App, client: &reqwest::Client, owner: &str) -> anyhow::R
 
 /// Sends one notification and records the outcome; whether it was sent.
 async fn deliver(app: &App, client: &reqwest::Client, owner: &str, d: Delivery) -> bool {
+    let result = match &d.subscription.channel {
+        Channel::Webhook(url) => post(app, client, url, &d).await,
+        Channel::Email(to) => mail(app, to, &d).await,
+    };
+    record(app, owner, d, result).await
+}
+
+/// Posts the delivery's CloudEvent to `url`, signed.
+async fn post(app: &App, client: &reqwest::Client, url: &str, d: &Delivery) -> Result<(), String> {
     let id = notify::webhook_id(&d.subscription.id, d.event.sequence);
     let body = notify::cloud_event(&id, &format!("//{}", app.log.origin), &d.event).to_string();
     let timestamp = app.now().timestamp();
-    let result = match notify::sign(&d.subscription.secret, &id, timestamp, &body) {
+    match notify::sign(&d.subscription.secret, &id, timestamp, &body) {
         None => Err("the subscription's secret is not a whsec_ key".to_owned()),
         Some(signature) => client
-            .post(&d.subscription.url)
+            .post(url)
             .header("content-type", "application/cloudevents+json")
             .header("webhook-id", &id)
             .header("webhook-timestamp", timestamp.to_string())
@@ -81,7 +90,44 @@ async fn deliver(app: &App, client: &reqwest::Client, owner: &str, d: Delivery) 
                     Err(format!("the receiver answered {}", r.status()))
                 }
             }),
+    }
+}
+
+/// Mails the delivery's message to `to` through the configured server.
+async fn mail(app: &App, to: &str, d: &Delivery) -> Result<(), String> {
+    use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+    let Some(url) = &app.notify.smtp_url else {
+        return Err("no smtp_url is configured".into());
     };
+    let (subject, body) = notify::email(&d.event, app.notify.console_url.as_deref());
+    let message = Message::builder()
+        .from(
+            app.notify
+                .smtp_from
+                .parse()
+                .map_err(|e| format!("smtp_from: {e}"))?,
+        )
+        .to(to.parse().map_err(|e| format!("{to}: {e}"))?)
+        .subject(subject)
+        .message_id(Some(format!(
+            "<{}@reserve-dispatch>",
+            notify::webhook_id(&d.subscription.id, d.event.sequence)
+        )))
+        .body(body)
+        .map_err(|e| e.to_string())?;
+    let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+        .map_err(|e| format!("smtp_url: {e}"))?
+        .timeout(Some(TIMEOUT))
+        .build();
+    transport
+        .send(message)
+        .await
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
+/// Records a delivery's outcome; whether it was sent.
+async fn record(app: &App, owner: &str, d: Delivery, result: Result<(), String>) -> bool {
     let now = app.now();
     let sent = result.is_ok();
     if !sent {

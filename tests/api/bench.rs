@@ -7,7 +7,7 @@ fn the_load_generator_runs_every_scenario() {
     command.args([
         "bench",
         "--scenario",
-        "ping,db-ceiling,submit,lifecycle,read,watch",
+        "ping,db-ceiling,submit,lifecycle,read,submit-notified,watch",
         "--concurrency",
         "2",
         "--duration",
@@ -40,7 +40,15 @@ fn the_load_generator_runs_every_scenario() {
         .collect();
     assert_eq!(
         names,
-        ["ping", "db-ceiling", "submit", "lifecycle", "read", "watch"]
+        [
+            "ping",
+            "db-ceiling",
+            "submit",
+            "lifecycle",
+            "read",
+            "submit-notified",
+            "watch"
+        ]
     );
     for o in outcomes {
         assert!(o["operations"].as_u64().unwrap() > 0, "{o}");
@@ -61,7 +69,7 @@ fn the_load_generator_runs_every_scenario() {
         "each event to each stream"
     );
     let ratios = report["ratios"].as_array().expect("ratios");
-    assert_eq!(ratios.len(), 3);
+    assert_eq!(ratios.len(), 4);
     for r in ratios {
         assert!(r["to_db_ceiling"].as_f64().unwrap() > 0.0, "{r}");
         assert!(r["to_transport_ceiling"].as_f64().unwrap() > 0.0, "{r}");

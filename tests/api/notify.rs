@@ -13,7 +13,8 @@ use serde_json::Value;
 use tonic::Code;
 
 use crate::helpers::{
-    TestApp, approve, authed, authorise, member_state_request, plan, spawn_app, violated_fields,
+    Keys, TestApp, TestDb, approve, authed, authorise, member_state_request, plan, spawn_app,
+    spawn_configured, violated_fields,
 };
 
 const IR: pb::ServiceType = pb::ServiceType::IncidentResponse;
@@ -26,7 +27,7 @@ fn receivers_python() -> PathBuf {
     }
     static MADE: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _made = MADE.lock().unwrap_or_else(|e| e.into_inner());
-    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("receivers-venv");
+    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("receivers-venv-2");
     let python = venv.join("bin/python");
     let ready = venv.join("ready");
     if !ready.exists() {
@@ -48,7 +49,14 @@ fn receivers_python() -> PathBuf {
         );
         run(
             &python,
-            &["-m", "pip", "install", "-q", "standardwebhooks==1.0.0"],
+            &[
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "standardwebhooks==1.0.0",
+                "aiosmtpd==1.4.6",
+            ],
         );
         std::fs::write(&ready, "").unwrap();
     }
@@ -74,6 +82,11 @@ impl Drop for Receiver {
 impl Receiver {
     /// A receiver answering 500 to its first `fail` deliveries.
     fn start(fail: u32) -> Receiver {
+        Receiver::start_with(fail, 0)
+    }
+
+    /// ... and never answering the first `hang` (recorded all the same).
+    fn start_with(fail: u32, hang: u32) -> Receiver {
         let dir = tempfile::tempdir().unwrap();
         let record = dir.path().join("received.jsonl");
         let secret = dir.path().join("secret");
@@ -85,6 +98,7 @@ impl Receiver {
             .args(["--secret-file", secret.to_str().unwrap()])
             .args(["--record", record.to_str().unwrap()])
             .args(["--fail", &fail.to_string()])
+            .args(["--hang", &hang.to_string()])
             .stdout(std::process::Stdio::piped())
             .spawn()
             .expect("the receiver starts");
@@ -346,4 +360,261 @@ async fn an_unreachable_receiver_ends_in_the_dead_letters() {
         .unwrap_err();
     assert_eq!(refused.code(), Code::PermissionDenied);
     app.stop().await;
+}
+
+/// An SMTP server, killed when dropped.
+struct Mailbox {
+    child: std::process::Child,
+    port: u16,
+    record: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Mailbox {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Mailbox {
+    fn start() -> Mailbox {
+        let dir = tempfile::tempdir().unwrap();
+        let record = dir.path().join("mail.jsonl");
+        let mut child = std::process::Command::new(receivers_python())
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/api/smtp_receiver.py"
+            ))
+            .args(["--record", record.to_str().unwrap()])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("the SMTP server starts");
+        let mut port = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut port)
+            .unwrap();
+        Mailbox {
+            child,
+            port: port.trim().parse().expect("a port"),
+            record,
+            _dir: dir,
+        }
+    }
+
+    fn received(&self) -> Vec<Value> {
+        std::fs::read_to_string(&self.record)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn a_duty_officer_is_mailed_what_needs_them_without_the_requests_content() {
+    let mailbox = Mailbox::start();
+    let port = mailbox.port;
+    let app = spawn_configured(
+        std::sync::Arc::new(TestDb::fresh().await),
+        std::sync::Arc::new(Keys::new()),
+        None,
+        |s| {
+            s.smtp_url = Some(format!("smtp://127.0.0.1:{port}"));
+            s.console_public_url = Some("https://console.reserve.example".into());
+        },
+    )
+    .await;
+    let subscription = app
+        .audit()
+        .await
+        .create_subscription(authed(
+            pb::CreateSubscriptionRequest {
+                subscription: Some(pb::Subscription {
+                    email: "duty@enisa.example.eu".into(),
+                    ..Default::default()
+                }),
+            },
+            &app.token("duty_officer", "enisa"),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(subscription.email, "duty@enisa.example.eu");
+    assert!(subscription.secret.is_empty(), "no secret for e-mail");
+    let mut body = member_state_request("RO");
+    body.title = "Confidential: hospital ransomware".into();
+    body.tlp = pb::Tlp::Red as i32;
+    let request = app.submit_new("ro-csirt", body).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mail = loop {
+        let got = mailbox.received();
+        if let Some(m) = got
+            .iter()
+            .find(|m| m["subject"].as_str().unwrap().contains("AssessEligibility"))
+        {
+            break m.clone();
+        }
+        assert!(Instant::now() < deadline, "mail so far: {got:?}");
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    };
+    assert_eq!(mail["to"], serde_json::json!(["duty@enisa.example.eu"]));
+    let text = mail["body"].as_str().unwrap();
+    assert!(text.contains("What happened: AssessEligibility"), "{text}");
+    assert!(text.contains("What is asked: decide the request"), "{text}");
+    let id = request.name.trim_start_matches("supportRequests/");
+    assert!(
+        text.contains(&format!("https://console.reserve.example/requests/{id}")),
+        "{text}"
+    );
+    assert!(
+        !text.contains("hospital"),
+        "no content of a TLP:RED request: {text}"
+    );
+    // Without an SMTP server, nobody subscribes by mail.
+    let plain = spawn_app().await;
+    let refused = plain
+        .audit()
+        .await
+        .create_subscription(authed(
+            pb::CreateSubscriptionRequest {
+                subscription: Some(pb::Subscription {
+                    email: "duty@enisa.example.eu".into(),
+                    ..Default::default()
+                }),
+            },
+            &plain.token("duty_officer", "enisa"),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition);
+    plain.stop().await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn two_replicas_send_each_notification_once() {
+    let app = spawn_app().await;
+    let replica = crate::helpers::spawn_on(app.db.clone(), app.keys.clone()).await;
+    let receiver = Receiver::start(0);
+    receiver
+        .subscribe(&app, "duty_officer", "enisa", &["SubmitSupportRequest"])
+        .await;
+    for _ in 0..3 {
+        app.submit_new("ro-csirt", member_state_request("RO")).await;
+        replica
+            .submit_new("ro-csirt", member_state_request("RO"))
+            .await;
+    }
+    receiver
+        .wait_for(&app, chrono::Duration::zero(), |got| got.len() >= 6)
+        .await;
+    // Both replicas run the task; a second delivery would come by now.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let ids: Vec<String> = receiver
+        .received()
+        .iter()
+        .map(|d| d["webhook_id"].as_str().unwrap().to_owned())
+        .collect();
+    let unique: std::collections::BTreeSet<&String> = ids.iter().collect();
+    assert_eq!(ids.len(), 6, "six events, each delivered once: {ids:?}");
+    assert_eq!(unique.len(), 6);
+    replica.stop().await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_server_killed_while_sending_sends_again_after_restart_once_by_webhook_id() {
+    use crate::helpers::{ServerProcess, start_server};
+    let db = TestDb::fresh().await;
+    let keys = Keys::new();
+    let env = [("RESERVE_SEED_DEMO", "true")];
+    let server = start_server(&db, &keys, &env);
+    let channel = |p: &ServerProcess| {
+        tonic::transport::Channel::from_shared(p.addr.clone())
+            .unwrap()
+            .connect_lazy()
+    };
+    let token = |role: &str, org: &str| keys.token_for(role, org);
+    // The first delivery is taken in and never answered: the server dies
+    // waiting for it.
+    let receiver = Receiver::start_with(0, 1);
+    let mut audit = pb::audit_service_client::AuditServiceClient::new(channel(&server));
+    let subscription = audit
+        .create_subscription(authed(
+            pb::CreateSubscriptionRequest {
+                subscription: Some(pb::Subscription {
+                    webhook_url: receiver.url.clone(),
+                    actions: vec!["SubmitSupportRequest".into()],
+                    ..Default::default()
+                }),
+            },
+            &token("duty_officer", "enisa"),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    std::fs::write(&receiver.secret, &subscription.secret).unwrap();
+    let mut requests =
+        pb::support_request_service_client::SupportRequestServiceClient::new(channel(&server));
+    let requester = token("requester", "ro-csirt");
+    let created = requests
+        .create_support_request(authed(
+            crate::helpers::create(
+                member_state_request("RO"),
+                &uuid::Uuid::new_v4().to_string(),
+            ),
+            &requester,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    requests
+        .submit_support_request(authed(
+            pb::SubmitSupportRequestRequest { name: created.name },
+            &requester,
+        ))
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while receiver.received().is_empty() {
+        assert!(Instant::now() < deadline, "the first delivery arrives");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(server); // SIGKILL
+    let server = start_server(&db, &keys, &[("RESERVE_SEED_DEMO", "false")]);
+    // Its lease runs out (15 s); the new process sends it again.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut outbox = pb::audit_service_client::AuditServiceClient::new(channel(&server));
+    loop {
+        let sent = outbox
+            .list_notifications(authed(
+                pb::ListNotificationsRequest {
+                    state: "SENT".into(),
+                    page_size: 10,
+                    page_token: String::new(),
+                },
+                &token("admin", "reserve"),
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .notifications;
+        if !sent.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "sent after the restart");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let ids: Vec<String> = receiver
+        .received()
+        .iter()
+        .map(|d| d["webhook_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len(), 2, "sent, then sent again: {ids:?}");
+    assert_eq!(
+        ids[0], ids[1],
+        "one webhook-id: the receiver drops the duplicate"
+    );
+    drop(server);
 }

@@ -1,7 +1,8 @@
 """A webhook receiver for the tests: verifies each delivery with the
 `standardwebhooks` package (not the service's code) and the secret in
 `--secret-file`, records it as a JSON line, and answers 500 to the first
-`--fail` deliveries.
+`--fail` deliveries; the first `--hang` deliveries are recorded and never
+answered.
 
 Prints its port on the first line of standard output.
 """
@@ -18,10 +19,12 @@ parser = argparse.ArgumentParser()
 parser.add_argument("--secret-file", required=True)
 parser.add_argument("--record", required=True)
 parser.add_argument("--fail", type=int, default=0)
+parser.add_argument("--hang", type=int, default=0, help="deliveries recorded, never answered")
 args = parser.parse_args()
 
 lock = threading.Lock()
 failures_left = [args.fail]
+hangs_left = [args.hang]
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -53,6 +56,13 @@ class Handler(BaseHTTPRequestHandler):
                     )
                     + "\n"
                 )
+            hang = hangs_left[0] > 0
+            if hang:
+                hangs_left[0] -= 1
+        if hang:
+            # The sender is killed while it waits for the answer.
+            threading.Event().wait(600)
+            return
         self.send_response(204 if verified is True else 400)
         self.end_headers()
 
