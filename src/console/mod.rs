@@ -138,6 +138,11 @@ pub fn router(console: Shared) -> Router {
         .route("/offers", get(pages::offers))
         .route("/offers/{id}/accept", post(pages::accept))
         .route("/offers/{id}/decline", post(pages::decline))
+        .route(
+            "/notifications",
+            get(pages::notifications).post(pages::subscribe),
+        )
+        .route("/notifications/{id}/delete", post(pages::unsubscribe))
         .route("/live", get(live::stream))
         .route(
             "/sign-in",

@@ -80,6 +80,11 @@ impl Nav {
                     label,
                     current: href == current,
                 })
+                .chain(std::iter::once(NavLink {
+                    href: "/notifications",
+                    label: "Notifications",
+                    current: current == "/notifications",
+                }))
                 .collect(),
         }
     }
@@ -1509,4 +1514,139 @@ pub async fn decline(
         }
         Err(e) => Err(back_to_offers(e)),
     }
+}
+
+/// A subscription as the notifications page lists it.
+struct SubscriptionRow {
+    id: String,
+    target: String,
+    actions: String,
+    whom: String,
+    since: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/notifications.html")]
+struct NotificationsPage {
+    nav: Nav,
+    organisation: String,
+    subscriptions: Vec<SubscriptionRow>,
+    defaults: String,
+    mail: bool,
+    form: Form,
+    /// The secret of the webhook subscription just made, shown once.
+    created_secret: Option<String>,
+}
+
+async fn notifications_page(
+    app: &app::App,
+    user: &User,
+    form: Form,
+    created_secret: Option<String>,
+) -> Result<NotificationsPage, PageError> {
+    let subscriptions = app::notify::subscriptions(app, &user.actor)
+        .await?
+        .into_iter()
+        .map(|s| SubscriptionRow {
+            id: s.id.clone(),
+            target: s.channel.target().to_owned(),
+            actions: if s.actions.is_empty() {
+                "the role's".into()
+            } else {
+                s.actions.join(", ")
+            },
+            whom: if s.person.is_empty() {
+                format!("{} ({})", s.organisation, words(s.role.as_str()))
+            } else {
+                s.person.clone()
+            },
+            since: s.created_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+        })
+        .collect();
+    let defaults = crate::domain::notify::default_actions(user.role());
+    Ok(NotificationsPage {
+        nav: Nav::new(user, "/notifications"),
+        organisation: user.actor.organisation.clone(),
+        subscriptions,
+        defaults: if defaults.is_empty() {
+            "nothing; name the events".into()
+        } else {
+            defaults.join(", ")
+        },
+        mail: app.notify.smtp_url.is_some(),
+        form,
+        created_secret,
+    })
+}
+
+/// The organisation's subscriptions, and the form to subscribe.
+pub async fn notifications(
+    State(console): State<Shared>,
+    user: User,
+) -> Result<Response, PageError> {
+    user.permit(Operation::Subscribe)?;
+    Ok(render(
+        &notifications_page(&console.app, &user, Form::default(), None).await?,
+    ))
+}
+
+/// CreateSubscription; the webhook's secret is shown once, on the answer.
+pub async fn subscribe(
+    State(console): State<Shared>,
+    posted: Posted,
+) -> Result<Response, PageError> {
+    let app = &console.app;
+    let actor = posted.user.permit(Operation::Subscribe)?;
+    let actions: Vec<String> = posted
+        .get("actions")
+        .split(',')
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let answer = app::notify::subscribe(
+        app,
+        actor,
+        posted.get("webhook_url").trim(),
+        posted.get("email").trim(),
+        &actions,
+        posted.get("personal") == "yes",
+    )
+    .await;
+    match answer {
+        Ok(created) => {
+            let secret = (!created.secret.is_empty()).then_some(created.secret);
+            Ok(render(
+                &notifications_page(app, &posted.user, Form::default(), secret).await?,
+            ))
+        }
+        Err(AppError::Invalid(v)) => {
+            let form = Form::refused(&posted, &v, "subscribe-form", |field| {
+                let field = field.strip_prefix("subscription.")?;
+                let input = field.split(['.', '[']).next()?;
+                let anchor = match input {
+                    "webhook_url" => "subscribe-webhook",
+                    "email" => "subscribe-email",
+                    "actions" => "subscribe-actions",
+                    _ => return None,
+                };
+                Some((input.to_owned(), anchor.to_owned()))
+            });
+            Ok(sent_back(
+                &notifications_page(app, &posted.user, form, None).await?,
+            ))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// DeleteSubscription.
+pub async fn unsubscribe(
+    State(console): State<Shared>,
+    Path(id): Path<String>,
+    posted: Posted,
+) -> Result<Response, PageError> {
+    let actor = posted.user.permit(Operation::Subscribe)?;
+    app::notify::unsubscribe(&console.app, actor, &id).await?;
+    Ok(Redirect::to("/notifications").into_response())
 }

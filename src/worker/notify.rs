@@ -18,9 +18,15 @@ pub const TIMEOUT: Duration = Duration::from_secs(5);
 /// Deliveries claimed at once.
 const CLAIM: u64 = 32;
 
+/// Makes ring the process's TLS provider (the one tonic uses), which
+/// reqwest's clients need; once is enough, more is harmless.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// The HTTP client of deliveries (rustls with ring).
 pub fn client() -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    install_tls_provider();
     reqwest::Client::builder()
         .timeout(TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())

@@ -69,6 +69,8 @@ pub struct Answer {
 
 impl Web {
     pub fn new(addr: SocketAddr) -> Web {
+        // reqwest's clients need the process's TLS provider.
+        reserve_dispatch::worker::notify::install_tls_provider();
         Web {
             base: format!("http://{addr}"),
             http: reqwest::Client::builder()
@@ -1341,5 +1343,97 @@ async fn a_decider_sets_a_failed_finding_aside_with_a_justification_through_the_
     assert_eq!(
         assessment.reasons[0].criterion,
         pb::Criterion::ScaleAndSeverity as i32
+    );
+}
+
+#[tokio::test]
+async fn every_role_subscribes_to_notifications_through_the_console() {
+    let app = spawn_app().await;
+    let addr = spawn_console(&app, true).await;
+    let mut requester = Web::new(addr);
+    requester.sign_in_as("ro-csirt").await;
+    let token = requester.session_csrf().await;
+    let page = requester.get("/notifications").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains("AuthoriseSupport"),
+        "the role's defaults: {}",
+        page.body
+    );
+    assert!(page.body.contains("href=\"/notifications\""), "in the menu");
+
+    let refused = requester
+        .post(
+            "/notifications",
+            &[
+                ("csrf", &token),
+                ("webhook_url", "ftp://soc.example"),
+                ("actions", "Make Offer"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(
+        refused
+            .body
+            .contains("data-field=\"subscription.webhook_url\"")
+    );
+    assert!(
+        refused
+            .body
+            .contains("data-field=\"subscription.actions[0]\"")
+    );
+    assert!(
+        refused.body.contains("value=\"ftp://soc.example\""),
+        "sent back filled in"
+    );
+
+    let made = requester
+        .post(
+            "/notifications",
+            &[
+                ("csrf", &token),
+                ("webhook_url", "https://soc.example.ro/hooks"),
+                ("actions", "AuthoriseSupport, RejectSupportRequest"),
+            ],
+        )
+        .await;
+    assert_eq!(made.status, 200, "{}", made.body);
+    assert!(
+        made.body.contains("whsec_"),
+        "the secret, once: {}",
+        made.body
+    );
+    let listed = app
+        .audit()
+        .await
+        .list_subscriptions(authed(
+            pb::ListSubscriptionsRequest {},
+            &app.token("requester", "ro-csirt"),
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .subscriptions;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        listed[0].actions,
+        ["AuthoriseSupport", "RejectSupportRequest"]
+    );
+    let page = requester.get("/notifications").await;
+    assert!(page.body.contains("https://soc.example.ro/hooks"));
+    assert!(!page.body.contains("whsec_"), "shown once only");
+
+    let id = listed[0].name.trim_start_matches("subscriptions/");
+    let ended = requester
+        .post(&format!("/notifications/{id}/delete"), &[("csrf", &token)])
+        .await;
+    assert_eq!(ended.status, 303, "{}", ended.body);
+    assert!(
+        !requester
+            .get("/notifications")
+            .await
+            .body
+            .contains("https://soc.example.ro/hooks")
     );
 }
