@@ -167,30 +167,45 @@ pub async fn derive(db: &DatabaseConnection, now: DateTime<Utc>) -> Result<usize
         return Ok(0);
     };
     let subscriptions = subscriptions(&txn, None).await?;
-    let mut queued = 0;
-    if !subscriptions.is_empty() {
-        for event in &events {
+    let mut rows: Vec<(String, i64)> = Vec::new();
+    let mut owners = std::collections::HashMap::new();
+    for event in &events {
+        if !owners.contains_key(&event.resource) {
             let owner = super::audit::owner_of(&txn, &event.resource).await?;
-            for s in &subscriptions {
-                if s.created_at > event.time || s.wants(event, owner.as_ref()).is_none() {
-                    continue;
-                }
-                txn.execute_raw(statement(
-                    backend,
-                    "INSERT INTO notifications (subscription_id, sequence, state, attempts, \
-                     next_attempt_at, last_error, created_at) VALUES (?, ?, 'PENDING', 0, ?, '', ?) \
-                     ON CONFLICT (subscription_id, sequence) DO NOTHING",
-                    vec![
-                        s.id.clone().into(),
-                        event.sequence.into(),
-                        now.into(),
-                        now.into(),
-                    ],
-                ))
-                .await?;
-                queued += 1;
+            owners.insert(event.resource.clone(), owner);
+        }
+        let owner = owners[&event.resource].as_ref();
+        for s in &subscriptions {
+            if s.created_at <= event.time && s.wants(event, owner).is_some() {
+                rows.push((s.id.clone(), event.sequence));
             }
         }
+    }
+    let queued = rows.len();
+    // Several rows a statement: the writer lock is held the shortest time.
+    for chunk in rows.chunks(200) {
+        let marks = vec!["(?, ?, 'PENDING', 0, ?, '', ?)"; chunk.len()].join(", ");
+        let values = chunk
+            .iter()
+            .flat_map(|(id, sequence)| {
+                [
+                    Value::from(id.clone()),
+                    Value::from(*sequence),
+                    Value::from(now),
+                    Value::from(now),
+                ]
+            })
+            .collect();
+        txn.execute_raw(statement(
+            backend,
+            &format!(
+                "INSERT INTO notifications (subscription_id, sequence, state, attempts, \
+                 next_attempt_at, last_error, created_at) VALUES {marks} \
+                 ON CONFLICT (subscription_id, sequence) DO NOTHING"
+            ),
+            values,
+        ))
+        .await?;
     }
     txn.execute_raw(statement(
         backend,
@@ -289,14 +304,33 @@ pub async fn claim(
     Ok(deliveries)
 }
 
-/// A delivery's outcome: sent, or failed with `error` (retried at `retry`,
-/// or dead when None).
-pub async fn settle(
+/// A delivery's outcome: sent, or failed with an error (retried at the
+/// time given, or dead when none).
+pub type Outcome = Result<(), (String, Option<DateTime<Utc>>)>;
+
+/// Records the outcomes of a pass's deliveries, in one transaction.
+pub async fn settle_all(
     db: &DatabaseConnection,
+    owner: &str,
+    now: DateTime<Utc>,
+    outcomes: Vec<(i64, Outcome)>,
+) -> Result<(), DbErr> {
+    if outcomes.is_empty() {
+        return Ok(());
+    }
+    let txn = super::begin(db).await?;
+    for (id, outcome) in outcomes {
+        settle(&txn, id, owner, now, outcome).await?;
+    }
+    txn.commit().await
+}
+
+async fn settle<C: ConnectionTrait>(
+    db: &C,
     id: i64,
     owner: &str,
     now: DateTime<Utc>,
-    outcome: Result<(), (String, Option<DateTime<Utc>>)>,
+    outcome: Outcome,
 ) -> Result<(), DbErr> {
     let backend = db.get_database_backend();
     let (sql, values): (&str, Vec<Value>) = match outcome {

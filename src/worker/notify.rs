@@ -35,41 +35,68 @@ pub fn client() -> reqwest::Client {
         .expect("the webhook client builds")
 }
 
-/// Runs until the task is dropped.
+/// Runs until the task is dropped: the queueing and the deliveries in
+/// two loops, so that slow deliveries never hold up the queueing (whose
+/// batches would then grow, and hold the writer lock the longer).
 pub async fn run(app: App) {
     let owner = format!("notify-{}", uuid::Uuid::new_v4());
     let client = client();
-    loop {
-        if let Err(err) = pass(&app, &client, &owner).await {
-            tracing::warn!(error = %err, "notifications pass failed");
+    let queueing = async {
+        loop {
+            if let Err(err) = queue(&app).await {
+                tracing::warn!(error = %err, "queueing notifications failed");
+            }
+            tokio::time::sleep(POLL).await;
         }
-        tokio::time::sleep(POLL).await;
-    }
+    };
+    let delivering = async {
+        loop {
+            if let Err(err) = deliver_due(&app, &client, &owner).await {
+                tracing::warn!(error = %err, "delivering notifications failed");
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    };
+    tokio::join!(queueing, delivering);
+}
+
+/// Queues the notifications of every event sealed since the last pass.
+pub async fn queue(app: &App) -> anyhow::Result<()> {
+    store::audit::settle(&app.db, Duration::from_secs(1)).await?;
+    while store::notify::derive(&app.db, app.now()).await? > 0 {}
+    Ok(())
 }
 
 /// Queues what the trail asks for, then delivers what is due; how many
 /// were delivered.
 pub async fn pass(app: &App, client: &reqwest::Client, owner: &str) -> anyhow::Result<usize> {
-    store::audit::settle(&app.db, Duration::from_secs(1)).await?;
-    while store::notify::derive(&app.db, app.now()).await? > 0 {}
+    queue(app).await?;
+    deliver_due(app, client, owner).await
+}
+
+/// Delivers what is due, at most `CLAIM` at once, and records the
+/// outcomes in one transaction; how many were sent.
+async fn deliver_due(app: &App, client: &reqwest::Client, owner: &str) -> anyhow::Result<usize> {
     let lease = chrono::Duration::from_std(TIMEOUT * 3).unwrap_or_default();
     let due = store::notify::claim(&app.db, owner, app.now(), lease, CLAIM).await?;
-    let sent =
-        futures_util::future::join_all(due.into_iter().map(|d| deliver(app, client, owner, d)))
-            .await
-            .into_iter()
-            .filter(|ok| *ok)
-            .count();
+    let outcomes =
+        futures_util::future::join_all(due.into_iter().map(|d| deliver(app, client, d))).await;
+    let sent = outcomes.iter().filter(|(_, o)| o.is_ok()).count();
+    store::notify::settle_all(&app.db, owner, app.now(), outcomes).await?;
     Ok(sent)
 }
 
-/// Sends one notification and records the outcome; whether it was sent.
-async fn deliver(app: &App, client: &reqwest::Client, owner: &str, d: Delivery) -> bool {
+/// Sends one notification; its outcome.
+async fn deliver(
+    app: &App,
+    client: &reqwest::Client,
+    d: Delivery,
+) -> (i64, store::notify::Outcome) {
     let result = match &d.subscription.channel {
         Channel::Webhook(url) => post(app, client, url, &d).await,
         Channel::Email(to) => mail(app, to, &d).await,
     };
-    record(app, owner, d, result).await
+    (d.id, outcome(app, &d, result))
 }
 
 /// Posts the delivery's CloudEvent to `url`, signed.
@@ -132,23 +159,18 @@ async fn mail(app: &App, to: &str, d: &Delivery) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
-/// Records a delivery's outcome; whether it was sent.
-async fn record(app: &App, owner: &str, d: Delivery, result: Result<(), String>) -> bool {
-    let now = app.now();
-    let sent = result.is_ok();
-    if !sent {
+/// A delivery's result as recorded: retried after its back-off, or dead.
+fn outcome(app: &App, d: &Delivery, result: Result<(), String>) -> store::notify::Outcome {
+    if result.is_err() {
         app.metrics.notification_failed();
     }
-    let outcome = result.map_err(|error| {
+    let now = app.now();
+    result.map_err(|error| {
         let attempts = d.attempts + 1;
         let retry = (attempts < MAX_ATTEMPTS).then(|| now + notify::backoff(attempts - 1));
         if retry.is_none() {
             tracing::warn!(notification = d.id, %error, "notification dead after {attempts} attempts");
         }
         (error, retry)
-    });
-    if let Err(err) = store::notify::settle(&app.db, d.id, owner, now, outcome).await {
-        tracing::warn!(notification = d.id, error = %err, "recording a delivery failed");
-    }
-    sent
+    })
 }
