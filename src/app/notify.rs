@@ -84,11 +84,6 @@ pub async fn outbox(
     page: PageRequest,
 ) -> AppResult<Page<Notification>> {
     require(actor, Operation::ReadOutbox)?;
-    if let Some(state) = state
-        && !["PENDING", "SENT", "DEAD"].contains(&state)
-    {
-        return Err(AppError::invalid("state", "must be PENDING, SENT or DEAD"));
-    }
     let after = match &page.after {
         Some(a) => a
             .parse::<i64>()

@@ -408,10 +408,15 @@ fn read_checkpoint(verifier: &NoteVerifier, path: &PathBuf) -> anyhow::Result<Lo
     Ok(LogCheckpoint::parse(&text)?)
 }
 
-fn hash_of(bytes: &[u8]) -> anyhow::Result<merkle::Hash> {
-    bytes
-        .try_into()
-        .map_err(|_| anyhow::anyhow!("the server sent a hash that is not 32 bytes"))
+/// A proof's hashes as the server sent them, each 32 bytes.
+fn hashes_of(sent: &[Vec<u8>]) -> anyhow::Result<Vec<merkle::Hash>> {
+    sent.iter()
+        .map(|h| {
+            h.as_slice()
+                .try_into()
+                .map_err(|_| anyhow::anyhow!("the server sent a hash that is not 32 bytes"))
+        })
+        .collect()
 }
 
 /// `reserve audit prove`: each event of the resource, proved in the saved
@@ -466,11 +471,7 @@ async fn prove(
             .await
             .map_err(server)?
             .into_inner();
-        let hashes = proof
-            .hashes
-            .iter()
-            .map(|h| hash_of(h))
-            .collect::<anyhow::Result<Vec<_>>>()?;
+        let hashes = hashes_of(&proof.hashes)?;
         // The leaf is the event's hash, which its content must give (a
         // provider's view is redacted: its hash is taken as sent).
         let content = event.payload == "{}" && event.actor.is_empty()
@@ -539,11 +540,7 @@ async fn verify_checkpoints(
             .await
             .map_err(server)?
             .into_inner();
-        let hashes = proof
-            .hashes
-            .iter()
-            .map(|h| hash_of(h))
-            .collect::<anyhow::Result<Vec<_>>>()?;
+        let hashes = hashes_of(&proof.hashes)?;
         merkle::verify_consistency(old.size, new.size, &old.root, &new.root, &hashes)
     };
     if !consistent {

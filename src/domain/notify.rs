@@ -116,6 +116,24 @@ impl Subscription {
     }
 }
 
+/// The outbox's states a listing may ask for; every state when empty.
+pub fn outbox_state(state: &str) -> Result<Option<&'static str>, Violations> {
+    match state {
+        "" => Ok(None),
+        "PENDING" => Ok(Some("PENDING")),
+        "SENT" => Ok(Some("SENT")),
+        "DEAD" => Ok(Some("DEAD")),
+        _ => Err(Violations::one("state", "must be PENDING, SENT or DEAD")),
+    }
+}
+
+/// The id of a subscription's name, `subscriptions/{id}`.
+pub fn subscription_id(name: &str) -> Result<&str, Violations> {
+    name.strip_prefix("subscriptions/")
+        .filter(|id| !id.is_empty() && !id.contains('/'))
+        .ok_or_else(|| Violations::one("name", "must be subscriptions/{id}"))
+}
+
 /// A new webhook secret: `whsec_` and 24 random bytes in base64.
 pub fn new_secret() -> String {
     format!("whsec_{}", B64.encode(rand::random::<[u8; 24]>()))

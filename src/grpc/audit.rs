@@ -211,16 +211,7 @@ impl pb::audit_service_server::AuditService for AuditService {
         request: Request<pb::DeleteSubscriptionRequest>,
     ) -> Result<Response<pb::DeleteSubscriptionResponse>, Status> {
         let actor = caller(&request, Operation::Subscribe)?;
-        let name = &request.get_ref().name;
-        let id = name
-            .strip_prefix("subscriptions/")
-            .filter(|id| !id.is_empty() && !id.contains('/'))
-            .ok_or_else(|| {
-                Status::from(crate::app::AppError::invalid(
-                    "name",
-                    "must be subscriptions/{id}",
-                ))
-            })?;
+        let id = crate::domain::notify::subscription_id(&request.get_ref().name)?;
         notify::unsubscribe(&self.app, &actor, id).await?;
         Ok(Response::new(pb::DeleteSubscriptionResponse {}))
     }
@@ -232,7 +223,7 @@ impl pb::audit_service_server::AuditService for AuditService {
         let actor = caller(&request, Operation::ReadOutbox)?;
         let body = request.get_ref();
         let page = PageRequest::parse(body.page_size, &body.page_token)?;
-        let state = (!body.state.is_empty()).then_some(body.state.as_str());
+        let state = crate::domain::notify::outbox_state(&body.state)?;
         let page = notify::outbox(&self.app, &actor, state, page).await?;
         Ok(Response::new(pb::ListNotificationsResponse {
             notifications: page

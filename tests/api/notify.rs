@@ -63,6 +63,26 @@ fn receivers_python() -> PathBuf {
     python
 }
 
+/// Starts `tests/api/{script}` with `args`; the process and the port it
+/// prints on its first line.
+fn spawn_receiver(script: &str, args: &[&str]) -> (std::process::Child, String) {
+    let mut child = std::process::Command::new(receivers_python())
+        .arg(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/api")
+                .join(script),
+        )
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{script} starts: {e}"));
+    let mut port = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut port)
+        .unwrap();
+    (child, port.trim().to_owned())
+}
+
 /// A receiver process, killed when dropped.
 struct Receiver {
     child: std::process::Child,
@@ -90,25 +110,25 @@ impl Receiver {
         let dir = tempfile::tempdir().unwrap();
         let record = dir.path().join("received.jsonl");
         let secret = dir.path().join("secret");
-        let mut child = std::process::Command::new(receivers_python())
-            .arg(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/tests/api/webhook_receiver.py"
-            ))
-            .args(["--secret-file", secret.to_str().unwrap()])
-            .args(["--record", record.to_str().unwrap()])
-            .args(["--fail", &fail.to_string()])
-            .args(["--hang", &hang.to_string()])
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("the receiver starts");
-        let mut port = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut port)
-            .unwrap();
+        let secret_arg = secret.to_str().unwrap().to_owned();
+        let record_arg = record.to_str().unwrap().to_owned();
+        let (fail, hang) = (fail.to_string(), hang.to_string());
+        let (child, port) = spawn_receiver(
+            "webhook_receiver.py",
+            &[
+                "--secret-file",
+                &secret_arg,
+                "--record",
+                &record_arg,
+                "--fail",
+                &fail,
+                "--hang",
+                &hang,
+            ],
+        );
         Receiver {
             child,
-            url: format!("http://127.0.0.1:{}/hooks", port.trim()),
+            url: format!("http://127.0.0.1:{}/hooks", port),
             record,
             secret,
             _dir: dir,
@@ -381,22 +401,11 @@ impl Mailbox {
     fn start() -> Mailbox {
         let dir = tempfile::tempdir().unwrap();
         let record = dir.path().join("mail.jsonl");
-        let mut child = std::process::Command::new(receivers_python())
-            .arg(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/tests/api/smtp_receiver.py"
-            ))
-            .args(["--record", record.to_str().unwrap()])
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("the SMTP server starts");
-        let mut port = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut port)
-            .unwrap();
+        let (child, port) =
+            spawn_receiver("smtp_receiver.py", &["--record", record.to_str().unwrap()]);
         Mailbox {
             child,
-            port: port.trim().parse().expect("a port"),
+            port: port.parse().expect("a port"),
             record,
             _dir: dir,
         }
