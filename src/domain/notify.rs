@@ -140,7 +140,7 @@ pub fn new_secret() -> String {
 }
 
 /// Checks a webhook URL: http or https, with a host.
-pub fn check_url(v: &mut Violations, field: &str, url: &str) {
+fn check_url(v: &mut Violations, field: &str, url: &str) {
     let rest = url
         .strip_prefix("https://")
         .or_else(|| url.strip_prefix("http://"));

@@ -67,13 +67,6 @@ pub async fn queue(app: &App) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Queues what the trail asks for, then delivers what is due; how many
-/// were delivered.
-pub async fn pass(app: &App, client: &reqwest::Client, owner: &str) -> anyhow::Result<usize> {
-    queue(app).await?;
-    deliver_due(app, client, owner).await
-}
-
 /// Delivers what is due, at most `CLAIM` at once, and records the
 /// outcomes in one transaction; how many were sent.
 async fn deliver_due(app: &App, client: &reqwest::Client, owner: &str) -> anyhow::Result<usize> {
