@@ -12,6 +12,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/reserve/v1/provider.proto",
         "proto/reserve/v1/registry.proto",
         "proto/reserve/v1/audit.proto",
+        "proto/reserve/v1/preparedness.proto",
         "proto/google/type/date.proto",
     ];
     for proto in &protos {

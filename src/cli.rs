@@ -98,13 +98,22 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::client::CapacityCommand,
     },
-    /// A usage report (Art. 16(11)-(12)) as CSV or JSON, from a running server.
+    /// Usage reports (Art. 16(11)-(12)): one computed now, or those produced
+    /// for each period, and their transmission.
     #[command(after_help = crate::client::EXIT_HELP)]
     Usage {
         #[command(flatten)]
-        connection: crate::client::Connection,
+        client: crate::client::ClientArgs,
+        #[command(subcommand)]
+        command: crate::client::UsageCommand,
+    },
+    /// Unused capacity converted into preparedness services (Art. 14(2)).
+    #[command(after_help = crate::client::EXIT_HELP)]
+    Conversion {
         #[command(flatten)]
-        args: crate::client::UsageArgs,
+        client: crate::client::ClientArgs,
+        #[command(subcommand)]
+        command: crate::client::preparedness::ConversionCommand,
     },
     /// Support requests (requesters): create, edit, submit, show, list, withdraw, report.
     #[command(after_help = crate::client::EXIT_HELP)]
@@ -337,7 +346,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let conn = store::connect(&settings.database_url, 2).await?;
             crate::client::audit::offline(&conn, action).await
         }
-        Command::Usage { connection, args } => crate::client::usage(connection, args).await,
+        Command::Usage { client, command } => crate::client::usage(client, command).await,
+        Command::Conversion { client, command } => {
+            crate::client::preparedness::conversions(client, command).await
+        }
         Command::Health(args) => crate::client::health::run(args, cli.config.as_ref()).await,
         Command::Bench(args) => crate::bench::run(args).await,
         Command::LogKey { action } => {

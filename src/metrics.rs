@@ -14,8 +14,13 @@
 //! | `reserve_notifications`        | gauge     | `state` (PENDING, SENT, DEAD)           |
 //! | `reserve_notifications_lag_seconds` | gauge | (age of the oldest pending notification) |
 //! | `reserve_notification_failures_total` | counter | (failed delivery attempts)          |
+//! | `reserve_evaluation_hours`     | gauge     | `measure` (to_decision, to_deploy, to_delivery), `stat` (mean, p50, p90), `user_kind` |
+//! | `reserve_evaluation_person_days` | gauge   | `service`, `kind` (granted, used, converted) |
+//! | `reserve_evaluation_converted_percent` | gauge |                                     |
 //!
 //! The gauges come from the database: they are read again at each scrape
+//! (the evaluation's over the current reporting period, as the usage
+//! report computes them)
 //! and, when OTLP is on, every few seconds by [`refresh_every`].
 
 use std::{
@@ -24,13 +29,11 @@ use std::{
     time::Duration,
 };
 
-use chrono::{DateTime, Utc};
 use opentelemetry::{
     KeyValue,
     metrics::{Histogram, MeterProvider},
 };
 use opentelemetry_sdk::metrics::SdkMeterProvider;
-use sea_orm::DatabaseConnection;
 
 use crate::store;
 pub use crate::store::stats::Snapshot;
@@ -156,6 +159,71 @@ impl Metrics {
             .with_description("How long the oldest pending notification has waited")
             .with_callback(read(|s| s.notification_lag_seconds))
             .build();
+        let evaluation = snapshot.clone();
+        meter
+            .f64_observable_gauge("reserve.evaluation.hours")
+            .with_description(
+                "Hours from transmission to decision, decision to first agreement (deploy), first agreement to delivery, this reporting period",
+            )
+            .with_callback(move |observer| {
+                let snapshot = evaluation.lock().expect("metrics lock");
+                for k in &snapshot.evaluation.by_user_kind {
+                    let kind = k.user_kind.map(|k| k.as_str()).unwrap_or("");
+                    for (measure, d) in [
+                        ("to_decision", &k.to_decision),
+                        ("to_deploy", &k.to_deploy),
+                        ("to_delivery", &k.to_delivery),
+                    ] {
+                        if d.count == 0 {
+                            continue;
+                        }
+                        for (stat, value) in
+                            [("mean", d.mean_hours), ("p50", d.p50_hours), ("p90", d.p90_hours)]
+                        {
+                            observer.observe(
+                                value,
+                                &[
+                                    KeyValue::new("measure", measure),
+                                    KeyValue::new("stat", stat),
+                                    KeyValue::new("user_kind", kind),
+                                ],
+                            );
+                        }
+                    }
+                }
+            })
+            .build();
+        let person_days = snapshot.clone();
+        meter
+            .f64_observable_gauge("reserve.evaluation.person_days")
+            .with_description(
+                "Person-days granted, used and converted into preparedness, per service, this reporting period",
+            )
+            .with_callback(move |observer| {
+                let snapshot = person_days.lock().expect("metrics lock");
+                for s in &snapshot.evaluation.by_service {
+                    let service = s.service.map(|s| s.as_str()).unwrap_or("");
+                    for (kind, value) in
+                        [("granted", s.granted), ("used", s.used), ("converted", s.converted)]
+                    {
+                        observer.observe(
+                            value as f64,
+                            &[
+                                KeyValue::new("service", service),
+                                KeyValue::new("kind", kind),
+                            ],
+                        );
+                    }
+                }
+            })
+            .build();
+        meter
+            .f64_observable_gauge("reserve.evaluation.converted_percent")
+            .with_description(
+                "Share of the person-days pre-committed by commitments ending this reporting period converted into preparedness services",
+            )
+            .with_callback(read(|s| s.evaluation.converted_percent))
+            .build();
         let notification_failures = meter
             .u64_counter("reserve.notification.failures")
             .with_description("Failed delivery attempts of notifications")
@@ -196,13 +264,11 @@ impl Metrics {
         self.notification_failures.add(1, &[]);
     }
 
-    /// Reads the gauges' figures from the database.
-    pub async fn refresh(
-        &self,
-        db: &DatabaseConnection,
-        now: DateTime<Utc>,
-    ) -> Result<(), sea_orm::DbErr> {
-        let snapshot = store::stats::read(db, now).await?;
+    /// Reads the gauges' figures from the database: the counts, and the
+    /// evaluation's measures over the current reporting period.
+    pub async fn refresh(&self, app: &crate::app::App) -> Result<(), crate::app::AppError> {
+        let mut snapshot = store::stats::read(&app.db, app.now()).await?;
+        snapshot.evaluation = crate::app::usage::current_evaluation(app).await?;
         *self.snapshot.lock().expect("metrics lock") = snapshot;
         Ok(())
     }
@@ -239,7 +305,7 @@ pub async fn refresh_every(
 ) {
     let refresh = async {
         loop {
-            if let Err(err) = app.metrics.refresh(&app.db, app.now()).await {
+            if let Err(err) = app.metrics.refresh(&app).await {
                 tracing::warn!(error = %err, "cannot read the metrics' figures");
             }
             tokio::time::sleep(every).await;
@@ -262,7 +328,7 @@ pub async fn serve(
     let scrape = move || {
         let app = app.clone();
         async move {
-            if let Err(err) = app.metrics.refresh(&app.db, app.now()).await {
+            if let Err(err) = app.metrics.refresh(&app).await {
                 // Serve the last figures read rather than nothing.
                 tracing::warn!(error = %err, "cannot read the metrics' figures");
             }

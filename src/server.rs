@@ -123,6 +123,12 @@ pub async fn serve_with(
             )
             .max_decoding_message_size(max),
         )
+        .add_service(
+            pb::preparedness_service_server::PreparednessServiceServer::new(
+                grpc::preparedness::PreparednessService { app: app.clone() },
+            )
+            .max_decoding_message_size(max),
+        )
         .add_service(grpc::watch::WatchRoute {
             inner: pb::audit_service_server::AuditServiceServer::new(grpc::audit::AuditService {
                 app: app.clone(),

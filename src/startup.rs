@@ -90,6 +90,10 @@ pub async fn app(settings: &Settings) -> anyhow::Result<App> {
             .await
             .context("loading the demo registry")?;
     }
+    // The current period's usage reports fall due at its end.
+    if let Err(err) = crate::app::usage::schedule(&app).await {
+        tracing::warn!(error = %err, "cannot schedule the usage reports");
+    }
     Ok(app)
 }
 

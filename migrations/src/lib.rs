@@ -13,6 +13,7 @@ mod m20261129_000005_request_aggregate;
 mod m20261129_000006_transmission;
 mod m20261129_000007_audit_tree;
 mod m20261129_000008_notifications;
+mod m20261130_000009_preparedness;
 
 pub struct Migrator;
 
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000006_transmission::Migration),
             Box::new(m20261129_000007_audit_tree::Migration),
             Box::new(m20261129_000008_notifications::Migration),
+            Box::new(m20261130_000009_preparedness::Migration),
         ]
     }
 }

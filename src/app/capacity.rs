@@ -50,6 +50,7 @@ pub async fn create(
         },
     );
     schedule_start(&txn, &c, now);
+    super::preparedness::schedule_end(&txn, app, &c, now);
     txn.commit().await?;
     dispatch::rematch_after(app, [c.service].into()).await;
     Ok(c)
@@ -99,6 +100,9 @@ pub async fn update(
         },
     );
     schedule_start(&txn, &next, now);
+    if next.period_end != current.period_end {
+        super::preparedness::schedule_end(&txn, app, &next, now);
+    }
     txn.commit().await?;
     dispatch::rematch_after(app, [next.service].into()).await;
     Ok(CapacityCommitment {
@@ -167,18 +171,47 @@ pub async fn list(
     })
 }
 
-/// Commitments ended by `ended_by` with capacity left unused (Art. 14(2)).
+/// A commitment whose period has ended, with what became of what it
+/// committed beyond incident response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unused {
+    pub commitment: CapacityCommitment,
+    /// Consumed by assignments (incident response).
+    pub consumed_by_assignments: u32,
+    /// Converted into preparedness services (accepted or delivered).
+    pub converted: u32,
+    /// Neither used nor converted.
+    pub lapsed: u32,
+}
+
+/// Commitments ended by `ended_by` with capacity not used for incident
+/// response: converted into preparedness services or lapsed (Art. 14(2)).
 #[tracing::instrument(name = "capacity.unused", skip_all)]
 pub async fn unused(
     app: &App,
     actor: &Actor,
     ended_by: Option<NaiveDate>,
-) -> AppResult<Vec<CapacityCommitment>> {
+) -> AppResult<Vec<Unused>> {
     require(actor, Operation::ReadUnusedCapacity)?;
     let day = ended_by.unwrap_or_else(|| app.now().date_naive());
-    Ok(store::dispatch::ended_commitments(&app.db, day)
-        .await?
+    let ended = store::dispatch::ended_commitments(&app.db, day).await?;
+    let conversions =
+        store::preparedness::conversions_of(&app.db, ended.iter().map(|c| c.id).collect()).await?;
+    Ok(ended
         .into_iter()
-        .filter(|c| c.person_days > c.consumed)
+        .map(|c| {
+            let converted = conversions
+                .iter()
+                .filter(|x| x.commitment_id == c.id && x.state.converts())
+                .map(|x| x.person_days)
+                .sum::<u32>();
+            Unused {
+                consumed_by_assignments: c.consumed.saturating_sub(converted),
+                lapsed: c.person_days.saturating_sub(c.consumed),
+                converted,
+                commitment: c,
+            }
+        })
+        .filter(|u| u.converted + u.lapsed > 0)
         .collect())
 }

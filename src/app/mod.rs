@@ -9,6 +9,7 @@ pub mod events;
 pub(crate) mod kernel;
 pub mod log;
 pub mod notify;
+pub mod preparedness;
 pub mod registry;
 pub mod requests;
 pub mod usage;

@@ -54,6 +54,10 @@ named!(
     Subscription,
     ListSubscriptionsResponse,
     ListNotificationsResponse,
+    Conversion,
+    ListConversionsResponse,
+    StoredUsageReport,
+    ListUsageReportsResponse,
 );
 
 /// The descriptors of `reserve.v1`, with their imports.

@@ -2,7 +2,8 @@
 //!
 //! One file per area: `requests` (requesters), `decide` and `dispatch` (duty
 //! and Commission officers), `provider` (offers and assignments), `registry`
-//! (administrators), `audit` (auditors), `reports` (capacity and usage).
+//! (administrators), `audit` (auditors), `reports` (capacity and usage),
+//! `preparedness` (conversions of unused capacity).
 //! This module holds what they share: the connection, the output format,
 //! files in the proto3 JSON mapping, and errors with the exit codes scripts
 //! rely on.
@@ -12,6 +13,7 @@ pub mod decide;
 pub mod dispatch;
 pub mod files;
 pub mod health;
+pub mod preparedness;
 pub mod provider;
 pub mod registry;
 pub mod reports;
@@ -23,7 +25,7 @@ use tonic::{Request, transport::Channel};
 use crate::grpc::pb;
 
 pub use reports::{
-    CapacityCommand, UsageArgs, capacity, render_unused, usage, usage_csv, usage_json,
+    CapacityCommand, UsageArgs, UsageCommand, capacity, render_unused, usage, usage_csv, usage_json,
 };
 pub use requests::render;
 

@@ -15,6 +15,7 @@ mod format;
 mod forms;
 mod live;
 mod pages;
+mod reports;
 mod session;
 
 pub use session::{DEMO_USERS, DemoUser};
@@ -135,6 +136,8 @@ pub fn router(console: Shared) -> Router {
         )
         .route("/requests/{id}/report", post(pages::report))
         .route("/capacity", get(pages::capacity))
+        .route("/reports", get(reports::list))
+        .route("/reports/{file}", get(reports::download))
         .route("/offers", get(pages::offers))
         .route("/offers/{id}/accept", post(pages::accept))
         .route("/offers/{id}/decline", post(pages::decline))

@@ -51,20 +51,29 @@ pub struct NavLink {
 }
 
 impl Nav {
-    fn new(user: &User, current: &str) -> Nav {
+    pub(super) fn new(user: &User, current: &str) -> Nav {
         let links: &[(&'static str, &'static str)] = match user.role() {
             Role::DutyOfficer => &[
                 ("/queue", "Queue"),
                 ("/requests", "All requests"),
                 ("/capacity", "Capacity"),
+                ("/reports", "Usage reports"),
             ],
-            Role::Commission => &[("/queue", "Queue"), ("/requests", "Third-country requests")],
+            Role::Commission => &[
+                ("/queue", "Queue"),
+                ("/requests", "Third-country requests"),
+                ("/reports", "Usage reports"),
+            ],
             Role::Requester => &[("/requests", "Our requests")],
             Role::Provider => &[
                 ("/offers", "Offers and assignments"),
                 ("/capacity", "Capacity"),
             ],
-            Role::Auditor => &[("/requests", "Requests"), ("/capacity", "Capacity")],
+            Role::Auditor => &[
+                ("/requests", "Requests"),
+                ("/capacity", "Capacity"),
+                ("/reports", "Usage reports"),
+            ],
             Role::Admin => &[("/capacity", "Capacity")],
             // No session is the service's (no token carries its role).
             Role::Service => &[],

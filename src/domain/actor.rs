@@ -67,6 +67,16 @@ pub enum Operation {
     Subscribe,
     /// The notifications' outbox and its dead letters.
     ReadOutbox,
+    /// Propose converting unused capacity into a preparedness service, or
+    /// withdraw the proposal (Art. 14(2)).
+    ConvertCapacity,
+    /// Accept or decline a conversion proposed to one's provider; record
+    /// its delivery.
+    DeliverConversion,
+    /// Read conversions (each role those it should see).
+    ReadConversions,
+    /// Record that a usage report was transmitted to its audience.
+    TransmitReport,
 }
 
 impl Operation {
@@ -97,6 +107,12 @@ impl Operation {
             Operation::ProveLog => &[Requester, DutyOfficer, Commission, Provider, Admin, Auditor],
             Operation::Subscribe => &[Requester, DutyOfficer, Commission, Provider, Admin, Auditor],
             Operation::ReadOutbox => &[Admin],
+            Operation::ConvertCapacity => &[DutyOfficer],
+            Operation::DeliverConversion => &[Provider],
+            Operation::ReadConversions => {
+                &[Requester, DutyOfficer, Commission, Provider, Admin, Auditor]
+            }
+            Operation::TransmitReport => &[DutyOfficer, Commission],
         }
     }
 }

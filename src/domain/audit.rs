@@ -108,6 +108,15 @@ pub enum Owner {
     },
     /// Countries, organisations, providers and their capacity.
     Registry,
+    /// A conversion of a provider's capacity into a preparedness service
+    /// for a user organisation.
+    Conversion {
+        provider: String,
+        organisation: String,
+        third_country: bool,
+    },
+    /// A usage report; the Council's is about third countries.
+    UsageReport { third_country: bool },
 }
 
 /// How much of an event a watcher may see.
@@ -121,9 +130,11 @@ pub enum Visibility {
 }
 
 /// Requesters see their organisation's requests and the offers made for
-/// them (and their country's contact point those that go through it);
-/// providers their own offers, redacted; the Commission third-country
-/// requests; administrators the registry; duty officers and auditors all.
+/// them (and their country's contact point those that go through it), and
+/// the conversions for their organisation; providers their own offers,
+/// redacted, and their own conversions; the Commission third-country
+/// requests, conversions and usage reports; administrators the registry
+/// and conversions; duty officers and auditors all.
 pub fn visibility(actor: &super::actor::Actor, owner: Option<&Owner>) -> Visibility {
     use super::actor::Role;
     match (actor.role, owner) {
@@ -165,7 +176,29 @@ pub fn visibility(actor: &super::actor::Actor, owner: Option<&Owner>) -> Visibil
                 },
             ),
         ) => Visibility::Full,
-        (Role::Admin, Some(Owner::Registry)) => Visibility::Full,
+        (Role::Admin, Some(Owner::Registry | Owner::Conversion { .. })) => Visibility::Full,
+        (Role::Provider, Some(Owner::Conversion { provider, .. }))
+            if *provider == actor.organisation =>
+        {
+            Visibility::Full
+        }
+        (Role::Requester, Some(Owner::Conversion { organisation, .. }))
+            if *organisation == actor.organisation =>
+        {
+            Visibility::Full
+        }
+        (
+            Role::Commission,
+            Some(
+                Owner::Conversion {
+                    third_country: true,
+                    ..
+                }
+                | Owner::UsageReport {
+                    third_country: true,
+                },
+            ),
+        ) => Visibility::Full,
         _ => Visibility::Hidden,
     }
 }

@@ -103,6 +103,16 @@ code_enum!(
         /// A request's support period ends: open offers are withdrawn, no
         /// offer, agreement or re-match is made after it.
         SupportEnds = "SUPPORT_ENDS",
+        /// A capacity commitment's period ends soon with person-days
+        /// unused: the duty officers are told, to convert them (Art. 14(2)).
+        CommitmentEnding = "COMMITMENT_ENDING",
+        /// A capacity commitment's period is over: open conversion
+        /// proposals lapse and what is left unused is recorded as lapsed.
+        CommitmentEnds = "COMMITMENT_ENDS",
+        /// A reporting period is over: each view's usage report for it is
+        /// produced and stored (Art. 16(11)-(12)). Its target is the
+        /// period's first day.
+        UsageReportDue = "USAGE_REPORT_DUE",
     }
 );
 

@@ -84,6 +84,26 @@ pub struct SupportPolicy {
     pub warning_days: u32,
 }
 
+/// Reporting and preparedness (Art. 14(2), 16(11)-(12)).
+#[derive(Debug, Clone, Deserialize)]
+pub struct ReportingPolicy {
+    /// The length of a reporting period in months, counted from 1 January:
+    /// 1, 2, 3, 4 or 6 (at least two reports a year).
+    pub period_months: u32,
+    /// Days before a commitment's period ends when the duty officers are
+    /// told of its unused person-days.
+    pub conversion_notice_days: u32,
+}
+
+impl Default for ReportingPolicy {
+    fn default() -> Self {
+        Self {
+            period_months: 6,
+            conversion_notice_days: 30,
+        }
+    }
+}
+
 /// A versioned rule set with its thresholds, deadlines and priority weights.
 #[derive(Debug, Clone, Deserialize)]
 pub struct RuleSet {
@@ -93,6 +113,8 @@ pub struct RuleSet {
     pub priority: PriorityConfig,
     pub offers: super::dispatch::OfferPolicy,
     pub support: SupportPolicy,
+    #[serde(default)]
+    pub reporting: ReportingPolicy,
     pub rules: Vec<RuleDef>,
 }
 
@@ -120,11 +142,18 @@ pub enum RuleSetError {
     Duplicate(String),
     #[error("the rule set gives {0} the kind {1}; the Act makes it {2}")]
     Kind(String, RuleKind, RuleKind),
+    #[error(
+        "a reporting period of {0} months is not one of 1, 2, 3, 4 or 6 (at least two reports a year, counted from 1 January)"
+    )]
+    ReportingPeriod(u32),
 }
 
 impl RuleSet {
     /// Every implemented rule is worded exactly once, and nothing else.
     pub fn check(&self) -> Result<(), RuleSetError> {
+        if ![1, 2, 3, 4, 6].contains(&self.reporting.period_months) {
+            return Err(RuleSetError::ReportingPeriod(self.reporting.period_months));
+        }
         let mut seen = HashSet::new();
         for rule in &self.rules {
             if !RULE_IDS.contains(&rule.id.as_str()) {

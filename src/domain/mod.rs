@@ -12,6 +12,7 @@ pub mod matching;
 pub mod merkle;
 pub mod names;
 pub mod notify;
+pub mod preparedness;
 pub mod priority;
 pub mod query;
 pub mod registry;

@@ -5,6 +5,7 @@
 //! ```text
 //! supportRequests/{id}   offers/{id}   countries/{code}   organisations/{id}
 //! providers/{id}         providers/{provider}/capacityCommitments/{number}
+//! conversions/{id}       usageReports/{id}
 //! ```
 
 use super::validation::Violations;
@@ -14,6 +15,8 @@ pub const OFFERS: &str = "offers";
 pub const COUNTRIES: &str = "countries";
 pub const ORGANISATIONS: &str = "organisations";
 pub const PROVIDERS: &str = "providers";
+pub const CONVERSIONS: &str = "conversions";
+pub const USAGE_REPORTS: &str = "usageReports";
 const CAPACITY_COMMITMENTS: &str = "capacityCommitments";
 
 /// Whether `id` may be the last segment of a name: 1 to 64 ASCII letters,
@@ -114,6 +117,14 @@ resource_id!(
     /// `providers/{id}`.
     ProviderId = PROVIDERS
 );
+resource_id!(
+    /// `conversions/{id}`.
+    ConversionId = CONVERSIONS
+);
+resource_id!(
+    /// `usageReports/{id}`.
+    UsageReportId = USAGE_REPORTS
+);
 
 /// `providers/{provider}/capacityCommitments/{number}`: the number alone
 /// identifies the commitment.
@@ -155,6 +166,14 @@ pub fn support_request(id: &str) -> String {
 
 pub fn offer(id: &str) -> String {
     format!("{OFFERS}/{id}")
+}
+
+pub fn conversion(id: &str) -> String {
+    format!("{CONVERSIONS}/{id}")
+}
+
+pub fn usage_report(id: &str) -> String {
+    format!("{USAGE_REPORTS}/{id}")
 }
 
 pub fn country(code: &str) -> String {

@@ -56,7 +56,13 @@ pub struct Subscription {
 /// uses it"): what needs it.
 pub fn default_actions(role: Role) -> &'static [&'static str] {
     match role {
-        Role::Provider => &["MakeOffer", "SupportPeriodEnding", "WithdrawOffer"],
+        Role::Provider => &[
+            "MakeOffer",
+            "SupportPeriodEnding",
+            "WithdrawOffer",
+            "ProposeConversion",
+            "WithdrawConversion",
+        ],
         Role::DutyOfficer => &[
             "AssessEligibility",
             "AssessmentDeadlineBreached",
@@ -65,12 +71,16 @@ pub fn default_actions(role: Role) -> &'static [&'static str] {
             "WaitForCapacity",
             "CouncilActEnded",
             "SupportPeriodEnding",
+            "CapacityCommitmentEnding",
+            "DeclineConversion",
+            "ProduceUsageReport",
         ],
         Role::Commission => &[
             "ReferToCommission",
             "AssessmentDeadlineBreached",
             "CouncilActEnded",
             "SupportPeriodEnding",
+            "ProduceUsageReport",
         ],
         Role::Requester => &[
             "AwaitTransmission",
@@ -209,6 +219,12 @@ fn asked(action: &str) -> &'static str {
         "SupportPeriodEnding" => "plan for the end of the support period",
         "SupportPeriodEnded" | "SummaryReportOverdue" => "file the summary report (Art. 16(9))",
         "CouncilActEnded" => "see to the support running under the Council act that ended",
+        "CapacityCommitmentEnding" => {
+            "propose converting the unused person-days into preparedness services (Art. 14(2))"
+        }
+        "ProposeConversion" => "accept or decline the proposed preparedness service",
+        "DeclineConversion" => "propose the person-days to another user, or let them lapse",
+        "ProduceUsageReport" => "send the report to its audience and record its transmission",
         _ => "nothing: this is for your information",
     }
 }

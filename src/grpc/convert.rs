@@ -85,6 +85,14 @@ bridge!(RequestState => RequestState {
     WaitingCapacity, Dispatched, Completed, Reported, Closed, Withdrawn, AwaitingTransmission
 });
 bridge!(crate::domain::eligibility::RuleKind => RuleKind { LegalBar, Finding });
+bridge!(crate::domain::preparedness::PreparednessService => PreparednessServiceType {
+    Exercise, Training, ThreatAssessment, ReadinessReview
+});
+bridge!(crate::domain::preparedness::ConversionState => ConversionState {
+    Proposed = ConversionProposed, Accepted = ConversionAccepted, Declined = ConversionDeclined,
+    Withdrawn = ConversionWithdrawn, Lapsed = ConversionLapsed, Delivered = ConversionDelivered
+});
+bridge!(crate::domain::usage::UsageView => UsageView { NisCooperationGroup, Council });
 bridge!(Criterion => Criterion {
     ScaleAndSeverity, EssentialEntities, Impact, CrossBorder, OwnMeasures
 });
@@ -619,5 +627,18 @@ pub fn offer_to_proto(o: &Offer, request: &SupportRequest, now: DateTime<Utc>) -
         decline_reason: o.decline_reason.map(|r| r.to_wire()).unwrap_or(0),
         delivery_note: o.delivery_note.clone().unwrap_or_default(),
         create_time: Some(timestamp(o.created_at)),
+    }
+}
+
+/// ProposeConversion's conversion as its command's raw fields.
+pub fn conversion_fields(
+    c: &pb::Conversion,
+) -> crate::domain::command::preparedness::ProposeConversionFields {
+    crate::domain::command::preparedness::ProposeConversionFields {
+        capacity_commitment: c.capacity_commitment.clone(),
+        organisation: c.organisation.clone(),
+        preparedness_service: choice(c.preparedness_service),
+        person_days: crate::domain::validation::Count::Number(c.person_days.into()),
+        description: c.description.clone(),
     }
 }

@@ -11,6 +11,7 @@ use tonic::Code;
 
 use super::{convert, invalid, pb};
 use crate::domain::command::dispatch::{RecordAgreement, RecordAgreementFields};
+use crate::domain::command::preparedness::ProposeConversion;
 use crate::domain::command::request::EditRequest;
 use crate::domain::dispatch::CapacityCommitment;
 use crate::domain::registry::{AnyRegistered, Country, Organisation, Provider};
@@ -25,6 +26,28 @@ pub fn check_bytes(data: &[u8]) {
     }
     if let Ok(m) = pb::UpdateSupportRequestRequest::decode(data) {
         check_update(&m);
+    }
+    if let Ok(m) = pb::Conversion::decode(data) {
+        refused_or_round_trip(
+            ProposeConversion::parse(&convert::conversion_fields(&m)),
+            "conversion.",
+            |p| {
+                let again =
+                    ProposeConversion::parse(&convert::conversion_fields(&pb::Conversion {
+                        capacity_commitment: format!(
+                            "providers/p/capacityCommitments/{}",
+                            p.commitment.0
+                        ),
+                        organisation: p.organisation.name(),
+                        preparedness_service: convert::Wire::to_wire(p.preparedness_service),
+                        person_days: p.person_days,
+                        description: p.description.clone(),
+                        ..Default::default()
+                    }))?;
+                assert_eq!(again, *p, "a proposed conversion converts back to itself");
+                Ok(())
+            },
+        );
     }
     if let Ok(m) = pb::Country::decode(data) {
         refused_or_round_trip(

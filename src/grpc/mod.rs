@@ -7,6 +7,7 @@ pub mod audit;
 pub mod convert;
 pub mod dispatch;
 pub mod door;
+pub mod preparedness;
 pub mod provider;
 pub mod registry;
 pub mod support_requests;

@@ -262,19 +262,26 @@ impl pb::registry_service_server::RegistryService for RegistryService {
         let unused = capacity::unused(&self.app, &actor, ended_by).await?;
         let entries: Vec<pb::UnusedCapacity> = unused
             .iter()
-            .map(|c| pb::UnusedCapacity {
-                commitment: capacity::commitment_name(c),
-                provider: names::provider(&c.provider),
-                service: c.service.to_wire(),
-                period_start: Some(date(c.period_start)),
-                period_end: Some(date(c.period_end)),
-                committed_person_days: c.person_days,
-                consumed_person_days: c.consumed,
-                unused_person_days: c.person_days - c.consumed,
+            .map(|u| {
+                let c = &u.commitment;
+                pb::UnusedCapacity {
+                    commitment: capacity::commitment_name(c),
+                    provider: names::provider(&c.provider),
+                    service: c.service.to_wire(),
+                    period_start: Some(date(c.period_start)),
+                    period_end: Some(date(c.period_end)),
+                    committed_person_days: c.person_days,
+                    consumed_person_days: u.consumed_by_assignments,
+                    unused_person_days: u.converted + u.lapsed,
+                    converted_person_days: u.converted,
+                    lapsed_person_days: u.lapsed,
+                }
             })
             .collect();
         Ok(Response::new(pb::ListUnusedCapacityResponse {
             total_unused_person_days: entries.iter().map(|e| e.unused_person_days).sum(),
+            total_converted_person_days: entries.iter().map(|e| e.converted_person_days).sum(),
+            total_lapsed_person_days: entries.iter().map(|e| e.lapsed_person_days).sum(),
             entries,
         }))
     }

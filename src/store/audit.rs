@@ -211,6 +211,28 @@ pub async fn owner_of<C: ConnectionTrait>(
             }),
         );
     }
+    if let Some(id) = resource.strip_prefix("conversions/") {
+        let Some(c) = super::preparedness::find_conversion(conn, id).await? else {
+            return Ok(None);
+        };
+        let kind = super::entities::organisation::Entity::find_by_id(c.organisation.clone())
+            .one(conn)
+            .await?
+            .map(|o| o.kind)
+            .unwrap_or_default();
+        return Ok(Some(Owner::Conversion {
+            provider: c.provider,
+            organisation: c.organisation,
+            third_country: third(&kind),
+        }));
+    }
+    if let Some(id) = resource.strip_prefix("usageReports/") {
+        return Ok(super::preparedness::find_report(conn, id)
+            .await?
+            .map(|r| Owner::UsageReport {
+                third_country: r.view == crate::domain::usage::UsageView::Council,
+            }));
+    }
     let registry = ["countries/", "organisations/", "providers/"];
     Ok(registry
         .iter()

@@ -122,7 +122,7 @@ pub async fn ended_commitments<C: ConnectionTrait>(
         .collect()
 }
 
-fn commitment_from_row(r: cc::Model) -> Result<CapacityCommitment, DbErr> {
+pub(crate) fn commitment_from_row(r: cc::Model) -> Result<CapacityCommitment, DbErr> {
     Ok(CapacityCommitment {
         id: r.id,
         provider: r.provider_id,
@@ -159,6 +159,13 @@ impl Movement {
     }
 }
 
+/// Whose hold a ledger movement is: an offer's or a conversion's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Holder<'a> {
+    Offer(&'a str),
+    Conversion(&'a str),
+}
+
 /// Moves `days` on a commitment's ledger and records the movement. A hold
 /// is a guarded update, sent at once: it applies only if the commitment
 /// has the days free (nothing is ever overbooked, whatever the
@@ -172,7 +179,7 @@ impl Movement {
 pub async fn move_capacity(
     conn: &super::Txn,
     commitment: i32,
-    offer: &str,
+    holder: Holder<'_>,
     movement: Movement,
     days: u32,
     now: DateTime<Utc>,
@@ -213,7 +220,14 @@ pub async fn move_capacity(
     }
     let entry = capacity_entry::Entity::insert(capacity_entry::ActiveModel {
         commitment_id: Set(commitment),
-        offer_id: Set(Some(offer.to_owned())),
+        offer_id: Set(match holder {
+            Holder::Offer(id) => Some(id.to_owned()),
+            Holder::Conversion(_) => None,
+        }),
+        conversion_id: Set(match holder {
+            Holder::Conversion(id) => Some(id.to_owned()),
+            Holder::Offer(_) => None,
+        }),
         kind: Set(movement.code().to_owned()),
         person_days: Set(d),
         created_at: Set(now),
@@ -584,25 +598,6 @@ pub async fn offers_of_provider<C: ConnectionTrait>(
         .into_iter()
         .map(|r| Ok((r.support_request_id, offer_from_row(r)?)))
         .collect()
-}
-
-/// What providers took on (accepted, active, delivered) for the given
-/// requests: (request key, provider, person-days).
-pub async fn taken_on<C: ConnectionTrait>(
-    conn: &C,
-    keys: Vec<i64>,
-) -> Result<Vec<(i64, String, u32)>, DbErr> {
-    if keys.is_empty() {
-        return Ok(Vec::new());
-    }
-    Ok(offer::Entity::find()
-        .filter(offer::Column::SupportRequestId.is_in(keys))
-        .filter(offer::Column::State.is_in(["ACCEPTED", "ACTIVE", "DELIVERED"]))
-        .all(conn)
-        .await?
-        .into_iter()
-        .map(|o| (o.support_request_id, o.provider_id, o.person_days as u32))
-        .collect())
 }
 
 fn offer_from_row(r: offer::Model) -> Result<Offer, DbErr> {

@@ -7,6 +7,7 @@ pub mod dispatch;
 pub mod entities;
 pub mod log;
 pub mod notify;
+pub mod preparedness;
 pub mod registry;
 pub mod requests;
 pub mod sessions;

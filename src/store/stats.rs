@@ -23,6 +23,9 @@ pub struct Snapshot {
     pub notifications_by_state: BTreeMap<String, i64>,
     /// How long the oldest pending notification has waited.
     pub notification_lag_seconds: f64,
+    /// The evaluation's measures over the current reporting period
+    /// (filled in by the metrics' refresh, not by [`read`]).
+    pub evaluation: crate::domain::usage::Evaluation,
 }
 
 pub async fn read<C: ConnectionTrait>(conn: &C, now: DateTime<Utc>) -> Result<Snapshot, DbErr> {
@@ -73,5 +76,6 @@ pub async fn read<C: ConnectionTrait>(conn: &C, now: DateTime<Utc>) -> Result<Sn
         timer_lag_seconds: oldest
             .map(|t| (now - t).num_milliseconds().max(0) as f64 / 1000.0)
             .unwrap_or(0.0),
+        evaluation: Default::default(),
     })
 }

@@ -143,3 +143,13 @@ pub async fn pending<C: ConnectionTrait>(
         .all(conn)
         .await
 }
+
+/// Whether a timer of `kind` is pending.
+pub async fn any_pending<C: ConnectionTrait>(conn: &C, kind: TimerKind) -> Result<bool, DbErr> {
+    Ok(timer::Entity::find()
+        .filter(timer::Column::FiredAt.is_null())
+        .filter(timer::Column::Kind.eq(kind.as_str()))
+        .one(conn)
+        .await?
+        .is_some())
+}

@@ -15,7 +15,7 @@ use serde_json::json;
 
 use std::collections::BTreeSet;
 
-use crate::app::{App, AppResult, dispatch, kernel};
+use crate::app::{App, AppResult, dispatch, kernel, preparedness, usage};
 use crate::domain::actor::Actor;
 use crate::domain::dispatch::TimerKind;
 use crate::domain::request::RequestState;
@@ -118,6 +118,9 @@ async fn fire(app: &App, timer: &Timer) -> AppResult<bool> {
                 freed.extend(dispatch::end_support(&txn, app, &mut r, now).await?);
             }
         }
+        TimerKind::CommitmentEnding => preparedness::notice(&txn, &timer.target, now).await?,
+        TimerKind::CommitmentEnds => preparedness::lapse(&txn, &timer.target, now).await?,
+        TimerKind::UsageReportDue => usage::produce(&txn, app, &timer.target, now).await?,
         TimerKind::ReportDue => {
             if let Some(mut r) = kernel::load_id_for_change(&txn, &timer.target).await?
                 // Owed after the support, and by a request withdrawn after

@@ -175,6 +175,21 @@ matrix! {
     list_subscriptions:           Allowed Allowed | Allowed Allowed | Allowed Allowed | Allowed Allowed | Allowed Allowed | Allowed Allowed;
     delete_subscription:          Allowed Hidden  | Allowed Hidden  | Allowed Hidden  | Allowed Hidden  | Allowed Allowed | Allowed Hidden ;
     list_notifications:           Denied  Denied  | Denied  Denied  | Denied  Denied  | Denied  Denied  | Allowed Allowed | Denied  Denied ;
+    // Usage reports produced for each period ("own": the NIS Cooperation
+    // Group's, the Commission's the Council's).
+    list_usage_reports:           Denied  Denied  | Allowed Allowed | Allowed Denied  | Denied  Denied  | Denied  Denied  | Allowed Allowed;
+    get_stored_usage_report:      Denied  Denied  | Allowed Allowed | Allowed Hidden  | Denied  Denied  | Denied  Denied  | Allowed Allowed;
+    transmit_usage_report:        Denied  Denied  | Allowed Allowed | Allowed Hidden  | Denied  Denied  | Denied  Denied  | Denied  Denied ;
+    // PreparednessService: duty officers propose and withdraw, the provider
+    // answers and delivers; the user organisation, the Commission (third
+    // countries' users), administrators and auditors read.
+    propose_conversion:           Denied  Denied  | Allowed Allowed | Denied  Denied  | Denied  Denied  | Denied  Denied  | Denied  Denied ;
+    accept_conversion:            Denied  Denied  | Denied  Denied  | Denied  Denied  | Allowed Hidden  | Denied  Denied  | Denied  Denied ;
+    decline_conversion:           Denied  Denied  | Denied  Denied  | Denied  Denied  | Allowed Hidden  | Denied  Denied  | Denied  Denied ;
+    withdraw_conversion:          Denied  Denied  | Allowed Allowed | Denied  Denied  | Denied  Denied  | Denied  Denied  | Denied  Denied ;
+    complete_conversion:          Denied  Denied  | Denied  Denied  | Denied  Denied  | Allowed Hidden  | Denied  Denied  | Denied  Denied ;
+    get_conversion:               Allowed Hidden  | Allowed Allowed | Allowed Hidden  | Allowed Hidden  | Allowed Allowed | Allowed Allowed;
+    list_conversions:             Allowed Allowed | Allowed Allowed | Allowed Allowed | Allowed Allowed | Allowed Allowed | Allowed Allowed;
 }
 
 // ---------------------------------------------------------------------------
@@ -293,12 +308,28 @@ enum Owner {
         third_country: bool,
     },
     Registry,
+    Conversion {
+        provider: String,
+        org: String,
+        third_country: bool,
+    },
+    UsageReport {
+        third_country: bool,
+    },
 }
 
 /// What the fixture prepared.
 struct World {
     requests: HashMap<(Rpc, Party), Target>,
     offers: HashMap<(Rpc, Party), Target>,
+    /// Conversions of each side's provider's capacity for the side's
+    /// organisation, one per RPC that names one.
+    conversions: HashMap<(Rpc, Party), Target>,
+    /// Produced usage reports: the NIS Cooperation Group's for A and B, the
+    /// Council's for T.
+    reports: HashMap<Party, Target>,
+    /// Each provider's large commitment, by provider.
+    convertible: HashMap<&'static str, String>,
     /// Capacity commitments outside the dispatched services: A's is
     /// nordic-ir's, B's and T's danube-cyber's.
     commitments: HashMap<Party, Target>,
@@ -358,6 +389,14 @@ impl World {
             accept_offer | decline_offer | record_agreement | complete_assignment => {
                 self.offers[&(rpc, side)].clone()
             }
+            accept_conversion | decline_conversion | withdraw_conversion | complete_conversion
+            | get_conversion => self.conversions[&(rpc, side)].clone(),
+            get_stored_usage_report | transmit_usage_report => self.reports[&side].clone(),
+            propose_conversion => Target {
+                name: self.commitment_of(side.provider()),
+                owner: side.org().into(),
+                secrets: vec![],
+            },
             update_country | get_country => Target {
                 name: format!("countries/{}", side.country()),
                 owner: side.org().into(),
@@ -431,6 +470,8 @@ impl World {
             | create_subscription
             | list_subscriptions
             | list_notifications
+            | list_usage_reports
+            | list_conversions
             | verify_audit_chain => {
                 let owner = match rpc {
                     list_offers | list_assignments | list_capacity_commitments => {
@@ -460,6 +501,11 @@ impl World {
 }
 
 impl World {
+    /// The large commitment of `provider` the fixture converts from.
+    fn commitment_of(&self, provider: &str) -> String {
+        self.convertible[provider].clone()
+    }
+
     /// An event of the side's request (of its offer, for a provider), by
     /// its sequence: `events/{sequence}`.
     fn event_target(&self, role: &str, scope: Scope) -> Target {
@@ -560,8 +606,10 @@ const IR: pb::ServiceType = pb::ServiceType::IncidentResponse;
 /// Builds the world: for each RPC that names a request or an offer, one
 /// object per side in a state the RPC accepts.
 async fn prepare(app: &TestApp) -> World {
-    app.commit_capacity(NORDIC, IR, 5_000).await;
-    app.commit_capacity(DANUBE, IR, 5_000).await;
+    let convertible = HashMap::from([
+        (NORDIC, app.commit_capacity(NORDIC, IR, 5_000).await.name),
+        (DANUBE, app.commit_capacity(DANUBE, IR, 5_000).await.name),
+    ]);
     let mut b = Builder {
         app,
         owners: HashMap::new(),
@@ -618,6 +666,27 @@ async fn prepare(app: &TestApp) -> World {
         offers.insert((record_agreement, side), b.accepted(side).await.1);
         offers.insert((complete_assignment, side), b.active(side).await.1);
     }
+
+    let mut conversions = HashMap::new();
+    for side in [Party::A, Party::B, Party::T] {
+        for rpc in [
+            accept_conversion,
+            decline_conversion,
+            withdraw_conversion,
+            complete_conversion,
+            get_conversion,
+        ] {
+            let c = b
+                .conversion(
+                    &convertible[side.provider()],
+                    side,
+                    rpc == complete_conversion,
+                )
+                .await;
+            conversions.insert((rpc, side), c);
+        }
+    }
+    let reports = b.reports().await;
 
     let mut commitments = HashMap::new();
     let th = app
@@ -686,6 +755,9 @@ async fn prepare(app: &TestApp) -> World {
         foreign_subscription,
         requests,
         offers,
+        conversions,
+        reports,
+        convertible,
         commitments,
         b_request_id: b.b_request_id,
         owners: b.owners,
@@ -702,6 +774,101 @@ struct Builder<'a> {
 }
 
 impl Builder<'_> {
+    /// A conversion proposed of `commitment` for the side's organisation;
+    /// accepted by the provider when `accepted`.
+    async fn conversion(&mut self, commitment: &str, side: Party, accepted: bool) -> Target {
+        let mut client = pb::preparedness_service_client::PreparednessServiceClient::new(
+            self.app.channel().await,
+        );
+        let c = client
+            .propose_conversion(authed(
+                pb::ProposeConversionRequest {
+                    conversion: Some(pb::Conversion {
+                        capacity_commitment: commitment.into(),
+                        organisation: format!("organisations/{}", side.org()),
+                        preparedness_service: pb::PreparednessServiceType::ReadinessReview as i32,
+                        person_days: 2,
+                        description: format!("Readiness review for {}", side.org()),
+                        ..Default::default()
+                    }),
+                },
+                &self.app.token("duty_officer", "enisa"),
+            ))
+            .await
+            .expect("proposed")
+            .into_inner();
+        if accepted {
+            client
+                .accept_conversion(authed(
+                    pb::AcceptConversionRequest {
+                        name: c.name.clone(),
+                    },
+                    &self.app.token("provider", side.provider()),
+                ))
+                .await
+                .expect("accepted");
+        }
+        self.owners.insert(
+            c.name.clone(),
+            Owner::Conversion {
+                provider: side.provider().into(),
+                org: side.org().into(),
+                third_country: side == Party::T,
+            },
+        );
+        Target {
+            name: c.name,
+            owner: side.org().into(),
+            secrets: vec![],
+        }
+    }
+
+    /// Both views' reports of a past period, produced by the service's timer.
+    async fn reports(&mut self) -> HashMap<Party, Target> {
+        self.app
+            .produce_usage_reports(chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap())
+            .await;
+        let reports = self
+            .app
+            .dispatch()
+            .await
+            .list_usage_reports(authed(
+                pb::ListUsageReportsRequest::default(),
+                &self.app.token("duty_officer", "enisa"),
+            ))
+            .await
+            .expect("listed")
+            .into_inner()
+            .usage_reports;
+        let mut out = HashMap::new();
+        for r in reports {
+            let council = r.view == pb::UsageView::Council as i32;
+            self.owners.insert(
+                r.name.clone(),
+                Owner::UsageReport {
+                    third_country: council,
+                },
+            );
+            let sides: &[Party] = if council {
+                &[Party::T]
+            } else {
+                &[Party::A, Party::B]
+            };
+            for side in sides {
+                out.insert(
+                    *side,
+                    Target {
+                        name: r.name.clone(),
+                        owner: side.org().into(),
+                        secrets: vec![],
+                    },
+                );
+            }
+        }
+        assert_eq!(out.len(), 3, "both views' reports");
+        out
+    }
+
     fn requester(&self, side: Party) -> String {
         self.app.token("requester", side.org())
     }
@@ -1114,6 +1281,7 @@ impl Caller<'_> {
     async fn call(&self, ch: Channel, rpc: Rpc, t: &Target) -> Result<(), Status> {
         use pb::audit_service_client::AuditServiceClient as Audit;
         use pb::dispatch_service_client::DispatchServiceClient as Dispatch;
+        use pb::preparedness_service_client::PreparednessServiceClient as Preparedness;
         use pb::provider_service_client::ProviderServiceClient as Providers;
         use pb::registry_service_client::RegistryServiceClient as Registry;
         use pb::support_request_service_client::SupportRequestServiceClient as Requests;
@@ -1363,6 +1531,111 @@ impl Caller<'_> {
                 Providers::new(ch)
                     .accept_offer(self.req(pb::AcceptOfferRequest { name }))
                     .await?;
+            }
+            Rpc::list_usage_reports => {
+                let council = (self.role == "commission") == (self.scope == Scope::Own);
+                let view = if council {
+                    pb::UsageView::Council
+                } else {
+                    pb::UsageView::NisCooperationGroup
+                };
+                let reports = Dispatch::new(ch)
+                    .list_usage_reports(self.req(pb::ListUsageReportsRequest {
+                        view: view as i32,
+                        page_size: 100,
+                        page_token: String::new(),
+                    }))
+                    .await?
+                    .into_inner()
+                    .usage_reports;
+                assert!(!reports.is_empty(), "the fixture's reports are listed");
+                assert!(reports.iter().all(|r| r.view == view as i32));
+            }
+            Rpc::get_stored_usage_report => {
+                Dispatch::new(ch)
+                    .get_stored_usage_report(self.req(pb::GetStoredUsageReportRequest { name }))
+                    .await?;
+            }
+            Rpc::transmit_usage_report => {
+                Dispatch::new(ch)
+                    .transmit_usage_report(self.req(pb::TransmitUsageReportRequest {
+                        name,
+                        recipient: format!("matrix {}", self.role),
+                        transmit_time: None,
+                        note: String::new(),
+                    }))
+                    .await?;
+            }
+            Rpc::propose_conversion => {
+                Preparedness::new(ch)
+                    .propose_conversion(self.req(pb::ProposeConversionRequest {
+                        conversion: Some(pb::Conversion {
+                            capacity_commitment: name,
+                            organisation: format!("organisations/{}", t.owner),
+                            preparedness_service: pb::PreparednessServiceType::Exercise as i32,
+                            person_days: 1,
+                            description: format!("Exercise proposed by {}", self.role),
+                            ..Default::default()
+                        }),
+                    }))
+                    .await?;
+            }
+            Rpc::accept_conversion => {
+                Preparedness::new(ch)
+                    .accept_conversion(self.req(pb::AcceptConversionRequest { name }))
+                    .await?;
+            }
+            Rpc::decline_conversion => {
+                Preparedness::new(ch)
+                    .decline_conversion(self.req(pb::DeclineConversionRequest {
+                        name,
+                        note: "no one free".into(),
+                    }))
+                    .await?;
+            }
+            Rpc::withdraw_conversion => {
+                Preparedness::new(ch)
+                    .withdraw_conversion(self.req(pb::WithdrawConversionRequest { name }))
+                    .await?;
+            }
+            Rpc::complete_conversion => {
+                Preparedness::new(ch)
+                    .complete_conversion(self.req(pb::CompleteConversionRequest {
+                        name,
+                        delivery_note: "Review delivered".into(),
+                    }))
+                    .await?;
+            }
+            Rpc::get_conversion => {
+                let c = Preparedness::new(ch)
+                    .get_conversion(self.req(pb::GetConversionRequest { name }))
+                    .await?
+                    .into_inner();
+                if self.role == "provider" {
+                    assert_eq!(c.provider, format!("providers/{}", self.org));
+                }
+            }
+            Rpc::list_conversions => {
+                let list = Preparedness::new(ch)
+                    .list_conversions(self.req(pb::ListConversionsRequest {
+                        page_size: 100,
+                        ..Default::default()
+                    }))
+                    .await?
+                    .into_inner()
+                    .conversions;
+                if self.scope == Scope::Own && self.role != "requester" {
+                    assert!(!list.is_empty(), "{} sees conversions", self.role);
+                }
+                for c in &list {
+                    let seen = match self.role {
+                        "provider" => c.provider == format!("providers/{}", self.org),
+                        "requester" => c.organisation == format!("organisations/{}", self.org),
+                        "commission" => third_country(&c.organisation),
+                        _ => true,
+                    };
+                    assert!(seen, "{} ({}) may not see {}", self.role, self.org, c.name);
+                }
             }
             Rpc::decline_offer => {
                 Providers::new(ch)
@@ -1773,7 +2046,12 @@ impl Caller<'_> {
             assert!(!got.is_empty(), "{} sees some events", self.role);
         }
         if self.role == "provider" {
-            for e in &seen {
+            // Its offers' events are redacted (they may carry the request's
+            // details); its conversions' are its own business, in full.
+            for e in seen
+                .iter()
+                .filter(|e| !e.resource.starts_with("conversions/"))
+            {
                 assert!(
                     e.actor.is_empty()
                         && e.role.is_empty()
@@ -1816,7 +2094,19 @@ fn visible(role: &str, org: &str, owner: &Owner) -> bool {
                 ..
             },
         ) => true,
-        ("admin", Owner::Registry) => true,
+        ("admin", Owner::Registry | Owner::Conversion { .. }) => true,
+        ("provider", Owner::Conversion { provider, .. }) => provider == org,
+        ("requester", Owner::Conversion { org: o, .. }) => o == org,
+        (
+            "commission",
+            Owner::Conversion {
+                third_country: true,
+                ..
+            }
+            | Owner::UsageReport {
+                third_country: true,
+            },
+        ) => true,
         _ => false,
     }
 }
@@ -1910,6 +2200,7 @@ async fn a_role_that_may_never_call_an_rpc_is_denied_whatever_it_sends() {
 async fn invalid_call(ch: Channel, rpc: Rpc, token: &str) -> Result<(), Status> {
     use pb::audit_service_client::AuditServiceClient as Audit;
     use pb::dispatch_service_client::DispatchServiceClient as Dispatch;
+    use pb::preparedness_service_client::PreparednessServiceClient as Preparedness;
     use pb::provider_service_client::ProviderServiceClient as Providers;
     use pb::registry_service_client::RegistryServiceClient as Registry;
     use pb::support_request_service_client::SupportRequestServiceClient as Requests;
@@ -1977,6 +2268,44 @@ async fn invalid_call(ch: Channel, rpc: Rpc, token: &str) -> Result<(), Status> 
         })),
         Rpc::close_support_request => call!(Dispatch.close_support_request(Default::default())),
         Rpc::get_usage_report => call!(Dispatch.get_usage_report(Default::default())),
+        Rpc::list_usage_reports => {
+            call!(Dispatch.list_usage_reports(pb::ListUsageReportsRequest {
+                view: 999,
+                page_size: bad_page.0,
+                page_token: bad_page.1,
+            }))
+        }
+        Rpc::get_stored_usage_report => {
+            call!(Dispatch.get_stored_usage_report(Default::default()))
+        }
+        Rpc::transmit_usage_report => call!(Dispatch.transmit_usage_report(
+            pb::TransmitUsageReportRequest {
+                transmit_time: Some(prost_types::Timestamp {
+                    seconds: -1,
+                    nanos: -1
+                }),
+                ..Default::default()
+            }
+        )),
+        Rpc::propose_conversion => call!(Preparedness.propose_conversion(
+            pb::ProposeConversionRequest {
+                conversion: Some(pb::Conversion {
+                    preparedness_service: 999,
+                    ..Default::default()
+                }),
+            }
+        )),
+        Rpc::accept_conversion => call!(Preparedness.accept_conversion(Default::default())),
+        Rpc::decline_conversion => call!(Preparedness.decline_conversion(Default::default())),
+        Rpc::withdraw_conversion => call!(Preparedness.withdraw_conversion(Default::default())),
+        Rpc::complete_conversion => call!(Preparedness.complete_conversion(Default::default())),
+        Rpc::get_conversion => call!(Preparedness.get_conversion(Default::default())),
+        Rpc::list_conversions => call!(Preparedness.list_conversions(pb::ListConversionsRequest {
+            state: 999,
+            page_size: bad_page.0,
+            page_token: bad_page.1,
+            ..Default::default()
+        })),
         Rpc::list_offers => call!(Providers.list_offers(pb::ListOffersRequest {
             page_size: bad_page.0,
             page_token: bad_page.1,

@@ -850,3 +850,180 @@ async fn a_registry_export_imports_back_unchanged_and_into_a_fresh_server() {
     fresh.stop().await;
     app.stop().await;
 }
+
+/// Conversions and produced usage reports from the command line: a duty
+/// officer proposes, the provider accepts and completes, the requester
+/// sees it; the reports the service produced are listed, shown (their JSON
+/// hashing to the recorded SHA-256) and their transmission recorded.
+#[tokio::test]
+async fn conversions_and_produced_reports_from_the_command_line() {
+    use sha2::Digest;
+    let app = spawn_app().await;
+    let people = People::of(&app);
+    let commitment = app
+        .commit_capacity(
+            "nordic-ir",
+            reserve_dispatch::grpc::pb::ServiceType::IncidentResponse,
+            30,
+        )
+        .await;
+    let proposed = reserve(
+        &app,
+        &people.duty,
+        &[
+            "conversion",
+            "propose",
+            "--commitment",
+            &commitment.name,
+            "--organisation",
+            "md-csirt",
+            "--service",
+            "exercise",
+            "--person-days",
+            "5",
+            "--description",
+            "Tabletop exercise for the Moldovan CSIRT",
+            "--output",
+            "json",
+        ],
+    )
+    .await
+    .json();
+    let name = proposed["name"].as_str().unwrap().to_owned();
+    assert_eq!(proposed["state"], "CONVERSION_PROPOSED");
+    let bad = reserve(
+        &app,
+        &people.duty,
+        &[
+            "conversion",
+            "propose",
+            "--commitment",
+            &commitment.name,
+            "--organisation",
+            "md-csirt",
+            "--service",
+            "party",
+            "--person-days",
+            "5",
+            "--description",
+            "x",
+        ],
+    )
+    .await;
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    reserve(&app, &people.nordic, &["conversion", "accept", &name])
+        .await
+        .ok();
+    let done = reserve(
+        &app,
+        &people.nordic,
+        &[
+            "conversion",
+            "complete",
+            &name,
+            "--note",
+            "Held with 12 people",
+        ],
+    )
+    .await;
+    assert!(done.ok().contains("DELIVERED"), "{}", done.stdout);
+    let listed = reserve(&app, &people.requester, &["conversion", "list"]).await;
+    assert!(listed.ok().contains("EXERCISE"), "{}", listed.stdout);
+    let hidden = reserve(&app, &people.danube, &["conversion", "show", &name]).await;
+    assert_eq!(hidden.code, 10 + 5, "NOT_FOUND: {}", hidden.stderr);
+
+    app.produce_usage_reports(chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap())
+        .await;
+    let table = reserve(&app, &people.duty, &["usage", "list"]).await;
+    assert!(
+        table.ok().contains("NIS_COOPERATION_GROUP"),
+        "{}",
+        table.stdout
+    );
+    assert!(table.ok().contains("PRODUCED"), "{}", table.stdout);
+    let listed = reserve(
+        &app,
+        &people.commission,
+        &["usage", "list", "--output", "json"],
+    )
+    .await
+    .json();
+    let reports = listed["usage_reports"].as_array().unwrap();
+    assert_eq!(reports.len(), 1, "the Commission reads the Council's");
+    let report = reports[0]["name"].as_str().unwrap().to_owned();
+    let stored = reserve(
+        &app,
+        &people.commission,
+        &["usage", "show", &report, "--format", "json"],
+    )
+    .await;
+    let content = stored.ok().trim_end_matches('\n');
+    assert_eq!(
+        hex::encode(sha2::Sha256::digest(content.as_bytes())),
+        reports[0]["sha256"].as_str().unwrap(),
+        "the stored JSON hashes to the recorded SHA-256"
+    );
+    let csv = reserve(
+        &app,
+        &people.commission,
+        &["usage", "show", &report, "--format", "csv"],
+    )
+    .await;
+    assert!(
+        csv.ok().starts_with("user_kind,country,outcome"),
+        "{}",
+        csv.stdout
+    );
+    let sent = reserve(
+        &app,
+        &people.commission,
+        &[
+            "usage",
+            "transmit",
+            &report,
+            "--recipient",
+            "Council secretariat",
+        ],
+    )
+    .await;
+    assert!(sent.ok().contains("TRANSMITTED"), "{}", sent.stdout);
+    assert!(
+        sent.ok().contains("transmitted to Council secretariat"),
+        "{}",
+        sent.stdout
+    );
+    let twice = reserve(
+        &app,
+        &people.commission,
+        &[
+            "usage",
+            "transmit",
+            &report,
+            "--recipient",
+            "Council secretariat",
+        ],
+    )
+    .await;
+    assert_eq!(twice.code, 10 + 9, "FAILED_PRECONDITION: {}", twice.stderr);
+    let on_demand = reserve(
+        &app,
+        &people.duty,
+        &[
+            "usage",
+            "report",
+            "--view",
+            "nis",
+            "--from",
+            "2026-01-01",
+            "--to",
+            "2027-01-01",
+        ],
+    )
+    .await;
+    assert!(
+        on_demand.ok().starts_with("user_kind,"),
+        "{}",
+        on_demand.stdout
+    );
+    app.stop().await;
+}

@@ -1437,3 +1437,60 @@ async fn every_role_subscribes_to_notifications_through_the_console() {
             .contains("https://soc.example.ro/hooks")
     );
 }
+
+/// The produced usage reports are listed with their state, and each can be
+/// downloaded as CSV and as the JSON whose SHA-256 the chain holds; the
+/// Commission sees the Council's alone, a provider none.
+#[tokio::test]
+async fn the_console_lists_produced_usage_reports_with_their_downloads() {
+    use sha2::Digest;
+    let app = spawn_app().await;
+    app.submit_new("md-spoc", moldova_request()).await;
+    app.produce_usage_reports(chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap())
+        .await;
+    let addr = spawn_console(&app, true).await;
+    let mut duty = Web::new(addr);
+    duty.sign_in_as("enisa").await;
+    let page = duty.get("/reports").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("NIS Cooperation Group"), "{}", page.body);
+    assert!(page.body.contains("Council"), "{}", page.body);
+    assert!(page.body.contains("Produced"), "{}", page.body);
+    let id = page
+        .body
+        .split("data-report=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a report row")
+        .to_owned();
+    let json = duty.get(&format!("/reports/{id}.json")).await;
+    assert_eq!(json.status, 200);
+    let hash = hex::encode(sha2::Sha256::digest(json.body.as_bytes()));
+    assert!(
+        page.body.contains(&hash),
+        "the page shows the stored JSON's hash"
+    );
+    let csv = duty.get(&format!("/reports/{id}.csv")).await;
+    assert_eq!(csv.status, 200);
+    assert!(
+        csv.body.starts_with("user_kind,country,outcome"),
+        "{}",
+        csv.body
+    );
+    assert_eq!(duty.get(&format!("/reports/{id}.txt")).await.status, 404);
+
+    let mut commission = Web::new(addr);
+    commission.sign_in_as("ec").await;
+    let council = commission.get("/reports").await;
+    assert_eq!(council.status, 200);
+    assert_eq!(
+        council.body.matches("data-report=").count(),
+        1,
+        "{}",
+        council.body
+    );
+    let mut provider = Web::new(addr);
+    provider.sign_in_as("nordic-ir").await;
+    assert_eq!(provider.get("/reports").await.status, 403);
+    app.stop().await;
+}

@@ -894,7 +894,11 @@ async fn unused_capacity_at_period_end_is_reported() {
         printed.contains("nordic-ir  INCIDENT_RESPONSE"),
         "{printed}"
     );
-    assert!(printed.ends_with("total unused: 40 person-days\n"));
+    assert!(
+        printed.ends_with("total unused: 40 person-days (converted 0, lapsed 40)\n"),
+        "{printed}"
+    );
+    assert_eq!(report.entries[0].lapsed_person_days, 40);
     let denied = registry
         .list_unused_capacity(authed(
             pb::ListUnusedCapacityRequest::default(),

@@ -457,6 +457,28 @@ impl TestApp {
             .into_inner()
     }
 
+    /// Has the service produce both views' usage reports of the period
+    /// starting on `start` (a past one): its timer is made due now and fired.
+    pub async fn produce_usage_reports(&self, start: chrono::NaiveDate) {
+        use sea_orm::{ActiveModelTrait, ActiveValue::Set};
+        reserve_dispatch::store::entities::timer::ActiveModel {
+            kind: Set("USAGE_REPORT_DUE".into()),
+            target: Set(start.to_string()),
+            due_at: Set(self.app.now() - chrono::Duration::seconds(1)),
+            lease_until: Set(None),
+            lease_owner: Set(None),
+            fired_at: Set(None),
+            attempts: Set(0),
+            ..Default::default()
+        }
+        .insert(&self.app.db)
+        .await
+        .expect("the timer is written");
+        reserve_dispatch::worker::run_once(&self.app, "reports")
+            .await
+            .expect("the timer fires");
+    }
+
     /// ProposeMatches as a duty officer.
     pub async fn propose(&self, name: &str) -> pb::ProposeMatchesResponse {
         self.dispatch()

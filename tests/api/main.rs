@@ -22,6 +22,7 @@ mod migrations;
 mod notify;
 mod parity;
 mod platform;
+mod preparedness;
 mod process;
 mod registry;
 mod replicas;

@@ -131,9 +131,10 @@ async fn the_aggregate_migration_moves_a_request_out_and_back() {
     app.stop().await;
 
     let db = Database::connect(&db_handle.url).await.unwrap();
-    // Down past the notifications, the audit tree, the Act's process
-    // (transmission, assessment, support period) and the aggregate itself.
-    Migrator::down(&db, Some(4)).await.unwrap();
+    // Down past reports and preparedness, the notifications, the audit
+    // tree, the Act's process (transmission, assessment, support period)
+    // and the aggregate itself.
+    Migrator::down(&db, Some(5)).await.unwrap();
     // Every part of every request is a row of its child table again.
     let requests = count(&db, "support_requests").await;
     assert!(requests >= 1);

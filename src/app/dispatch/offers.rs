@@ -23,7 +23,7 @@ use crate::domain::registry::Country;
 use crate::domain::request::{Action, RequestState, SupportRequest, end_of};
 use crate::store::{
     self, Txn,
-    dispatch::{DispatchLine, Movement},
+    dispatch::{DispatchLine, Holder, Movement},
     registry::Snapshot,
 };
 
@@ -117,7 +117,7 @@ pub(super) async fn offer_next(
         if !store::dispatch::move_capacity(
             txn,
             commitment.id,
-            &offer.id,
+            Holder::Offer(&offer.id),
             Movement::Hold,
             d.person_days,
             now,
@@ -270,7 +270,7 @@ pub async fn accept(app: &App, actor: &Actor, id: &OfferId) -> AppResult<Offer> 
     if !store::dispatch::move_capacity(
         &txn,
         offer.commitment_id,
-        &offer.id,
+        Holder::Offer(&offer.id),
         Movement::Consume,
         offer.person_days,
         now,
@@ -362,7 +362,7 @@ async fn move_on(
     if !store::dispatch::move_capacity(
         txn,
         offer.commitment_id,
-        &offer.id,
+        Holder::Offer(&offer.id),
         Movement::ReleaseHeld,
         offer.person_days,
         now,
@@ -559,7 +559,7 @@ pub(crate) async fn withdraw_offers(
         if !store::dispatch::move_capacity(
             txn,
             offer.commitment_id,
-            &offer.id,
+            Holder::Offer(&offer.id),
             movement,
             offer.person_days,
             now,
@@ -691,7 +691,7 @@ pub(crate) async fn end_support(
         store::dispatch::move_capacity(
             txn,
             offer.commitment_id,
-            &offer.id,
+            Holder::Offer(&offer.id),
             Movement::ReleaseHeld,
             offer.person_days,
             now,

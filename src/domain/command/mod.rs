@@ -24,10 +24,12 @@
 //! Layout: `request` (create, edit, withdraw, the summary report),
 //! `decision` (authorise, reject, ask for information), `dispatch` (the
 //! plan, declining, the agreement, completion), `registry` (countries,
-//! organisations, providers, capacity commitments).
+//! organisations, providers, capacity commitments), `preparedness`
+//! (conversions of unused capacity, the usage reports' transmission).
 
 pub mod decision;
 pub mod dispatch;
+pub mod preparedness;
 pub mod registry;
 pub mod request;
 
