@@ -411,12 +411,26 @@ async fn move_on(
 /// (`rematch_all`) tries again, as it does after a crash between the
 /// commit and this.
 pub(crate) async fn rematch_after(app: &App, services: BTreeSet<ServiceType>) {
-    for service in services {
-        if let Err(err) = rematch(app, service).await {
-            tracing::warn!(%service, error = %err, "re-matching after freed capacity failed");
-        }
+    if services.is_empty() {
+        return;
     }
+    let app = app.clone();
+    let rematching = tokio::spawn(async move {
+        for service in services {
+            if let Err(err) = rematch(&app, service).await {
+                tracing::warn!(%service, error = %err, "re-matching after freed capacity failed");
+            }
+        }
+    });
+    // The caller's answer waits for the re-matching, which takes
+    // milliseconds, but not for long: with the database away it would wait
+    // for connections. It then goes on by itself (and the worker's sweep
+    // catches up whatever it could not do).
+    let _ = tokio::time::timeout(REMATCH_WAIT, rematching).await;
 }
+
+/// How long an answer waits for the re-matching its change set off.
+const REMATCH_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Re-matches the waiting requests of every service: the timer worker's
 /// sweep, at its start and then every minute, for capacity whose freeing
