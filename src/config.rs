@@ -77,12 +77,30 @@ pub struct Settings {
     pub console_public_url: Option<String>,
     /// Hours a console session lasts (it ends earlier at sign-out).
     pub console_session_hours: u32,
-    /// The identity provider's authorization endpoint; with it, the sign-in
-    /// page offers OpenID Connect (ID token posted back, `form_post`).
-    pub console_oidc_authorize_url: Option<String>,
+    /// An OpenID Connect identity provider's issuer identifier. With it the
+    /// API trusts the provider's tokens (keys from its JWKS endpoint, found
+    /// by discovery), beside the key files, and the console's sign-in page
+    /// offers the provider (authorization code flow with PKCE).
+    pub oidc_issuer: Option<String>,
+    /// The audience the API expects of the provider's bearer tokens
+    /// [default: `jwt_audience`].
+    pub oidc_audience: Option<String>,
+    /// The claim of the provider's tokens that carries the role (a string,
+    /// or a list whose first role of this service is taken).
+    pub oidc_role_claim: String,
+    /// The claim that carries the organisation (or provider) id.
+    pub oidc_org_claim: String,
+    /// The scopes the console asks the provider for.
+    pub oidc_scopes: String,
+    /// Seconds at least between two reads of the provider's JWKS (a token
+    /// naming an unknown key makes it read again, at most this often).
+    pub oidc_jwks_min_refresh_secs: u64,
     /// The console's client id at the identity provider: the audience of
     /// its ID tokens [default: `jwt_audience`].
     pub console_oidc_client_id: Option<String>,
+    /// The console's client secret, for a confidential client (a file
+    /// holding it); without it the console is a public client (PKCE alone).
+    pub console_oidc_client_secret_file: Option<PathBuf>,
     /// The Ed25519 key (PKCS#8 PEM) that signs the audit log's checkpoints
     /// (`reserve log-key generate`); in development mode, one next to the
     /// development key is made on first use. No checkpoints without it.
@@ -134,8 +152,14 @@ impl Default for Settings {
             console_addr: None,
             console_public_url: None,
             console_session_hours: 12,
-            console_oidc_authorize_url: None,
+            oidc_issuer: None,
+            oidc_audience: None,
+            oidc_role_claim: "role".into(),
+            oidc_org_claim: "org".into(),
+            oidc_scopes: "openid".into(),
+            oidc_jwks_min_refresh_secs: 30,
             console_oidc_client_id: None,
+            console_oidc_client_secret_file: None,
             log_signing_key_file: None,
             log_origin: crate::app::log::DEFAULT_ORIGIN.into(),
             log_checkpoint_secs: 60,

@@ -325,3 +325,48 @@ pub async fn demo(app: &App) -> AppResult<()> {
     tracing::info!(created, "demo registry loaded");
     Ok(())
 }
+
+/// Person-days each demo provider commits for each of its services.
+pub const DEMO_PERSON_DAYS: u32 = 60;
+
+/// Demo capacity, for a first run that can dispatch at once (`serve --dev
+/// --seed-demo`): each demo provider without any commitment commits
+/// [`DEMO_PERSON_DAYS`] for each of its services over the current calendar
+/// year. Demo data like the registry it goes with; an import replaces
+/// nothing of it.
+pub async fn demo_capacity(app: &App) -> AppResult<()> {
+    use chrono::Datelike;
+    let actor = Actor::service("seed");
+    let year = app.now().year();
+    let registry = app.registry_now().await?;
+    let mut created = 0;
+    for provider in providers() {
+        let existing =
+            store::dispatch::list_commitments(&app.db, Some(&provider.id), None, 1).await?;
+        if !existing.is_empty() {
+            continue;
+        }
+        for service in &provider.services {
+            let fields = crate::domain::command::registry::CommitmentFields {
+                provider: provider.id.clone(),
+                service: (*service).into(),
+                person_days: DEMO_PERSON_DAYS.into(),
+                period_start: chrono::NaiveDate::from_ymd_opt(year, 1, 1)
+                    .expect("1 January")
+                    .into(),
+                period_end: chrono::NaiveDate::from_ymd_opt(year, 12, 31)
+                    .expect("31 December")
+                    .into(),
+                ..Default::default()
+            };
+            let commitment = crate::domain::dispatch::CapacityCommitment::parse(
+                Some(&fields),
+                registry.as_ref(),
+            )?;
+            crate::app::capacity::create(app, &actor, commitment).await?;
+            created += 1;
+        }
+    }
+    tracing::info!(created, "demo capacity commitments loaded (demo data)");
+    Ok(())
+}

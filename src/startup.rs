@@ -37,7 +37,50 @@ pub fn verifier(settings: &Settings) -> anyhow::Result<Verifier> {
         );
         builder = builder.dev_key(&settings.dev_key_file)?;
     }
+    if let Some(oidc) = oidc(settings)? {
+        builder = builder.oidc(oidc);
+    }
     Ok(builder.build()?)
+}
+
+/// The OpenID Connect provider of `oidc_issuer`, if one is set.
+pub fn oidc(
+    settings: &Settings,
+) -> anyhow::Result<Option<std::sync::Arc<crate::auth::oidc::Oidc>>> {
+    let Some(issuer) = &settings.oidc_issuer else {
+        return Ok(None);
+    };
+    anyhow::ensure!(
+        issuer.starts_with("https://") || settings.dev || issuer.starts_with("http://127.0.0.1"),
+        "oidc_issuer must be an https URL (http only for a provider on 127.0.0.1, or with --dev)"
+    );
+    let client_secret = match &settings.console_oidc_client_secret_file {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?
+                .trim()
+                .to_owned(),
+        ),
+        None => None,
+    };
+    Ok(Some(std::sync::Arc::new(crate::auth::oidc::Oidc::new(
+        crate::auth::oidc::OidcConfig {
+            issuer: issuer.clone(),
+            api_audience: settings
+                .oidc_audience
+                .clone()
+                .unwrap_or_else(|| settings.jwt_audience.clone()),
+            client_id: settings
+                .console_oidc_client_id
+                .clone()
+                .unwrap_or_else(|| settings.jwt_audience.clone()),
+            client_secret,
+            scopes: settings.oidc_scopes.clone(),
+            role_claim: settings.oidc_role_claim.clone(),
+            org_claim: settings.oidc_org_claim.clone(),
+            min_refresh: std::time::Duration::from_secs(settings.oidc_jwks_min_refresh_secs),
+        },
+    ))))
 }
 
 /// The eligibility rule set shipped with the service.
@@ -89,6 +132,12 @@ pub async fn app(settings: &Settings) -> anyhow::Result<App> {
         seed::demo(&app)
             .await
             .context("loading the demo registry")?;
+        // In development, capacity too, so the first run can dispatch.
+        if settings.dev {
+            seed::demo_capacity(&app)
+                .await
+                .context("loading the demo capacity")?;
+        }
     }
     // The current period's usage reports fall due at its end.
     if let Err(err) = crate::app::usage::schedule(&app).await {

@@ -71,20 +71,29 @@ where
         if PUBLIC_PREFIXES.iter().any(|p| path.starts_with(p)) {
             return Box::pin(inner.call(request));
         }
-        match bearer(&request).and_then(|token| self.verifier.verify(token)) {
-            Ok(actor) => {
-                request.extensions_mut().insert(actor);
-                Box::pin(inner.call(request))
+        let token = bearer(&request).map(str::to_owned);
+        let verifier = self.verifier.clone();
+        Box::pin(async move {
+            let verified = match token {
+                Ok(token) => verifier.verify_bearer(&token).await,
+                Err(err) => Err(err),
+            };
+            match verified {
+                Ok(actor) => {
+                    request.extensions_mut().insert(actor);
+                    inner.call(request).await
+                }
+                Err(err) => {
+                    let path = request.uri().path();
+                    tracing::info!(error = %err, path, "unauthenticated call refused");
+                    let message = match err {
+                        AuthError::Missing => "a bearer token is required",
+                        AuthError::Invalid(_) => "the bearer token is not valid",
+                    };
+                    Ok(Status::unauthenticated(message).into_http())
+                }
             }
-            Err(err) => {
-                tracing::info!(error = %err, path, "unauthenticated call refused");
-                let message = match err {
-                    AuthError::Missing => "a bearer token is required",
-                    AuthError::Invalid(_) => "the bearer token is not valid",
-                };
-                Box::pin(async move { Ok(Status::unauthenticated(message).into_http()) })
-            }
-        }
+        })
     }
 }
 

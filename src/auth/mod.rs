@@ -3,6 +3,7 @@
 //! no HS256 signed with a public key).
 
 mod layer;
+pub mod oidc;
 
 use std::{path::Path, str::FromStr};
 
@@ -78,11 +79,21 @@ struct TrustedKey {
 /// The keys a server trusts, with the issuer and audience it expects.
 pub struct Verifier {
     keys: Vec<TrustedKey>,
+    /// The OpenID Connect provider whose tokens are trusted too.
+    oidc: Option<std::sync::Arc<oidc::Oidc>>,
     /// Tokens whose signature and claims were checked, by their exact
     /// text: a client sends the same token with each call until it
     /// expires, and checking an Ed25519 signature costs more than the rest
     /// of a small call. Each hit checks the times again.
-    verified: std::sync::Mutex<std::collections::HashMap<String, Claims>>,
+    verified: std::sync::Mutex<std::collections::HashMap<String, Verified>>,
+}
+
+/// A verified token's caller and times.
+#[derive(Clone)]
+struct Verified {
+    actor: Actor,
+    exp: u64,
+    nbf: Option<u64>,
 }
 
 /// Verified tokens remembered before the memory starts afresh.
@@ -95,6 +106,7 @@ pub struct VerifierBuilder {
     issuer: String,
     audience: String,
     keys: Vec<TrustedKey>,
+    oidc: Option<std::sync::Arc<oidc::Oidc>>,
 }
 
 impl VerifierBuilder {
@@ -103,6 +115,7 @@ impl VerifierBuilder {
             issuer: issuer.to_owned(),
             audience: audience.to_owned(),
             keys: Vec::new(),
+            oidc: None,
         }
     }
 
@@ -157,40 +170,17 @@ impl VerifierBuilder {
         let text = read(path)?;
         let set: JwkSet =
             serde_json::from_slice(&text).map_err(|e| parse_error(path, e.to_string()))?;
-        for jwk in &set.keys {
-            let algorithm = match jwk.common.key_algorithm {
-                Some(alg) => Algorithm::from_str(&alg.to_string())
-                    .map_err(|e| parse_error(path, e.to_string()))?,
-                None => match &jwk.algorithm {
-                    AlgorithmParameters::RSA(_) => Algorithm::RS256,
-                    AlgorithmParameters::EllipticCurve(p) if p.curve == EllipticCurve::P256 => {
-                        Algorithm::ES256
-                    }
-                    AlgorithmParameters::EllipticCurve(p) if p.curve == EllipticCurve::P384 => {
-                        Algorithm::ES384
-                    }
-                    AlgorithmParameters::OctetKeyPair(_) => Algorithm::EdDSA,
-                    _ => {
-                        return Err(parse_error(
-                            path,
-                            "a key without `alg` has an unsupported type".into(),
-                        ));
-                    }
-                },
-            };
-            if matches!(
-                algorithm,
-                Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512
-            ) {
-                return Err(parse_error(
-                    path,
-                    "shared-secret keys are accepted only in development mode".into(),
-                ));
-            }
-            let key = DecodingKey::from_jwk(jwk).map_err(|e| parse_error(path, e.to_string()))?;
-            self = self.key(jwk.common.key_id.clone(), algorithm, key);
+        for (kid, algorithm, key) in keys_of_set(&set).map_err(|e| parse_error(path, e))? {
+            self = self.key(kid, algorithm, key);
         }
         Ok(self)
+    }
+
+    /// Also trusts the tokens of an OpenID Connect provider, with its keys
+    /// from its JWKS endpoint.
+    pub fn oidc(mut self, oidc: std::sync::Arc<oidc::Oidc>) -> Self {
+        self.oidc = Some(oidc);
+        self
     }
 
     /// HS256 with a shared secret: only for development.
@@ -220,11 +210,12 @@ impl VerifierBuilder {
     }
 
     pub fn build(self) -> Result<Verifier, KeyError> {
-        if self.keys.is_empty() {
+        if self.keys.is_empty() && self.oidc.is_none() {
             return Err(KeyError::NoKeys);
         }
         Ok(Verifier {
             keys: self.keys,
+            oidc: self.oidc,
             verified: Default::default(),
         })
     }
@@ -248,51 +239,73 @@ fn parse_error(path: &Path, message: String) -> KeyError {
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
 
 impl Verifier {
-    /// Verifies a compact JWS and returns the caller it names.
+    /// The OpenID Connect provider trusted, if any.
+    pub fn oidc(&self) -> Option<&std::sync::Arc<oidc::Oidc>> {
+        self.oidc.as_ref()
+    }
+
+    /// Verifies a compact JWS signed by a key of the files (or the
+    /// development key) and returns the caller it names.
     pub fn verify(&self, token: &str) -> Result<Actor, AuthError> {
-        actor_of(self.claims(token)?)
-    }
-
-    /// Verifies an OpenID Connect ID token answering the sign-in request
-    /// that sent `nonce`.
-    pub fn verify_id_token(&self, token: &str, nonce: &str) -> Result<Actor, AuthError> {
-        let claims = self.claims(token)?;
-        if claims.nonce.as_deref() != Some(nonce) {
-            return Err(AuthError::Invalid(
-                "the ID token does not answer this sign-in (nonce)".into(),
-            ));
-        }
-        actor_of(claims)
-    }
-
-    fn claims(&self, token: &str) -> Result<Claims, AuthError> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(AuthError::Invalid("token too large".into()));
         }
+        if let Some(actor) = self.cached(token) {
+            return Ok(actor);
+        }
+        let claims = self.check(token)?;
+        let (exp, nbf) = (claims.exp, claims.nbf);
+        let actor = actor_of(claims)?;
+        self.remember(token, &actor, exp, nbf);
+        Ok(actor)
+    }
+
+    /// Verifies a bearer token: the identity provider's (by its `iss`) with
+    /// the provider's keys, any other with the keys of the files.
+    pub async fn verify_bearer(&self, token: &str) -> Result<Actor, AuthError> {
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(AuthError::Invalid("token too large".into()));
+        }
+        if let Some(actor) = self.cached(token) {
+            return Ok(actor);
+        }
+        if let Some(oidc) = &self.oidc
+            && oidc::claimed_issuer(token).as_deref() == Some(oidc.config.issuer.as_str())
+        {
+            let (actor, exp) = oidc.verify(token, &oidc.config.api_audience, None).await?;
+            self.remember(token, &actor, exp, None);
+            return Ok(actor);
+        }
+        self.verify(token)
+    }
+
+    fn cached(&self, token: &str) -> Option<Actor> {
         let now = jsonwebtoken::get_current_timestamp();
-        // What the validation checks of the times, with its leeway.
-        let in_time = |c: &Claims| {
-            now <= c.exp + LEEWAY_SECS && c.nbf.is_none_or(|nbf| nbf <= now + LEEWAY_SECS)
-        };
-        if let Some(claims) = self
-            .verified
+        self.verified
             .lock()
             .expect("never poisoned")
             .get(token)
-            .filter(|c| in_time(c))
-        {
-            return Ok(claims.clone());
-        }
-        let claims = self.check(token)?;
+            .filter(|v| in_time(v, now))
+            .map(|v| v.actor.clone())
+    }
+
+    fn remember(&self, token: &str, actor: &Actor, exp: u64, nbf: Option<u64>) {
+        let now = jsonwebtoken::get_current_timestamp();
         let mut verified = self.verified.lock().expect("never poisoned");
         if verified.len() >= VERIFIED_CACHED {
-            verified.retain(|_, c| in_time(c));
+            verified.retain(|_, v| in_time(v, now));
             if verified.len() >= VERIFIED_CACHED {
                 verified.clear();
             }
         }
-        verified.insert(token.to_owned(), claims.clone());
-        Ok(claims)
+        verified.insert(
+            token.to_owned(),
+            Verified {
+                actor: actor.clone(),
+                exp,
+                nbf,
+            },
+        );
     }
 
     /// Checks a token's signature and claims.
@@ -316,29 +329,72 @@ impl Verifier {
     }
 }
 
+/// What the validation checks of the times, with its leeway.
+fn in_time(v: &Verified, now: u64) -> bool {
+    now <= v.exp + LEEWAY_SECS && v.nbf.is_none_or(|nbf| nbf <= now + LEEWAY_SECS)
+}
+
+/// The keys of a JWKS, each with its algorithm: from `alg`, or else from
+/// its type and curve (RSA: RS256, P-256: ES256, Ed25519: EdDSA). Shared
+/// secrets are refused.
+pub(crate) fn keys_of_set(
+    set: &JwkSet,
+) -> Result<Vec<(Option<String>, Algorithm, DecodingKey)>, String> {
+    let mut keys = Vec::new();
+    for jwk in &set.keys {
+        let algorithm = match jwk.common.key_algorithm {
+            Some(alg) => Algorithm::from_str(&alg.to_string()).map_err(|e| e.to_string())?,
+            None => match &jwk.algorithm {
+                AlgorithmParameters::RSA(_) => Algorithm::RS256,
+                AlgorithmParameters::EllipticCurve(p) if p.curve == EllipticCurve::P256 => {
+                    Algorithm::ES256
+                }
+                AlgorithmParameters::EllipticCurve(p) if p.curve == EllipticCurve::P384 => {
+                    Algorithm::ES384
+                }
+                AlgorithmParameters::OctetKeyPair(_) => Algorithm::EdDSA,
+                _ => return Err("a key without `alg` has an unsupported type".into()),
+            },
+        };
+        if matches!(
+            algorithm,
+            Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512
+        ) {
+            return Err("shared-secret keys are accepted only in development mode".into());
+        }
+        let key = DecodingKey::from_jwk(jwk).map_err(|e| e.to_string())?;
+        keys.push((jwk.common.key_id.clone(), algorithm, key));
+    }
+    Ok(keys)
+}
+
 fn actor_of(claims: Claims) -> Result<Actor, AuthError> {
+    actor_from(&claims.sub, &claims.role, &claims.org)
+}
+
+/// The caller a token names by its subject, role and organisation.
+pub(crate) fn actor_from(sub: &str, role: &str, org: &str) -> Result<Actor, AuthError> {
     // `service` is the service's own role: no token carries it.
-    let role = Role::of_token(&claims.role)
-        .ok_or_else(|| AuthError::Invalid(format!("unknown role `{}`", claims.role)))?;
+    let role =
+        Role::of_token(role).ok_or_else(|| AuthError::Invalid(format!("unknown role `{role}`")))?;
     // Both end up in stored audit events: keep them to printable identifiers.
     let printable = |s: &str, max: usize| {
         !s.is_empty() && s.chars().count() <= max && !s.chars().any(char::is_control)
     };
-    let org_ok = claims.org.len() <= 64
-        && !claims.org.is_empty()
-        && claims
-            .org
+    let org_ok = org.len() <= 64
+        && !org.is_empty()
+        && org
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-    if !printable(&claims.sub, 200) || !org_ok {
+    if !printable(sub, 200) || !org_ok {
         return Err(AuthError::Invalid(
             "`sub` or `org` is missing or malformed".into(),
         ));
     }
     Ok(Actor {
-        subject: claims.sub,
+        subject: sub.to_owned(),
         role,
-        organisation: claims.org,
+        organisation: org.to_owned(),
     })
 }
 

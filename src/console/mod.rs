@@ -47,14 +47,13 @@ pub struct ConsoleOptions {
     pub oidc: Option<Oidc>,
 }
 
-/// OpenID Connect sign-in: the browser goes to the identity provider, which
-/// posts an ID token back (`response_mode=form_post`).
+/// OpenID Connect sign-in: the browser goes to the identity provider and
+/// comes back with a code, which the console exchanges (with its PKCE
+/// verifier) for the ID token.
 pub struct Oidc {
-    pub authorize_url: String,
-    pub client_id: String,
+    pub provider: Arc<crate::auth::oidc::Oidc>,
+    /// `{console_public_url}/sign-in/oidc/callback`.
     pub redirect_uri: String,
-    /// Checks ID tokens: the API's issuer and keys, the client id as audience.
-    pub verifier: Arc<Verifier>,
 }
 
 /// What every console handler shares.
@@ -82,25 +81,10 @@ impl Console {
             )
         });
         let public_url = public_url.trim_end_matches('/').to_owned();
-        let oidc = match &settings.console_oidc_authorize_url {
-            Some(authorize_url) => {
-                let client_id = settings
-                    .console_oidc_client_id
-                    .clone()
-                    .unwrap_or_else(|| settings.jwt_audience.clone());
-                let id_token_settings = Settings {
-                    jwt_audience: client_id.clone(),
-                    ..settings.clone()
-                };
-                Some(Oidc {
-                    authorize_url: authorize_url.clone(),
-                    client_id,
-                    redirect_uri: format!("{public_url}/sign-in/oidc"),
-                    verifier: Arc::new(crate::startup::verifier(&id_token_settings)?),
-                })
-            }
-            None => None,
-        };
+        let oidc = verifier.oidc().map(|provider| Oidc {
+            provider: provider.clone(),
+            redirect_uri: format!("{public_url}/sign-in/oidc/callback"),
+        });
         Ok(Console {
             app,
             verifier,
@@ -152,10 +136,8 @@ pub fn router(console: Shared) -> Router {
             get(session::sign_in_page).post(session::sign_in),
         )
         .route("/sign-in/dev", post(session::sign_in_dev))
-        .route(
-            "/sign-in/oidc",
-            get(session::oidc_start).post(session::oidc_callback),
-        )
+        .route("/sign-in/oidc", get(session::oidc_start))
+        .route("/sign-in/oidc/callback", get(session::oidc_callback))
         .route("/sign-out", post(session::sign_out))
         .route("/assets/console.css", get(stylesheet))
         .route("/assets/console.js", get(script))

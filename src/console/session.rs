@@ -324,7 +324,11 @@ pub async fn sign_in(State(console): State<Shared>, request: Request) -> Respons
         Err(e) => return e.into_response(),
     };
     let next = safe_next(field(&fields, "next"));
-    match console.verifier.verify(field(&fields, "token")) {
+    match console
+        .verifier
+        .verify_bearer(field(&fields, "token"))
+        .await
+    {
         Ok(actor) => start_session(&console, jar, actor, next).await,
         Err(err) => {
             tracing::info!(error = %err, "console: sign-in refused");
@@ -365,7 +369,9 @@ pub async fn sign_in_dev(State(console): State<Shared>, request: Request) -> Res
     start_session(&console, jar, actor, next).await
 }
 
-/// OpenID Connect: sends the browser to the identity provider.
+/// OpenID Connect: sends the browser to the identity provider, with a
+/// PKCE challenge (RFC 7636), a `state` and a `nonce`, all kept in a
+/// short-lived cookie of this browser.
 pub async fn oidc_start(
     State(console): State<Shared>,
     jar: CookieJar,
@@ -375,93 +381,112 @@ pub async fn oidc_start(
         return PageError::NotFound("OpenID Connect sign-in is not configured.".into())
             .into_response();
     };
-    let (state, nonce) = (random_token(), random_token());
-    let query = serde_urlencoded::to_string([
-        ("response_type", "id_token"),
-        ("response_mode", "form_post"),
-        ("scope", "openid"),
-        ("client_id", oidc.client_id.as_str()),
-        ("redirect_uri", oidc.redirect_uri.as_str()),
-        ("state", state.as_str()),
-        ("nonce", nonce.as_str()),
-    ])
-    .expect("plain strings encode");
-    let separator = if oidc.authorize_url.contains('?') {
-        '&'
-    } else {
-        '?'
+    let (state, nonce, verifier) = (random_token(), random_token(), random_token());
+    let url = match oidc
+        .provider
+        .authorization_url(
+            &oidc.redirect_uri,
+            &state,
+            &nonce,
+            &crate::auth::oidc::pkce_pair(&verifier),
+        )
+        .await
+    {
+        Ok(url) => url,
+        Err(err) => {
+            tracing::warn!(error = %err, "console: the identity provider cannot be reached");
+            return PageError::Unavailable(
+                "The identity provider cannot be reached; try again in a moment.".into(),
+            )
+            .into_response();
+        }
     };
-    // The provider posts back from its own site: a Lax cookie would not come
-    // with that POST, so this short-lived one is SameSite=None where the
-    // console is on TLS (browsers allow None only with Secure).
-    // Where to go afterwards travels with the attempt.
+    // The provider sends the browser back with a top-level GET, which
+    // carries a Lax cookie. Where to go afterwards travels with the attempt.
     let next = URL_SAFE_NO_PAD.encode(safe_next(&after.next).unwrap_or_default());
-    let cookie = Cookie::build((OIDC_COOKIE, format!("{state}.{nonce}.{next}")))
+    let cookie = Cookie::build((OIDC_COOKIE, format!("{state}.{nonce}.{verifier}.{next}")))
         .path("/sign-in/oidc")
         .http_only(true)
         .secure(console.options.secure_cookies)
-        .same_site(if console.options.secure_cookies {
-            SameSite::None
-        } else {
-            SameSite::Lax
-        })
+        .same_site(SameSite::Lax)
         .max_age(cookie::time::Duration::minutes(10))
         .build();
-    (
-        jar.add(cookie),
-        Redirect::to(&format!("{}{separator}{query}", oidc.authorize_url)),
-    )
-        .into_response()
+    (jar.add(cookie), Redirect::to(&url)).into_response()
 }
 
-/// OpenID Connect: the identity provider posts the ID token here.
-pub async fn oidc_callback(State(console): State<Shared>, request: Request) -> Response {
+/// What the identity provider sends the browser back with.
+#[derive(Debug, serde::Deserialize)]
+pub struct Callback {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    state: String,
+    #[serde(default)]
+    error: String,
+}
+
+/// OpenID Connect: the browser comes back with a code, exchanged for the ID
+/// token with the PKCE verifier; the ID token must answer this sign-in
+/// (`nonce`) and be the console's (`aud`).
+pub async fn oidc_callback(
+    State(console): State<Shared>,
+    jar: CookieJar,
+    Query(back): Query<Callback>,
+) -> Response {
     let Some(oidc) = &console.options.oidc else {
         return PageError::NotFound("OpenID Connect sign-in is not configured.".into())
             .into_response();
     };
-    let jar = CookieJar::from_headers(request.headers());
-    let fields = match form_fields(request, &console).await {
-        Ok(f) => f,
-        Err(e) => return e.into_response(),
-    };
     let attempt = jar.get(OIDC_COOKIE).map(|c| {
-        let mut parts = c.value().splitn(3, '.').map(str::to_owned);
+        let mut parts = c.value().splitn(4, '.').map(str::to_owned);
         let state = parts.next().unwrap_or_default();
         let nonce = parts.next().unwrap_or_default();
+        let verifier = parts.next().unwrap_or_default();
         let next = parts
             .next()
             .and_then(|n| URL_SAFE_NO_PAD.decode(n).ok())
             .and_then(|n| String::from_utf8(n).ok())
             .and_then(|n| safe_next(&n));
-        (state, nonce, next)
+        (state, nonce, verifier, next)
     });
-    let Some((state, nonce, next)) = attempt.filter(|(s, n, _)| !s.is_empty() && !n.is_empty())
+    let Some((state, nonce, verifier, next)) =
+        attempt.filter(|(s, n, v, _)| !s.is_empty() && !n.is_empty() && !v.is_empty())
     else {
         return PageError::Forgery.into_response();
     };
     // `state` ties the answer to this browser's sign-in.
-    if !same(field(&fields, "state"), &state) {
+    if !same(&back.state, &state) {
         return PageError::Forgery.into_response();
     }
-    let jar = jar.remove(Cookie::build(OIDC_COOKIE).path("/sign-in/oidc"));
     // Whatever the outcome, this attempt is over.
-    if !field(&fields, "error").is_empty() {
+    let jar = jar.remove(Cookie::build(OIDC_COOKIE).path("/sign-in/oidc"));
+    if !back.error.is_empty() || back.code.is_empty() {
         let refused = PageError::Forbidden(format!(
             "The identity provider refused the sign-in: {}",
-            field(&fields, "error")
+            if back.error.is_empty() {
+                "no code"
+            } else {
+                back.error.as_str()
+            }
         ));
         return (jar, refused).into_response();
     }
-    match oidc
-        .verifier
-        .verify_id_token(field(&fields, "id_token"), &nonce)
-    {
-        Ok(actor) => start_session(&console, jar, actor, next).await,
+    let provider = &oidc.provider;
+    let signed_in = async {
+        let id_token = provider
+            .exchange(&back.code, &verifier, &oidc.redirect_uri)
+            .await?;
+        provider
+            .verify(&id_token, &provider.config.client_id, Some(&nonce))
+            .await
+    }
+    .await;
+    match signed_in {
+        Ok((actor, _)) => start_session(&console, jar, actor, next).await,
         Err(err) => {
             tracing::info!(error = %err, "console: OpenID Connect sign-in refused");
             let refused =
-                PageError::Forbidden("The identity provider's ID token was refused.".into());
+                PageError::Forbidden("The identity provider's sign-in was refused.".into());
             (jar, refused).into_response()
         }
     }

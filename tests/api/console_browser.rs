@@ -485,3 +485,103 @@ async fn a_duty_officer_decides_with_the_keyboard_alone_at_200_percent_zoom() {
     assert!(errors.is_empty(), "console: {errors:#?}");
     browser.close().await.unwrap();
 }
+
+/// Signs in at the console through the identity provider's own pages (its
+/// development login and consent forms) as `login`.
+async fn sign_in_through_the_provider(browser: &Client, base: &str, login: &str) {
+    browser.goto(&format!("{base}/sign-in")).await.unwrap();
+    click(browser, "a[href^='/sign-in/oidc']").await;
+    browser
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("input[name='login']"))
+        .await
+        .expect("the provider's login form")
+        .send_keys(login)
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Css("input[name='password']"))
+        .await
+        .unwrap()
+        .send_keys("any password will do")
+        .await
+        .unwrap();
+    click(
+        browser,
+        "form:has(input[value='login']) button.login-submit",
+    )
+    .await;
+    // The consent page: the console asks for the role and organisation.
+    click(
+        browser,
+        "form:has(input[value='consent']) button.login-submit",
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let url = browser.current_url().await.unwrap();
+        if url.as_str().starts_with(base) && !url.path().starts_with("/sign-in") {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the sign-in did not come back: {url}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn people_sign_in_through_the_identity_provider_across_a_key_rotation() {
+    let Some(driver) = driver() else { return };
+    let Some(module) = crate::oidc::provider_module() else {
+        return;
+    };
+    let console_port = crate::oidc::free_port();
+    let callback = format!("http://127.0.0.1:{console_port}/sign-in/oidc/callback");
+    let mut idp = crate::oidc::Idp::start(
+        module,
+        crate::oidc::free_port(),
+        json!({
+            "ana": { "role": "requester", "org": "md-csirt" },
+            "piet": { "role": "provider", "org": "nordic-ir" },
+        }),
+        &callback,
+    );
+    let app = crate::helpers::spawn_configured(
+        std::sync::Arc::new(crate::helpers::TestDb::fresh().await),
+        std::sync::Arc::new(crate::helpers::Keys::new()),
+        None,
+        |s| crate::oidc::trusting(s, &idp),
+    )
+    .await;
+    let addr =
+        crate::console::spawn_console_on(&app, console_port, |s| crate::oidc::trusting(s, &idp))
+            .await;
+    let base = format!("http://{addr}");
+
+    let browser = driver.browser().await;
+    sign_in_through_the_provider(&browser, &base, "ana").await;
+    assert_eq!(browser.current_url().await.unwrap().path(), "/requests");
+    assert!(text(&browser, ".who").await.contains("ana (md-csirt)"));
+    screenshot(&browser, "oidc-requester").await;
+
+    // The provider rotates its signing key; the next sign-in's ID token
+    // names the new key, which the console reads from the JWKS.
+    idp.rotate("2");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let other = driver.browser().await;
+    sign_in_through_the_provider(&other, &base, "piet").await;
+    assert_eq!(other.current_url().await.unwrap().path(), "/offers");
+    assert!(text(&other, ".who").await.contains("piet (nordic-ir)"));
+    let errors: Vec<String> = console_errors(&other)
+        .await
+        .into_iter()
+        .filter(|m| m.contains(&base))
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    browser.close().await.unwrap();
+    other.close().await.unwrap();
+    app.stop().await;
+}

@@ -1209,3 +1209,99 @@ async fn waiting_requests_are_matched_when_a_provider_returns_or_a_period_begins
     open_offer(&offers_of(&app, "later-ir").await, &second.name);
     app.stop().await;
 }
+
+/// `serve --dev --seed-demo`, the README's first command, commits demo
+/// capacity too: a request is matched to candidates without any import.
+#[tokio::test]
+async fn a_first_development_run_has_capacity_to_dispatch() {
+    use crate::helpers::{Keys, TestDb, start_server};
+    let db = TestDb::fresh().await;
+    let keys = Keys::new();
+    let dir = tempfile::tempdir().unwrap();
+    // The development keys are made on first use, beside this one.
+    let dev_key = dir.path().join("dev.pem");
+    let env = [
+        ("RESERVE_DEV", "true"),
+        ("RESERVE_SEED_DEMO", "true"),
+        ("RESERVE_DEV_KEY_FILE", dev_key.to_str().unwrap()),
+    ];
+    let server = start_server(&db, &keys, &env);
+    let channel = tonic::transport::Channel::from_shared(server.addr.clone())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let commitments = pb::registry_service_client::RegistryServiceClient::new(channel.clone())
+        .list_capacity_commitments(authed(
+            pb::ListCapacityCommitmentsRequest {
+                page_size: 100,
+                ..Default::default()
+            },
+            &keys.token_for("admin", "reserve"),
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .capacity_commitments;
+    assert!(!commitments.is_empty(), "demo capacity is committed");
+    assert!(
+        commitments
+            .iter()
+            .all(|c| c.person_days == reserve_dispatch::seed::DEMO_PERSON_DAYS)
+    );
+    let mut requests =
+        pb::support_request_service_client::SupportRequestServiceClient::new(channel.clone());
+    let requester = keys.token_for("requester", "ro-csirt");
+    let created = requests
+        .create_support_request(authed(
+            crate::helpers::create(
+                member_state_request("RO"),
+                &uuid::Uuid::new_v4().to_string(),
+            ),
+            &requester,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    requests
+        .submit_support_request(authed(
+            pb::SubmitSupportRequestRequest {
+                name: created.name.clone(),
+            },
+            &requester,
+        ))
+        .await
+        .unwrap();
+    let duty = keys.token_for("duty_officer", "enisa");
+    let mut dispatch = pb::dispatch_service_client::DispatchServiceClient::new(channel);
+    dispatch
+        .authorise_support(authed(
+            pb::AuthoriseSupportRequest {
+                name: created.name.clone(),
+                granted_lines: vec![pb::ServiceLine {
+                    service: IR as i32,
+                    person_days: 5,
+                    ..Default::default()
+                }],
+                duration_days: 30,
+                ..Default::default()
+            },
+            &duty,
+        ))
+        .await
+        .unwrap();
+    let proposed = dispatch
+        .propose_matches(authed(
+            pb::ProposeMatchesRequest {
+                name: created.name.clone(),
+            },
+            &duty,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        proposed.lines.iter().all(|l| !l.candidates.is_empty()),
+        "{proposed:?}"
+    );
+}

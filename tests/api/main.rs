@@ -20,6 +20,7 @@ mod limits;
 mod log;
 mod migrations;
 mod notify;
+mod oidc;
 mod parity;
 mod platform;
 mod preparedness;
