@@ -11,6 +11,7 @@
 //! token; the Content-Security-Policy allows only the console's own script
 //! and style sheet.
 
+mod audit;
 mod format;
 mod forms;
 mod live;
@@ -121,10 +122,15 @@ pub fn router(console: Shared) -> Router {
         .route("/requests/{id}/report", post(pages::report))
         .route("/capacity", get(pages::capacity))
         .route("/reports", get(reports::list))
+        .route("/audit", get(audit::trail))
+        .route("/audit/verify", post(audit::verify))
+        .route("/audit/export", get(audit::export))
         .route("/reports/{file}", get(reports::download))
         .route("/offers", get(pages::offers))
         .route("/offers/{id}/accept", post(pages::accept))
         .route("/offers/{id}/decline", post(pages::decline))
+        .route("/offers/{id}/agreement", post(pages::agree))
+        .route("/offers/{id}/complete", post(pages::complete))
         .route(
             "/notifications",
             get(pages::notifications).post(pages::subscribe),

@@ -24,7 +24,8 @@ use crate::domain::command::decision::{
     ReasonFields, Reject, RejectFields,
 };
 use crate::domain::command::dispatch::{
-    ApprovePlan, Decline, DeclineFields, LinePlanFields, PlanFields,
+    AgreementFields, ApprovePlan, Complete, CompleteFields, Decline, DeclineFields, LinePlanFields,
+    PlanFields, RecordAgreement, RecordAgreementFields,
 };
 use crate::domain::command::request::{
     FileReport, ReportFields, ReturnFields, ReturnToFiler, Transmit, TransmitFields,
@@ -58,6 +59,7 @@ impl Nav {
                 ("/requests", "All requests"),
                 ("/capacity", "Capacity"),
                 ("/reports", "Usage reports"),
+                ("/audit", "Audit trail"),
             ],
             Role::Commission => &[
                 ("/queue", "Queue"),
@@ -71,6 +73,7 @@ impl Nav {
             ],
             Role::Auditor => &[
                 ("/requests", "Requests"),
+                ("/audit", "Audit trail"),
                 ("/capacity", "Capacity"),
                 ("/reports", "Usage reports"),
             ],
@@ -1374,6 +1377,11 @@ pub struct AssignmentRow {
     pub state: String,
     pub service: String,
     pub days: u32,
+    /// Accepted: the specific agreement is to be recorded.
+    pub to_agree: bool,
+    /// Active: the delivery is to be reported.
+    pub to_complete: bool,
+    pub delivery_note: String,
 }
 
 #[derive(Template)]
@@ -1465,9 +1473,82 @@ async fn offers_page(
                 state: words(o.state.as_str()),
                 service: service(o, r),
                 days: o.person_days,
+                to_agree: o.state == crate::domain::dispatch::OfferState::Accepted,
+                to_complete: o.state == crate::domain::dispatch::OfferState::Active,
+                delivery_note: o.delivery_note.clone().unwrap_or_default(),
             })
             .collect(),
     })
+}
+
+/// A time typed in a form: RFC 3339, or a `datetime-local` value
+/// (`2026-11-30T10:00`, read as UTC); empty: unset.
+fn typed_time(value: &str) -> crate::domain::validation::Instant {
+    use crate::domain::validation::Instant;
+    let value = value.trim();
+    if value.is_empty() {
+        return Instant::Unset;
+    }
+    match chrono::NaiveDateTime::parse_from_str(value, "%Y-%m-%dT%H:%M") {
+        Ok(t) => Instant::Text(format!("{}Z", t.format("%Y-%m-%dT%H:%M:%S"))),
+        Err(_) => Instant::Text(value.to_owned()),
+    }
+}
+
+/// The provider records the specific agreement of an accepted offer
+/// (Art. 16(5)-(6)); signed now when no time is given.
+pub async fn agree(
+    State(console): State<Shared>,
+    Path(id): Path<String>,
+    posted: Posted,
+) -> Result<Response, PageError> {
+    let app = &console.app;
+    let actor = posted.user.permit(Operation::Deliver)?;
+    let id = offer_id(&id)?;
+    let now = app.now();
+    let sign_time = match typed_time(posted.get("signed")) {
+        crate::domain::validation::Instant::Unset => crate::domain::validation::Instant::Text(
+            now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        ),
+        typed => typed,
+    };
+    let command = RecordAgreement::parse(
+        &RecordAgreementFields {
+            name: id.name(),
+            agreement: Some(AgreementFields {
+                reference: posted.get("reference").to_owned(),
+                template_version: posted.get("template_version").to_owned(),
+                sign_time,
+                liability_conditions: posted.get("liability").to_owned(),
+                affected_entity: posted.get("affected_entity").to_owned(),
+            }),
+        },
+        now,
+    )
+    .map_err(|v| back_to_offers(v.into()))?;
+    dispatch::record_agreement(app, actor, command)
+        .await
+        .map_err(back_to_offers)?;
+    Ok(Redirect::to("/offers").into_response())
+}
+
+/// The provider reports an active assignment delivered, with its note.
+pub async fn complete(
+    State(console): State<Shared>,
+    Path(id): Path<String>,
+    posted: Posted,
+) -> Result<Response, PageError> {
+    let actor = posted.user.permit(Operation::Deliver)?;
+    let id = offer_id(&id)?;
+    let command = Complete::parse(&CompleteFields {
+        name: id.name(),
+        delivery_note: posted.get("delivery_note").to_owned(),
+    })
+    .map_err(|v| back_to_offers(v.into()))?;
+    dispatch::complete(&console.app, actor, command)
+        .await
+        .map_err(back_to_offers)?;
+    Ok(Redirect::to("/offers").into_response())
 }
 
 fn back_to_offers(e: app::AppError) -> PageError {

@@ -1440,3 +1440,162 @@ async fn the_console_lists_produced_usage_reports_with_their_downloads() {
     assert_eq!(provider.get("/reports").await.status, 403);
     app.stop().await;
 }
+
+/// A provider records the specific agreement of an accepted assignment and
+/// reports it delivered, through the offers page's forms; a form missing a
+/// required field is refused with the field named.
+#[tokio::test]
+async fn a_provider_agrees_and_completes_through_the_forms() {
+    let app = spawn_app().await;
+    app.commit_capacity("nordic-ir", IR, 30).await;
+    let request = eligible_member_state_request(&app).await;
+    crate::helpers::authorise(&app, &request.name, &[(IR, 5)], "duty_officer").await;
+    crate::helpers::approve(
+        &app,
+        &request.name,
+        vec![crate::helpers::plan(0, "nordic-ir", &[], "speaks Romanian")],
+    )
+    .await
+    .unwrap();
+    let offer = crate::helpers::open_offer(
+        &crate::helpers::offers_of(&app, "nordic-ir").await,
+        &request.name,
+    )
+    .clone();
+    let id = offer.name.trim_start_matches("offers/").to_owned();
+    let addr = spawn_console(&app, true).await;
+    let mut web = Web::new(addr);
+    web.sign_in_as("nordic-ir").await;
+    let csrf = web.session_csrf().await;
+    let accepted = web
+        .post(&format!("/offers/{id}/accept"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(accepted.status, 303);
+    let page = web.get("/offers").await;
+    assert!(
+        page.body.contains(&format!("/offers/{id}/agreement")),
+        "{}",
+        page.body
+    );
+    let missing = web
+        .post(
+            &format!("/offers/{id}/agreement"),
+            &[
+                ("csrf", &csrf),
+                ("reference", ""),
+                ("template_version", "v1"),
+                ("liability", "Art. 16(6)"),
+            ],
+        )
+        .await;
+    assert_eq!(missing.status, 422, "{}", missing.body);
+    assert!(
+        missing.body.contains("agreement.reference"),
+        "{}",
+        missing.body
+    );
+    let agreed = web
+        .post(
+            &format!("/offers/{id}/agreement"),
+            &[
+                ("csrf", &csrf),
+                ("reference", "SA-2026-17"),
+                ("template_version", "CSR-SA-2026.1"),
+                ("signed", ""),
+                ("liability", "Per Art. 16(6)"),
+                ("affected_entity", ""),
+            ],
+        )
+        .await;
+    assert_eq!(agreed.status, 303, "{}", agreed.body);
+    let page = web.get("/offers").await;
+    assert!(
+        page.body.contains(&format!("/offers/{id}/complete")),
+        "{}",
+        page.body
+    );
+    let completed = web
+        .post(
+            &format!("/offers/{id}/complete"),
+            &[
+                ("csrf", &csrf),
+                ("delivery_note", "Containment done; report sent"),
+            ],
+        )
+        .await;
+    assert_eq!(completed.status, 303, "{}", completed.body);
+    let delivered = app
+        .provider_client()
+        .await
+        .list_assignments(authed(
+            pb::ListAssignmentsRequest::default(),
+            &app.token("provider", "nordic-ir"),
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .assignments
+        .into_iter()
+        .find(|a| a.name == offer.name)
+        .unwrap();
+    assert_eq!(delivered.state, pb::OfferState::Delivered as i32);
+    assert_eq!(delivered.agreement.unwrap().reference, "SA-2026-17");
+    app.stop().await;
+}
+
+/// An auditor reads the trail filtered by resource and action, verifies
+/// the chain and exports it; a requester may not.
+#[tokio::test]
+async fn an_auditor_filters_verifies_and_exports_the_trail() {
+    let app = spawn_app().await;
+    let request = eligible_member_state_request(&app).await;
+    let addr = spawn_console(&app, true).await;
+    let mut web = Web::new(addr);
+    web.sign_in_as("oversight").await;
+    let all = web.get("/audit").await;
+    assert_eq!(all.status, 200, "{}", all.body);
+    assert!(all.body.contains("CreateCountry"), "{}", all.body);
+    let filtered = web
+        .get(&format!(
+            "/audit?resource={}&action=SubmitSupportRequest",
+            request.name.replace('/', "%2F")
+        ))
+        .await;
+    assert!(filtered.body.contains("SubmitSupportRequest"));
+    assert!(
+        !filtered.body.contains("CreateCountry"),
+        "{}",
+        filtered.body
+    );
+    let csrf = web.session_csrf().await;
+    let verified = web.post("/audit/verify", &[("csrf", &csrf)]).await;
+    assert_eq!(verified.status, 200);
+    assert!(
+        verified.body.contains("The chain verifies"),
+        "{}",
+        verified.body
+    );
+    let export = web.get("/audit/export").await;
+    assert_eq!(export.status, 200);
+    let lines: Vec<serde_json::Value> = export
+        .body
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(lines.len() > 10);
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["hash"].as_str().is_some_and(|h| h.len() == 64))
+    );
+    assert!(
+        lines
+            .windows(2)
+            .all(|w| w[1]["previous_hash"] == w[0]["hash"]),
+        "the export links as the chain does"
+    );
+    let mut requester = Web::new(addr);
+    requester.sign_in_as("ro-csirt").await;
+    assert_eq!(requester.get("/audit").await.status, 403);
+    app.stop().await;
+}

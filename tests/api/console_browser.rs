@@ -585,3 +585,143 @@ async fn people_sign_in_through_the_identity_provider_across_a_key_rotation() {
     other.close().await.unwrap();
     app.stop().await;
 }
+
+/// axe-core's script: `RESERVE_AXE_DIR` names an installation, else it is
+/// installed once under the target directory (npm); None (with a note)
+/// where the machine has no npm, unless `RESERVE_REQUIRE_BROWSER` is set.
+fn axe_source() -> Option<String> {
+    const AXE: &str = "axe-core@4.14.1";
+    static INSTALLED: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _installed = INSTALLED.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = std::env::var_os("RESERVE_AXE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("axe-core-4.14.1"));
+    let script = dir.join("node_modules/axe-core/axe.min.js");
+    if !script.exists() {
+        if find_on_path("npm").is_none() {
+            assert!(
+                std::env::var_os("RESERVE_REQUIRE_BROWSER").is_none(),
+                "npm is needed to install axe-core"
+            );
+            eprintln!("accessibility checks skipped: no npm");
+            return None;
+        }
+        std::fs::create_dir_all(&dir).unwrap();
+        let out = Command::new("npm")
+            .args(["install", "--no-audit", "--no-fund", "--prefix"])
+            .arg(&dir)
+            .arg(AXE)
+            .output()
+            .expect("npm runs");
+        assert!(
+            out.status.success(),
+            "npm install {AXE}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Some(std::fs::read_to_string(script).unwrap())
+}
+
+/// axe-core's serious and critical violations of the page the browser
+/// shows: each as `rule (impact): the elements`.
+async fn axe_violations(browser: &Client, axe: &str) -> Vec<String> {
+    browser
+        .execute(&format!("{axe}\nreturn true;"), vec![])
+        .await
+        .expect("axe-core loads");
+    let found = browser
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             axe.run(document, { resultTypes: ['violations'] })
+               .then(r => done(r.violations
+                 .filter(v => v.impact === 'serious' || v.impact === 'critical')
+                 .map(v => v.id + ' (' + v.impact + '): '
+                   + v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(', '))))
+               .catch(e => done(['axe failed: ' + e]));",
+            vec![],
+        )
+        .await
+        .expect("axe-core runs");
+    found
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Every page of every role, with data on it, passes axe-core: no serious
+/// or critical violation.
+#[tokio::test]
+async fn every_page_of_every_role_passes_axe_core() {
+    let Some(driver) = driver() else { return };
+    let Some(axe) = axe_source() else { return };
+    let app = spawn_app().await;
+    capacity(&app).await;
+    let request = app.submit_new("ro-csirt", member_state_request("RO")).await;
+    crate::helpers::authorise(&app, &request.name, &[(IR, 5)], "duty_officer").await;
+    app.submit_new("md-spoc", crate::helpers::moldova_request())
+        .await;
+    app.submit_new("pl-csirt", member_state_request("PL")).await;
+    app.produce_usage_reports(chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap())
+        .await;
+    let addr = crate::console::spawn_console(&app, true).await;
+    let base = format!("http://{addr}");
+    let mut failures = Vec::new();
+    let browser = driver.browser().await;
+    browser.goto(&format!("{base}/sign-in")).await.unwrap();
+    for v in axe_violations(&browser, &axe).await {
+        failures.push(format!("/sign-in: {v}"));
+    }
+    // The check can fail: an image without a text alternative is caught.
+    browser
+        .execute(
+            "const i = document.createElement('img'); i.src = '/assets/icon.svg'; document.querySelector('main').appendChild(i); return true;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let caught = axe_violations(&browser, &axe).await;
+    assert!(
+        caught.iter().any(|v| v.starts_with("image-alt")),
+        "axe-core runs and reports: {caught:?}"
+    );
+    browser.close().await.unwrap();
+    let id = request
+        .name
+        .trim_start_matches("supportRequests/")
+        .to_owned();
+    for user in DEMO_USERS {
+        let browser = driver.browser().await;
+        sign_in(&browser, &base, user.organisation).await;
+        let links = browser
+            .execute(
+                "return [...document.querySelectorAll('nav a')].map(a => a.getAttribute('href'));",
+                vec![],
+            )
+            .await
+            .unwrap();
+        let mut pages: Vec<String> = links
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|l| l.as_str().map(str::to_owned))
+            .collect();
+        if matches!(user.organisation, "enisa" | "ro-csirt" | "oversight") {
+            pages.push(format!("/requests/{id}"));
+        }
+        for page in pages {
+            browser.goto(&format!("{base}{page}")).await.unwrap();
+            for v in axe_violations(&browser, &axe).await {
+                failures.push(format!("{} {page}: {v}", user.organisation));
+            }
+        }
+        browser.close().await.unwrap();
+    }
+    assert!(
+        failures.is_empty(),
+        "axe-core found:\n{}",
+        failures.join("\n")
+    );
+    app.stop().await;
+}
