@@ -12,6 +12,7 @@
 //! and style sheet.
 
 mod audit;
+mod filing;
 mod format;
 mod forms;
 mod live;
@@ -109,7 +110,14 @@ pub fn router(console: Shared) -> Router {
         .route("/", get(pages::home))
         .route("/queue", get(pages::queue))
         .route("/requests", get(pages::requests))
+        .route("/requests/new", get(filing::new).post(filing::create))
         .route("/requests/{id}", get(pages::request))
+        .route(
+            "/requests/{id}/edit",
+            get(filing::edit).post(filing::update),
+        )
+        .route("/requests/{id}/submit", post(filing::submit))
+        .route("/requests/{id}/withdraw", post(filing::withdraw))
         .route("/requests/{id}/authorise", post(pages::authorise))
         .route("/requests/{id}/reject", post(pages::reject))
         .route("/requests/{id}/ask", post(pages::ask))

@@ -443,6 +443,11 @@ struct RequestPage {
     criteria: Vec<(String, &'static str)>,
     /// The request waits for the signed-in organisation to transmit it.
     can_transmit: bool,
+    /// The filer may edit and submit it (a draft, or sent back for
+    /// information).
+    can_edit: bool,
+    /// The filer may withdraw it.
+    can_withdraw: bool,
     /// How the request reached its decider: (by, when, note).
     transmission: Option<(String, String, String)>,
     /// The decider's assessment, once decided.
@@ -678,6 +683,14 @@ async fn request_page(
         can_transmit: user.role() == Role::Requester
             && r.state == RequestState::AwaitingTransmission
             && r.contact_point.as_deref() == Some(user.actor.organisation.as_str()),
+        can_edit: user.role() == Role::Requester
+            && r.organisation == user.actor.organisation
+            && matches!(r.state, RequestState::Draft | RequestState::NeedsInfo),
+        can_withdraw: user.role() == Role::Requester
+            && r.organisation == user.actor.organisation
+            && r.state
+                .apply(crate::domain::request::Action::Withdraw)
+                .is_ok(),
         transmission: r
             .transmission
             .as_ref()
@@ -1483,7 +1496,7 @@ async fn offers_page(
 
 /// A time typed in a form: RFC 3339, or a `datetime-local` value
 /// (`2026-11-30T10:00`, read as UTC); empty: unset.
-fn typed_time(value: &str) -> crate::domain::validation::Instant {
+pub(super) fn typed_time(value: &str) -> crate::domain::validation::Instant {
     use crate::domain::validation::Instant;
     let value = value.trim();
     if value.is_empty() {

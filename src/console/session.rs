@@ -193,6 +193,12 @@ pub const DEMO_USERS: &[DemoUser] = &[
         subject: "ana",
     },
     DemoUser {
+        label: "A Moldovan CSIRT (its requests go through the contact point)",
+        role: Role::Requester,
+        organisation: "md-csirt",
+        subject: "ion",
+    },
+    DemoUser {
         label: "Romania's national CSIRT",
         role: Role::Requester,
         organisation: "ro-csirt",

@@ -1599,3 +1599,170 @@ async fn an_auditor_filters_verifies_and_exports_the_trail() {
     assert_eq!(requester.get("/audit").await.status, 403);
     app.stop().await;
 }
+
+/// The fields of a Moldovan request as the filing form posts them.
+fn filing_fields<'a>(
+    csrf: &'a str,
+    request_id: &'a str,
+    title: &'a str,
+) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("csrf", csrf),
+        ("request_id", request_id),
+        ("entities", "1"),
+        ("lines", "2"),
+        ("title", title),
+        (
+            "description",
+            "Encryption of SCADA historian and billing systems since 03:10.",
+        ),
+        ("category", "RANSOMWARE"),
+        ("classification", "SIGNIFICANT"),
+        ("severity", "HIGH"),
+        ("detected", "2026-09-21T03:10"),
+        ("countries", "MD, RO"),
+        (
+            "potential_impact",
+            "Loss of supervisory control for 1.2 million customers",
+        ),
+        (
+            "mitigation",
+            "Segmented OT network, restored domain controllers from backup",
+        ),
+        ("other_support", "No incident-response retainer"),
+        ("tlp", "AMBER"),
+        ("contact_name", "Duty officer, CSIRT Moldova"),
+        ("contact_email", "duty@csirt.example.md"),
+        ("contact_phone", "+373 22 000 000"),
+        ("entity-0-name", "Distribution grid operator (demo)"),
+        ("entity-0-sector", "ENERGY"),
+        ("entity-0-type", "ESSENTIAL"),
+        ("entity-0-country", "MD"),
+        ("line-0-service", "INCIDENT_RESPONSE"),
+        ("line-0-days", "20"),
+        ("line-0-languages", "ro, en"),
+        ("line-0-clearance", "NONE"),
+        ("line-0-use", "On-site containment and eradication"),
+        ("line-1-service", "DIGITAL_FORENSICS"),
+        ("line-1-days", "10"),
+        ("line-1-languages", "en"),
+        ("line-1-clearance", "NONE"),
+        ("line-1-use", "Root-cause analysis of initial access"),
+    ]
+}
+
+/// A Moldovan CSIRT files a request through the console: lines added and
+/// removed, a refusal placed next to its input, the draft saved, edited
+/// and submitted (it then waits for Moldova's contact point), and another
+/// draft withdrawn.
+#[tokio::test]
+async fn a_requester_files_edits_submits_and_withdraws_through_the_forms() {
+    let app = spawn_app().await;
+    let addr = spawn_console(&app, true).await;
+    let mut web = Web::new(addr);
+    web.sign_in_as("md-csirt").await;
+    let list = web.get("/requests").await;
+    assert!(list.body.contains("/requests/new"), "{}", list.body);
+    let form = web.get("/requests/new").await;
+    assert_eq!(form.status, 200, "{}", form.body);
+    let csrf = csrf(&form.body);
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let mut fields = filing_fields(&csrf, &request_id, "Ransomware at the grid operator");
+
+    // A line added, then removed: the form comes back with what was typed.
+    let mut adding = fields.clone();
+    adding.push(("action", "add-line"));
+    let added = web.post("/requests/new", &adding).await;
+    assert_eq!(added.status, 200);
+    assert!(added.body.contains("id=\"line-2-service\""), "a third line");
+    assert!(added.body.contains("Root-cause analysis of initial access"));
+    let mut removing = fields.clone();
+    removing.push(("action", "remove-line-0"));
+    let removed = web.post("/requests/new", &removing).await;
+    assert!(
+        !removed.body.contains("id=\"line-1-service\""),
+        "one line left"
+    );
+    assert!(
+        removed
+            .body
+            .contains("Root-cause analysis of initial access"),
+        "the second line moved up"
+    );
+
+    // A refusal names the field, next to its input.
+    let mut missing = fields.clone();
+    missing.retain(|(k, _)| *k != "line-1-days");
+    missing.push(("line-1-days", "0"));
+    missing.push(("action", "save"));
+    let refused = web.post("/requests/new", &missing).await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(
+        refused
+            .body
+            .contains("support_request.service_lines[1].person_days")
+    );
+    assert!(
+        refused
+            .body
+            .contains("aria-describedby=\"line-1-days-error\"")
+    );
+
+    fields.push(("action", "save"));
+    let saved = web.post("/requests/new", &fields).await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let page_path = saved.location.clone();
+    let id = page_path.trim_start_matches("/requests/").to_owned();
+    // Saving again with the same request_id creates nothing new.
+    let again = web.post("/requests/new", &fields).await;
+    assert_eq!(again.location, page_path);
+    let draft = app.read("md-csirt", &format!("supportRequests/{id}")).await;
+    assert_eq!(state(&draft), S::Draft);
+    assert_eq!(draft.service_lines.len(), 2);
+
+    // Edited: the title changes, the rest stays.
+    let edit = web.get(&format!("/requests/{id}/edit")).await;
+    assert_eq!(edit.status, 200);
+    assert!(edit.body.contains("Root-cause analysis of initial access"));
+    let mut edited = filing_fields(
+        &csrf,
+        &request_id,
+        "Ransomware at the grid operator, spreading",
+    );
+    edited.push(("action", "save"));
+    let answer = web.post(&format!("/requests/{id}/edit"), &edited).await;
+    assert_eq!(answer.status, 303, "{}", answer.body);
+    let page = web.get(&page_path).await;
+    assert!(page.body.contains("spreading"));
+    assert!(page.body.contains(&format!("/requests/{id}/submit")));
+
+    let submitted = web
+        .post(&format!("/requests/{id}/submit"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(submitted.status, 303, "{}", submitted.body);
+    let read = app.read("md-csirt", &format!("supportRequests/{id}")).await;
+    assert_eq!(
+        state(&read),
+        S::AwaitingTransmission,
+        "Moldova's contact point transmits it"
+    );
+
+    // Another draft, withdrawn with its reason.
+    let other_id = uuid::Uuid::new_v4().to_string();
+    let mut other = filing_fields(&csrf, &other_id, "A second incident");
+    other.push(("action", "save"));
+    let second = web.post("/requests/new", &other).await;
+    let second_id = second.location.trim_start_matches("/requests/").to_owned();
+    let withdrawn = web
+        .post(
+            &format!("/requests/{second_id}/withdraw"),
+            &[("csrf", &csrf), ("reason", "Filed twice")],
+        )
+        .await;
+    assert_eq!(withdrawn.status, 303, "{}", withdrawn.body);
+    let read = app
+        .read("md-csirt", &format!("supportRequests/{second_id}"))
+        .await;
+    assert_eq!(state(&read), S::Withdrawn);
+    app.stop().await;
+}

@@ -710,6 +710,9 @@ async fn every_page_of_every_role_passes_axe_core() {
         if matches!(user.organisation, "enisa" | "ro-csirt" | "oversight") {
             pages.push(format!("/requests/{id}"));
         }
+        if user.role == reserve_dispatch::domain::actor::Role::Requester {
+            pages.push("/requests/new".into());
+        }
         for page in pages {
             browser.goto(&format!("{base}{page}")).await.unwrap();
             for v in axe_violations(&browser, &axe).await {
