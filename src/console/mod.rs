@@ -17,6 +17,7 @@ mod format;
 mod forms;
 mod live;
 mod pages;
+mod registry;
 mod reports;
 mod session;
 
@@ -129,6 +130,11 @@ pub fn router(console: Shared) -> Router {
         )
         .route("/requests/{id}/report", post(pages::report))
         .route("/capacity", get(pages::capacity))
+        .route("/registry", get(registry::overview))
+        .route(
+            "/registry/countries/{code}",
+            get(registry::country).post(registry::update_country),
+        )
         .route("/reports", get(reports::list))
         .route("/audit", get(audit::trail))
         .route("/audit/verify", post(audit::verify))

@@ -77,7 +77,7 @@ impl Nav {
                 ("/capacity", "Capacity"),
                 ("/reports", "Usage reports"),
             ],
-            Role::Admin => &[("/capacity", "Capacity")],
+            Role::Admin => &[("/registry", "Registry"), ("/capacity", "Capacity")],
             // No session is the service's (no token carries its role).
             Role::Service => &[],
         };

@@ -1766,3 +1766,105 @@ async fn a_requester_files_edits_submits_and_withdraws_through_the_forms() {
     assert_eq!(state(&read), S::Withdrawn);
     app.stop().await;
 }
+
+/// The value of the input `id` on a page.
+fn input_value(html: &str, id: &str) -> String {
+    let at = html
+        .find(&format!("id=\"{id}\""))
+        .unwrap_or_else(|| panic!("no input {id}"));
+    let rest = &html[at..];
+    let end = rest.find('>').unwrap();
+    rest[..end]
+        .split("value=\"")
+        .nth(1)
+        .and_then(|v| v.split('"').next())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// An administrator edits Moldova's Council act through the registry's
+/// country form: a refusal placed next to its input, then the act's last
+/// day and cap changed, as the API then reads them.
+#[tokio::test]
+async fn an_administrator_edits_a_council_act_through_the_form() {
+    let app = spawn_app().await;
+    let addr = spawn_console(&app, true).await;
+    let mut web = Web::new(addr);
+    web.sign_in_as("reserve").await;
+    let registry = web.get("/registry").await;
+    assert_eq!(registry.status, 200, "{}", registry.body);
+    assert!(registry.body.contains("Republic of Moldova"));
+    assert!(registry.body.contains("md-spoc"));
+    let form = web.get("/registry/countries/MD").await;
+    assert_eq!(form.status, 200, "{}", form.body);
+    let csrf = csrf(&form.body);
+    let reference = input_value(&form.body, "act-0-reference");
+    let from = input_value(&form.body, "act-0-from");
+    let from_day: chrono::NaiveDate = from.parse().unwrap();
+    let until = (from_day + chrono::Duration::days(200)).to_string();
+    let fields = |until: &str, action: &str| -> Vec<(String, String)> {
+        [
+            ("csrf", csrf.as_str()),
+            ("action", action),
+            ("acts", "1"),
+            ("display_name", "Republic of Moldova"),
+            ("single_point_of_contact", "md-spoc"),
+            ("capability_info_received", "2025-06-02"),
+            ("capability_info_updated", "2026-01-01"),
+            ("specific_conditions", ""),
+            ("act-0-reference", reference.as_str()),
+            ("act-0-from", from.as_str()),
+            ("act-0-until", until),
+            ("act-0-cap", "90"),
+            ("act-0-repealed", ""),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .to_vec()
+    };
+    async fn send(web: &mut Web, fields: Vec<(String, String)>) -> Answer {
+        let pairs: Vec<(&str, &str)> = fields
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        web.post("/registry/countries/MD", &pairs).await
+    }
+    // An act ending before it begins is refused, next to its input.
+    let before = (from_day - chrono::Duration::days(1)).to_string();
+    let refused = send(&mut web, fields(&before, "save")).await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(
+        refused.body.contains("country.council_acts[0]"),
+        "{}",
+        refused.body
+    );
+    // An act added and removed again changes nothing stored.
+    let added = send(&mut web, fields(&until, "add-act")).await;
+    assert!(added.body.contains("id=\"act-1-reference\""));
+    let saved = send(&mut web, fields(&until, "save")).await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let country = app
+        .registry()
+        .await
+        .get_country(authed(
+            pb::GetCountryRequest {
+                name: "countries/MD".into(),
+            },
+            &app.token("duty_officer", "enisa"),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let act = &country.council_acts[0];
+    let last = act.valid_until.as_ref().unwrap();
+    assert_eq!(
+        format!("{:04}-{:02}-{:02}", last.year, last.month, last.day),
+        until
+    );
+    assert_eq!(act.max_support_days, 90);
+    let events = app.events("countries/MD").await;
+    assert!(events.iter().any(|e| e.action == "UpdateCountry"));
+    let mut requester = Web::new(addr);
+    requester.sign_in_as("ro-csirt").await;
+    assert_eq!(requester.get("/registry").await.status, 403);
+    app.stop().await;
+}
