@@ -17,6 +17,7 @@ mod format;
 mod forms;
 mod live;
 mod pages;
+mod pictures;
 mod registry;
 mod reports;
 mod session;

@@ -441,6 +441,8 @@ struct RequestPage {
     /// The inputs of a reason on each criterion of Art. 16(3): (input
     /// name, label).
     criteria: Vec<(String, &'static str)>,
+    /// The request's timeline against its deadlines, drawn.
+    picture: Option<super::pictures::Picture>,
     /// The request waits for the signed-in organisation to transmit it.
     can_transmit: bool,
     /// The filer may edit and submit it (a draft, or sent back for
@@ -680,6 +682,12 @@ async fn request_page(
             .iter()
             .map(|c| (format!("criterion-{}", c.as_str()), criterion_label(*c)))
             .collect(),
+        picture: super::pictures::request_timeline(
+            &r,
+            app.rules.offers.report_due_months,
+            now,
+            &r.id,
+        ),
         can_transmit: user.role() == Role::Requester
             && r.state == RequestState::AwaitingTransmission
             && r.contact_point.as_deref() == Some(user.actor.organisation.as_str()),

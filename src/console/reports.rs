@@ -23,7 +23,12 @@ pub struct ReportRow {
     pub state: &'static str,
     pub transmission: String,
     pub sha256: String,
+    /// Requests per user kind and outcome, drawn (the latest reports).
+    pub picture: Option<super::pictures::Picture>,
 }
+
+/// Reports whose picture the page draws, the latest first.
+const DRAWN: usize = 4;
 
 #[derive(Template)]
 #[template(path = "console/reports.html")]
@@ -51,7 +56,14 @@ pub async fn list(State(console): State<Shared>, user: User) -> Result<Response,
     let reports = page
         .items
         .iter()
-        .map(|r| ReportRow {
+        .enumerate()
+        .map(|(i, r)| ReportRow {
+            picture: (i < DRAWN)
+                .then(|| {
+                    serde_json::from_str::<crate::domain::usage::ReportDocument>(&r.content).ok()
+                })
+                .flatten()
+                .map(|d| super::pictures::usage_by_kind(&d.rows, &r.id)),
             id: r.id.clone(),
             view: r.view.audience().to_owned(),
             period: format!(

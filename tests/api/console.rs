@@ -1402,6 +1402,15 @@ async fn the_console_lists_produced_usage_reports_with_their_downloads() {
     assert!(page.body.contains("NIS Cooperation Group"), "{}", page.body);
     assert!(page.body.contains("Council"), "{}", page.body);
     assert!(page.body.contains("Produced"), "{}", page.body);
+    // The report's requests per user kind, drawn, with its words.
+    assert!(page.body.contains("class=\"usage-chart\""), "{}", page.body);
+    assert!(page.body.contains("Requests per user kind and outcome"));
+    assert!(
+        page.body
+            .contains("No request was submitted in the period."),
+        "{}",
+        page.body
+    );
     let id = page
         .body
         .split("data-report=\"")
@@ -1734,6 +1743,10 @@ async fn a_requester_files_edits_submits_and_withdraws_through_the_forms() {
     assert_eq!(answer.status, 303, "{}", answer.body);
     let page = web.get(&page_path).await;
     assert!(page.body.contains("spreading"));
+    assert!(
+        !page.body.contains("timeline-chart"),
+        "a draft has no timeline yet"
+    );
     assert!(page.body.contains(&format!("/requests/{id}/submit")));
 
     let submitted = web

@@ -716,10 +716,35 @@ async fn every_page_of_every_role_passes_axe_core() {
         if user.role == reserve_dispatch::domain::actor::Role::Admin {
             pages.push("/registry/countries/MD".into());
         }
-        for page in pages {
+        for (i, page) in pages.iter().enumerate() {
             browser.goto(&format!("{base}{page}")).await.unwrap();
             for v in axe_violations(&browser, &axe).await {
                 failures.push(format!("{} {page}: {v}", user.organisation));
+            }
+            // Each role's main page, for the README (docs/console/), when
+            // RESERVE_UPDATE_SCREENSHOTS is set; always under target/.
+            if i == 0 {
+                let name = format!("role-{}", user.organisation);
+                screenshot(&browser, &name).await;
+                let in_readme = [
+                    "enisa",
+                    "ec",
+                    "md-csirt",
+                    "nordic-ir",
+                    "reserve",
+                    "oversight",
+                ];
+                if std::env::var_os("RESERVE_UPDATE_SCREENSHOTS").is_some()
+                    && in_readme.contains(&user.organisation)
+                {
+                    let docs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/console");
+                    std::fs::create_dir_all(&docs).unwrap();
+                    std::fs::copy(
+                        screenshot_dir().join(format!("{name}.png")),
+                        docs.join(format!("{}.png", user.organisation)),
+                    )
+                    .unwrap();
+                }
             }
         }
         browser.close().await.unwrap();
