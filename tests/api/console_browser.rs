@@ -756,3 +756,229 @@ async fn every_page_of_every_role_passes_axe_core() {
     );
     app.stop().await;
 }
+
+/// Sets an input's (or a select's) value as typing would, by script.
+async fn fill(browser: &Client, css: &str, value: &str) {
+    let found = browser
+        .execute(
+            "const e = document.querySelector(arguments[0]);
+             if (!e) return false;
+             e.value = arguments[1];
+             return true;",
+            vec![json!(css), json!(value)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(found, json!(true), "no {css} on the page");
+}
+
+/// Waits until the browser shows `path`.
+async fn wait_for_path(browser: &Client, path: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while browser.current_url().await.unwrap().path() != path {
+        assert!(Instant::now() < deadline, "never reached {path}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The whole story in Chromium, everyone signed in through the identity
+/// provider: a Moldovan CSIRT files and submits a request and later files
+/// its summary report; a provider accepts, records the agreement and
+/// completes; an administrator edits Moldova's Council act; an auditor
+/// verifies the chain. The steps between (transmission, decision, dispatch)
+/// go through the API.
+#[tokio::test]
+async fn the_story_in_chromium_signed_in_through_the_identity_provider() {
+    let Some(driver) = driver() else { return };
+    let Some(module) = crate::oidc::provider_module() else {
+        return;
+    };
+    let console_port = crate::oidc::free_port();
+    let callback = format!("http://127.0.0.1:{console_port}/sign-in/oidc/callback");
+    let idp = crate::oidc::Idp::start(
+        module,
+        crate::oidc::free_port(),
+        json!({
+            "ion": { "role": "requester", "org": "md-csirt" },
+            "piet": { "role": "provider", "org": "nordic-ir" },
+            "adm": { "role": "admin", "org": "reserve" },
+            "aud": { "role": "auditor", "org": "oversight" },
+        }),
+        &callback,
+    );
+    let app = crate::helpers::spawn_configured(
+        std::sync::Arc::new(crate::helpers::TestDb::fresh().await),
+        std::sync::Arc::new(crate::helpers::Keys::new()),
+        None,
+        |s| crate::oidc::trusting(s, &idp),
+    )
+    .await;
+    app.commit_capacity("nordic-ir", IR, 40).await;
+    let addr =
+        crate::console::spawn_console_on(&app, console_port, |s| crate::oidc::trusting(s, &idp))
+            .await;
+    let base = format!("http://{addr}");
+
+    // The Moldovan CSIRT files and submits.
+    let csirt = driver.browser().await;
+    sign_in_through_the_provider(&csirt, &base, "ion").await;
+    csirt.goto(&format!("{base}/requests/new")).await.unwrap();
+    for (css, value) in [
+        ("#title", "Ransomware at the grid operator"),
+        (
+            "#description",
+            "Encryption of SCADA historian and billing systems since 03:10.",
+        ),
+        ("#category", "RANSOMWARE"),
+        ("#classification", "SIGNIFICANT"),
+        ("#severity", "HIGH"),
+        ("#detected", "2026-09-21T03:10"),
+        ("#countries", "MD"),
+        (
+            "#potential_impact",
+            "Loss of supervisory control for 1.2 million customers",
+        ),
+        (
+            "#mitigation",
+            "Segmented OT network, restored domain controllers from backup",
+        ),
+        ("#other_support", "None"),
+        ("#contact_name", "Ion, CSIRT Moldova"),
+        ("#contact_email", "duty@csirt.example.md"),
+        ("#contact_phone", "+373 22 000 000"),
+        ("#entity-0-name", "Distribution grid operator (demo)"),
+        ("#entity-0-sector", "ENERGY"),
+        ("#entity-0-type", "ESSENTIAL"),
+        ("#entity-0-country", "MD"),
+        ("#line-0-service", "INCIDENT_RESPONSE"),
+        ("#line-0-days", "10"),
+        ("#line-0-languages", "ro, en"),
+        ("#line-0-use", "On-site containment"),
+    ] {
+        fill(&csirt, css, value).await;
+    }
+    click(
+        &csirt,
+        "#filing-form button[value='save']:not(.visually-hidden)",
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !browser_path_is_a_request(&csirt).await {
+        assert!(Instant::now() < deadline, "the draft was not saved");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let page = csirt.current_url().await.unwrap();
+    let id = page.path().trim_start_matches("/requests/").to_owned();
+    click(&csirt, "#submit-form button").await;
+    wait_for_text(&csirt, ".status-line", "Awaiting transmission").await;
+    screenshot(&csirt, "story-submitted").await;
+
+    // Transmitted by Moldova's contact point, authorised by the
+    // Commission, dispatched by ENISA: through the API.
+    let name = format!("supportRequests/{id}");
+    app.transmit("md-spoc", &name, "").await;
+    crate::helpers::authorise(&app, &name, &[(IR, 10)], "commission").await;
+    crate::helpers::approve(
+        &app,
+        &name,
+        vec![crate::helpers::plan(0, "nordic-ir", &[], "speaks Romanian")],
+    )
+    .await
+    .unwrap();
+    let offer =
+        crate::helpers::open_offer(&crate::helpers::offers_of(&app, "nordic-ir").await, &name)
+            .name
+            .trim_start_matches("offers/")
+            .to_owned();
+
+    // The provider accepts, agrees and completes.
+    let provider = driver.browser().await;
+    sign_in_through_the_provider(&provider, &base, "piet").await;
+    click(
+        &provider,
+        &format!("form[action='/offers/{offer}/accept'] button"),
+    )
+    .await;
+    wait_for_path(&provider, "/offers").await;
+    fill(&provider, &format!("#reference-{offer}"), "SA-2026-0042").await;
+    fill(&provider, &format!("#template-{offer}"), "CSR-SA-2026.1").await;
+    fill(&provider, &format!("#liability-{offer}"), "Per Art. 16(6)").await;
+    click(&provider, &format!("#agreement-{offer} button")).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while provider
+        .find(Locator::Css(&format!("#delivery-{offer}")))
+        .await
+        .is_err()
+    {
+        assert!(Instant::now() < deadline, "the agreement was not recorded");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    fill(
+        &provider,
+        &format!("#delivery-{offer}"),
+        "Contained; report handed over",
+    )
+    .await;
+    click(&provider, &format!("#complete-{offer} button")).await;
+    wait_for_text(&provider, "#assignments", "Delivered").await;
+
+    // The CSIRT files its summary report.
+    csirt.goto(&format!("{base}/requests/{id}")).await.unwrap();
+    fill(
+        &csirt,
+        "#service-provided",
+        "On-site containment by Nordic IR",
+    )
+    .await;
+    fill(&csirt, "#results", "Operations restored in 4 days").await;
+    fill(&csirt, "#lessons", "Segment the historian earlier").await;
+    click(&csirt, "#report-form button").await;
+    wait_for_text(&csirt, ".status-line", "Reported").await;
+
+    // The administrator caps support under Moldova's act at 90 days.
+    let admin = driver.browser().await;
+    sign_in_through_the_provider(&admin, &base, "adm").await;
+    admin
+        .goto(&format!("{base}/registry/countries/MD"))
+        .await
+        .unwrap();
+    fill(&admin, "#act-0-cap", "90").await;
+    click(
+        &admin,
+        "#country-form button[value='save']:not(.visually-hidden)",
+    )
+    .await;
+    wait_for_path(&admin, "/registry/countries/MD").await;
+    let cap = app
+        .registry()
+        .await
+        .get_country(crate::helpers::authed(
+            pb::GetCountryRequest {
+                name: "countries/MD".into(),
+            },
+            &app.token("auditor", "oversight"),
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .council_acts[0]
+        .max_support_days;
+    assert_eq!(cap, 90);
+
+    // The auditor verifies the chain.
+    let auditor = driver.browser().await;
+    sign_in_through_the_provider(&auditor, &base, "aud").await;
+    auditor.goto(&format!("{base}/audit")).await.unwrap();
+    click(&auditor, "form[action='/audit/verify'] button").await;
+    wait_for_text(&auditor, "#verification", "The chain verifies").await;
+    screenshot(&auditor, "story-verified").await;
+    for b in [csirt, provider, admin, auditor] {
+        b.close().await.unwrap();
+    }
+    app.stop().await;
+}
+
+async fn browser_path_is_a_request(browser: &Client) -> bool {
+    let path = browser.current_url().await.unwrap().path().to_owned();
+    path.starts_with("/requests/") && path != "/requests/new"
+}
