@@ -269,6 +269,9 @@ struct RequestsPage {
     heading: &'static str,
     rows: Vec<RequestRow>,
     next: String,
+    /// A contact point's queue: requests of its country's organisations
+    /// waiting for its transmission (Art. 15(3)).
+    to_transmit: Vec<RequestRow>,
 }
 
 #[derive(serde::Deserialize)]
@@ -289,7 +292,30 @@ pub async fn requests(
         PageRequest::parse(50, &query.after)?,
     )
     .await?;
+    let to_transmit = if user.role() == Role::Requester {
+        requests::list(
+            &console.app,
+            &user.actor,
+            Some(RequestState::AwaitingTransmission),
+            PageRequest {
+                size: app::MAX_PAGE_SIZE,
+                after: None,
+            },
+        )
+        .await?
+        .items
+        .iter()
+        .filter(|r| {
+            r.contact_point.as_deref() == Some(user.actor.organisation.as_str())
+                && r.organisation != user.actor.organisation
+        })
+        .map(RequestRow::of)
+        .collect()
+    } else {
+        Vec::new()
+    };
     Ok(render(&RequestsPage {
+        to_transmit,
         nav: Nav::new(&user, "/requests"),
         heading: match user.role() {
             Role::Requester => "Our requests",
@@ -1288,6 +1314,10 @@ pub struct CapacityRow {
     pub consumed_px: u32,
     pub held_px: u32,
     pub free_px: u32,
+    /// The period drawn under it: how much of it has passed, in pixels of
+    /// 300, and the same in words.
+    pub elapsed_px: u32,
+    pub elapsed: String,
 }
 
 pub struct ProviderCapacity {
@@ -1304,8 +1334,16 @@ struct CapacityPage {
 
 const BAR_PX: u32 = 300;
 
-fn capacity_row(c: &CapacityCommitment) -> CapacityRow {
+fn capacity_row(c: &CapacityCommitment, today: chrono::NaiveDate) -> CapacityRow {
     let free = c.person_days.saturating_sub(c.held + c.consumed);
+    let length = (c.period_end - c.period_start).num_days() + 1;
+    let passed = ((today - c.period_start).num_days() + 1).clamp(0, length);
+    let elapsed_px = (passed * i64::from(BAR_PX) / length.max(1)) as u32;
+    let elapsed = match (passed, length) {
+        (0, _) => format!("the period begins on {}", c.period_start),
+        (p, l) if p >= l => format!("the period ended on {}", c.period_end),
+        (p, l) => format!("day {p} of {l} of the period"),
+    };
     let px = |days: u32| {
         if c.person_days == 0 {
             0
@@ -1324,6 +1362,8 @@ fn capacity_row(c: &CapacityCommitment) -> CapacityRow {
         consumed_px,
         held_px,
         free_px: BAR_PX.saturating_sub(consumed_px + held_px),
+        elapsed_px,
+        elapsed,
     }
 }
 
@@ -1352,13 +1392,14 @@ pub async fn capacity(State(console): State<Shared>, user: User) -> Result<Respo
     commitments.sort_by(|a, b| {
         (&a.provider, a.service, a.period_start).cmp(&(&b.provider, b.service, b.period_start))
     });
+    let today = app.now().date_naive();
     let mut providers: Vec<ProviderCapacity> = Vec::new();
     for c in &commitments {
         match providers.last_mut() {
-            Some(p) if p.provider == c.provider => p.rows.push(capacity_row(c)),
+            Some(p) if p.provider == c.provider => p.rows.push(capacity_row(c, today)),
             _ => providers.push(ProviderCapacity {
                 provider: c.provider.clone(),
-                rows: vec![capacity_row(c)],
+                rows: vec![capacity_row(c, today)],
             }),
         }
     }

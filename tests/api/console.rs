@@ -1881,3 +1881,48 @@ async fn an_administrator_edits_a_council_act_through_the_form() {
     assert_eq!(requester.get("/registry").await.status, 403);
     app.stop().await;
 }
+
+/// The single point of contact sees the requests waiting for its
+/// transmission in a queue of their own; their filer does not.
+#[tokio::test]
+async fn the_contact_point_has_its_queue_of_requests_to_transmit() {
+    let app = spawn_app().await;
+    let filed = app.submit_new("md-csirt", moldova_request()).await;
+    assert_eq!(state(&filed), S::AwaitingTransmission);
+    let addr = spawn_console(&app, true).await;
+    let mut spoc = Web::new(addr);
+    spoc.sign_in_as("md-spoc").await;
+    let page = spoc.get("/requests").await;
+    assert!(
+        page.body.contains("Waiting for your transmission"),
+        "{}",
+        page.body
+    );
+    let queue = page.body.split("id=\"transmit-queue\"").nth(1).unwrap();
+    assert!(queue.contains(&filed.reference));
+    let mut filer = Web::new(addr);
+    filer.sign_in_as("md-csirt").await;
+    let own = filer.get("/requests").await;
+    assert!(own.body.contains(&filed.reference));
+    assert!(!own.body.contains("Waiting for your transmission"));
+    app.stop().await;
+}
+
+/// Each commitment's bar has its period drawn under it, as far as today,
+/// with the same in words.
+#[tokio::test]
+async fn the_capacity_page_draws_each_commitments_period() {
+    let app = spawn_app().await;
+    app.commit_capacity("nordic-ir", IR, 30).await;
+    let addr = spawn_console(&app, true).await;
+    let mut web = Web::new(addr);
+    web.sign_in_as("reserve").await;
+    let page = web.get("/capacity").await;
+    assert!(page.body.contains("<svg class=\"period\""), "{}", page.body);
+    assert!(
+        page.body.contains("day 31 of 331 of the period"),
+        "{}",
+        page.body
+    );
+    app.stop().await;
+}
