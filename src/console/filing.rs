@@ -11,6 +11,7 @@ use axum::{
 };
 
 use super::format::words;
+use super::forms::Refusal;
 use super::pages::Nav;
 use super::session::{Posted, User};
 use super::{PageError, Shared, render};
@@ -54,13 +55,6 @@ pub struct LineRow {
     pub languages: String,
     pub clearances: Options,
     pub planned_use: String,
-}
-
-/// A refusal next to its input (or, with no input, at the top).
-pub struct Refusal {
-    pub input: String,
-    pub field: String,
-    pub description: String,
 }
 
 #[derive(Template)]
@@ -374,18 +368,7 @@ fn page(
         contact_phone: v.get("contact_phone").to_owned(),
         entities,
         lines,
-        refusals: refused
-            .map(|violations| {
-                violations
-                    .iter()
-                    .map(|r| Refusal {
-                        input: input_of(&r.field),
-                        field: r.field.clone(),
-                        description: r.description.clone(),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default(),
+        refusals: super::forms::placed(refused, input_of),
     }
 }
 

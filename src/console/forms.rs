@@ -88,3 +88,26 @@ impl Form {
         &self.errors
     }
 }
+
+/// A refusal of a form with rows (the request's, a country's), placed by
+/// the form's own `input_of` next to the input it names, or at the top.
+pub struct Refusal {
+    pub input: String,
+    pub field: String,
+    pub description: String,
+}
+
+/// Every refusal of `violations`, placed.
+pub fn placed(violations: Option<&Violations>, input_of: fn(&str) -> String) -> Vec<Refusal> {
+    violations
+        .map(|v| {
+            v.iter()
+                .map(|r| Refusal {
+                    input: input_of(&r.field),
+                    field: r.field.clone(),
+                    description: r.description.clone(),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}

@@ -9,6 +9,7 @@ use axum::{
     response::{IntoResponse, Redirect, Response},
 };
 
+use super::forms::Refusal;
 use super::pages::Nav;
 use super::session::{Posted, User};
 use super::{PageError, Shared, render};
@@ -140,12 +141,6 @@ pub struct ActRow {
     pub repeal_date: String,
 }
 
-pub struct Refusal {
-    pub input: String,
-    pub field: String,
-    pub description: String,
-}
-
 #[derive(Template)]
 #[template(path = "console/country.html")]
 struct CountryPage {
@@ -268,17 +263,7 @@ fn page(
                 repeal_date: get(fields, &format!("act-{i}-repealed")).to_owned(),
             })
             .collect(),
-        refusals: refused
-            .map(|v| {
-                v.iter()
-                    .map(|r| Refusal {
-                        input: input_of(&r.field),
-                        field: r.field.clone(),
-                        description: r.description.clone(),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default(),
+        refusals: super::forms::placed(refused, input_of),
     }
 }
 
