@@ -133,6 +133,11 @@ pub fn router(console: Shared) -> Router {
         .route("/capacity", get(pages::capacity))
         .route("/registry", get(registry::overview))
         .route(
+            "/registry/organisations",
+            post(registry::create_organisation),
+        )
+        .route("/registry/commitments", post(registry::create_commitment))
+        .route(
             "/registry/countries/{code}",
             get(registry::country).post(registry::update_country),
         )

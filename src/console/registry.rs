@@ -46,6 +46,10 @@ struct RegistryPage {
     countries: Vec<CountryRow>,
     organisations: Vec<NamedRow>,
     providers: Vec<NamedRow>,
+    /// The kinds of organisation, for the new organisation's form.
+    kinds: Vec<(&'static str, String)>,
+    /// The services, for the new commitment's form.
+    services: Vec<(&'static str, String)>,
 }
 
 /// Every page of a list (the registry is small: tens of rows).
@@ -130,7 +134,72 @@ pub async fn overview(State(console): State<Shared>, user: User) -> Result<Respo
                 ),
             })
             .collect(),
+        kinds: crate::domain::codes::OrganisationKind::ALL
+            .iter()
+            .map(|k| (k.as_str(), super::format::words(k.as_str())))
+            .collect(),
+        services: crate::domain::codes::ServiceType::ALL
+            .iter()
+            .map(|k| (k.as_str(), super::format::words(k.as_str())))
+            .collect(),
     }))
+}
+
+/// A new requesting organisation (`CreateOrganisation`).
+pub async fn create_organisation(
+    State(console): State<Shared>,
+    posted: Posted,
+) -> Result<Response, PageError> {
+    let actor = posted.user.permit(Operation::WriteRegistry)?;
+    let app = &console.app;
+    let back = || Some("/registry".to_owned());
+    let registered = app.registry_now().await?;
+    let organisation = crate::domain::registry::Organisation::parse(
+        Some(&crate::domain::command::registry::OrganisationFields {
+            id: posted.get("id").trim().to_owned(),
+            display_name: posted.get("display_name").to_owned(),
+            kind: crate::domain::validation::Choice::word(posted.get("kind")),
+            country: posted.get("country").trim().to_owned(),
+            ..Default::default()
+        }),
+        registered.as_ref(),
+    )
+    .map_err(|v| PageError::from_app(v.into(), back()))?;
+    registry::create_organisation(app, actor, organisation)
+        .await
+        .map_err(|e| PageError::from_app(e, back()))?;
+    Ok(Redirect::to("/registry").into_response())
+}
+
+/// A provider's capacity commitment (`CreateCapacityCommitment`).
+pub async fn create_commitment(
+    State(console): State<Shared>,
+    posted: Posted,
+) -> Result<Response, PageError> {
+    let actor = posted.user.permit(Operation::WriteRegistry)?;
+    let app = &console.app;
+    let back = || Some("/registry".to_owned());
+    let registered = app.registry_now().await?;
+    let day = |name: &str| match posted.get(name).trim() {
+        "" => Day::Unset,
+        text => Day::Text(text.to_owned()),
+    };
+    let commitment = crate::domain::dispatch::CapacityCommitment::parse(
+        Some(&crate::domain::command::registry::CommitmentFields {
+            provider: posted.get("provider").trim().to_owned(),
+            service: crate::domain::validation::Choice::word(posted.get("service")),
+            person_days: Count::Text(posted.get("person_days").to_owned()),
+            period_start: day("period_start"),
+            period_end: day("period_end"),
+            ..Default::default()
+        }),
+        registered.as_ref(),
+    )
+    .map_err(|v| PageError::from_app(v.into(), back()))?;
+    crate::app::capacity::create(app, actor, commitment)
+        .await
+        .map_err(|e| PageError::from_app(e, back()))?;
+    Ok(Redirect::to("/capacity").into_response())
 }
 
 pub struct ActRow {

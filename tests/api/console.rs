@@ -1926,3 +1926,91 @@ async fn the_capacity_page_draws_each_commitments_period() {
     );
     app.stop().await;
 }
+
+/// An administrator adds an organisation and a capacity commitment through
+/// the registry's forms; a form the API would refuse is refused, naming
+/// the field.
+#[tokio::test]
+async fn an_administrator_adds_an_organisation_and_a_commitment() {
+    let app = spawn_app().await;
+    let addr = spawn_console(&app, true).await;
+    let mut web = Web::new(addr);
+    web.sign_in_as("reserve").await;
+    let page = web.get("/registry").await;
+    assert!(page.body.contains("id=\"organisation-form\""));
+    let csrf = csrf(&page.body);
+    let refused = web
+        .post(
+            "/registry/organisations",
+            &[
+                ("csrf", &csrf),
+                ("id", "md-cert-police"),
+                ("display_name", "Moldovan police CERT (demo)"),
+                ("kind", "TC_AUTHORITY"),
+                ("country", "ZZ"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(
+        refused.body.contains("organisation.country"),
+        "{}",
+        refused.body
+    );
+    let added = web
+        .post(
+            "/registry/organisations",
+            &[
+                ("csrf", &csrf),
+                ("id", "md-cert-police"),
+                ("display_name", "Moldovan police CERT (demo)"),
+                ("kind", "TC_AUTHORITY"),
+                ("country", "MD"),
+            ],
+        )
+        .await;
+    assert_eq!(added.status, 303, "{}", added.body);
+    assert!(
+        web.get("/registry")
+            .await
+            .body
+            .contains("Moldovan police CERT (demo)")
+    );
+    let today = chrono::Utc::now().date_naive();
+    let (start, end) = (
+        today.to_string(),
+        (today + chrono::Duration::days(180)).to_string(),
+    );
+    let committed = web
+        .post(
+            "/registry/commitments",
+            &[
+                ("csrf", &csrf),
+                ("provider", "danube-cyber"),
+                ("service", "INCIDENT_RESPONSE"),
+                ("person_days", "25"),
+                ("period_start", &start),
+                ("period_end", &end),
+            ],
+        )
+        .await;
+    assert_eq!(committed.status, 303, "{}", committed.body);
+    let commitments = app
+        .registry()
+        .await
+        .list_capacity_commitments(authed(
+            pb::ListCapacityCommitmentsRequest {
+                provider: "providers/danube-cyber".into(),
+                page_size: 10,
+                page_token: String::new(),
+            },
+            &app.token("admin", "reserve"),
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .capacity_commitments;
+    assert_eq!(commitments.len(), 1);
+    assert_eq!(commitments[0].person_days, 25);
+    app.stop().await;
+}
