@@ -30,12 +30,12 @@ fn not_found(id: &str) -> AppError {
 /// Whether `actor` may see `c`: duty officers, administrators and auditors
 /// all; a provider its own; a requester those for its organisation; the
 /// Commission those for third countries' users.
-fn visible(app_registry: &store::registry::Snapshot, actor: &Actor, c: &Conversion) -> bool {
+fn visible(registry: &store::registry::Snapshot, actor: &Actor, c: &Conversion) -> bool {
     match actor.role {
         Role::DutyOfficer | Role::Admin | Role::Auditor => true,
         Role::Provider => c.provider == actor.organisation,
         Role::Requester => c.organisation == actor.organisation,
-        Role::Commission => app_registry
+        Role::Commission => registry
             .organisation(&c.organisation)
             .is_some_and(|o| o.kind.is_third_country()),
         Role::Service => false,

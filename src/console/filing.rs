@@ -29,9 +29,16 @@ use crate::domain::names::RequestId;
 use crate::domain::request::RequestContent;
 use crate::domain::validation::{Choice, Count, Violations};
 
-/// The most affected entities and service lines a form holds (the API's
-/// own limits are checked by the command).
-const MAX_ROWS: usize = 50;
+/// The most rows of a group the form holds: the domain's own limit on
+/// affected entities or service lines, so that the form offers no row the
+/// command would refuse.
+fn max_rows(group: &str) -> usize {
+    use crate::domain::request::limits;
+    match group {
+        "entities" => limits::AFFECTED_ENTITIES,
+        _ => limits::SERVICE_LINES,
+    }
+}
 
 /// A select's options: code, label, chosen.
 pub type Options = Vec<(&'static str, String, bool)>;
@@ -112,7 +119,10 @@ impl Values {
     }
 
     fn count(&self, name: &str) -> usize {
-        self.get(name).parse::<usize>().unwrap_or(1).min(MAX_ROWS)
+        self.get(name)
+            .parse::<usize>()
+            .unwrap_or(1)
+            .min(max_rows(name))
     }
 
     /// A stored request's content as the form's values.
@@ -210,7 +220,7 @@ impl Values {
     fn reshaped(mut self, action: &str) -> Values {
         for (group, prefix) in [("entities", "entity"), ("lines", "line")] {
             let n = self.count(group);
-            if action == format!("add-{prefix}") && n < MAX_ROWS {
+            if action == format!("add-{prefix}") && n < max_rows(group) {
                 self.fields.retain(|(k, _)| k != group);
                 self.set(group, (n + 1).to_string());
             }

@@ -21,8 +21,8 @@ use crate::domain::names::CountryCode;
 use crate::domain::registry::Country;
 use crate::domain::validation::{Count, Day, Violations};
 
-/// Most Council acts a country's form holds.
-const MAX_ACTS: usize = 20;
+/// Most Council acts a country's form holds: the domain's limit.
+const MAX_ACTS: usize = crate::domain::command::registry::COUNCIL_ACTS;
 
 pub struct CountryRow {
     pub code: String,

@@ -12,7 +12,7 @@ use crate::domain::validation::{Choice, Count, Day, Violations};
 
 /// At most this many Council acts per country, certifications, countries
 /// a provider deploys to, conflicts of interest.
-const COUNCIL_ACTS: usize = 50;
+pub const COUNCIL_ACTS: usize = 50;
 const CERTIFICATIONS: usize = 20;
 const COUNTRY_LIST: usize = 60;
 const CONFLICT_ORGANISATIONS: usize = 100;
