@@ -30,14 +30,27 @@ pub async fn create(
     c: Checked<CapacityCommitment>,
 ) -> AppResult<CapacityCommitment> {
     require(actor, Operation::WriteRegistry)?;
-    let mut c = c.into_inner();
     let now = app.now();
     let txn = kernel::begin(app).await?;
-    c.id = store::dispatch::insert_commitment(&txn, &c, now).await?;
+    let c = insert(&txn, app, actor, c.into_inner(), now).await?;
+    txn.commit().await?;
+    dispatch::rematch_after(app, [c.service].into()).await;
+    Ok(c)
+}
+
+/// Records a checked commitment in `txn`: its row, its event and its timers.
+pub(crate) async fn insert(
+    txn: &store::Txn,
+    app: &App,
+    actor: &Actor,
+    mut c: CapacityCommitment,
+    now: chrono::DateTime<chrono::Utc>,
+) -> AppResult<CapacityCommitment> {
+    c.id = store::dispatch::insert_commitment(txn, &c, now).await?;
     c.held = 0;
     c.consumed = 0;
     kernel::record(
-        &txn,
+        txn,
         actor,
         now,
         Change {
@@ -49,10 +62,8 @@ pub async fn create(
                              "period_start": c.period_start, "period_end": c.period_end }),
         },
     );
-    schedule_start(&txn, &c, now);
-    super::preparedness::schedule_end(&txn, app, &c, now);
-    txn.commit().await?;
-    dispatch::rematch_after(app, [c.service].into()).await;
+    schedule_start(txn, &c, now);
+    super::preparedness::schedule_end(txn, app, &c, now);
     Ok(c)
 }
 
@@ -72,9 +83,25 @@ pub async fn update(
         .await?
         .ok_or_else(|| not_found(id))?;
     let next = merge(&current)?.into_inner();
+    let next = resize(&txn, app, actor, &current, next, now).await?;
+    txn.commit().await?;
+    dispatch::rematch_after(app, [next.service].into()).await;
+    Ok(next)
+}
+
+/// Changes `current` (locked in `txn`) to `next`: its row, its event and
+/// its timers; never below what is held and consumed.
+pub(crate) async fn resize(
+    txn: &store::Txn,
+    app: &App,
+    actor: &Actor,
+    current: &CapacityCommitment,
+    next: CapacityCommitment,
+    now: chrono::DateTime<chrono::Utc>,
+) -> AppResult<CapacityCommitment> {
     if !store::dispatch::resize_commitment(
-        &txn,
-        id,
+        txn,
+        current.id,
         next.person_days,
         next.period_start,
         next.period_end,
@@ -87,24 +114,22 @@ pub async fn update(
         )));
     }
     kernel::record(
-        &txn,
+        txn,
         actor,
         now,
         Change {
             action: "UpdateCapacityCommitment",
-            resource: commitment_name(&current),
+            resource: commitment_name(current),
             from: "",
             to: "",
             payload: json!({ "person_days": next.person_days,
                              "period_start": next.period_start, "period_end": next.period_end }),
         },
     );
-    schedule_start(&txn, &next, now);
+    schedule_start(txn, &next, now);
     if next.period_end != current.period_end {
-        super::preparedness::schedule_end(&txn, app, &next, now);
+        super::preparedness::schedule_end(txn, app, &next, now);
     }
-    txn.commit().await?;
-    dispatch::rematch_after(app, [next.service].into()).await;
     Ok(CapacityCommitment {
         held: current.held,
         consumed: current.consumed,

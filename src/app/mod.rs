@@ -11,6 +11,7 @@ pub mod log;
 pub mod notify;
 pub mod preparedness;
 pub mod registry;
+pub mod registry_import;
 pub mod requests;
 pub mod usage;
 

@@ -35,18 +35,7 @@ async fn write(
             }));
         }
     }
-    kernel::record(
-        &txn,
-        actor,
-        now,
-        Change {
-            action,
-            resource,
-            from: "",
-            to: "",
-            payload: json!({}),
-        },
-    );
+    recorded(&txn, actor, now, action, resource);
     store::registry::bump_version(&txn);
     txn.commit().await?;
     Ok(())
@@ -75,8 +64,22 @@ async fn update<T>(
     if !save(&txn, &next, now).await? {
         return Err(AppError::NotFound(format!("{resource} not found")));
     }
+    recorded(&txn, actor, now, action, resource);
+    store::registry::bump_version(&txn);
+    txn.commit().await?;
+    Ok(next)
+}
+
+/// The audit event of one registry write.
+pub(crate) fn recorded(
+    txn: &Txn,
+    actor: &Actor,
+    now: chrono::DateTime<chrono::Utc>,
+    action: &str,
+    resource: String,
+) {
     kernel::record(
-        &txn,
+        txn,
         actor,
         now,
         Change {
@@ -87,9 +90,6 @@ async fn update<T>(
             payload: json!({}),
         },
     );
-    store::registry::bump_version(&txn);
-    txn.commit().await?;
-    Ok(next)
 }
 
 fn readers(actor: &Actor) -> AppResult<()> {
@@ -100,7 +100,7 @@ fn readers(actor: &Actor) -> AppResult<()> {
 
 /// An organisation's country is a foreign key: one that went away since
 /// the update was checked is refused as the check would have.
-fn unknown_country(err: AppError) -> AppError {
+pub(crate) fn unknown_country(err: AppError) -> AppError {
     match err {
         AppError::Database(db)
             if matches!(

@@ -11,7 +11,7 @@
 pub mod audit;
 pub mod decide;
 pub mod dispatch;
-pub mod files;
+pub use crate::files;
 pub mod health;
 pub mod preparedness;
 pub mod provider;

@@ -7,14 +7,16 @@
 //! `export` writes the same shape, so export then import changes nothing.
 //! Countries are identified by `code`, organisations and providers by `id`,
 //! commitments by provider, service and period (their ids are the server's).
+//! The server reads the file (`ImportRegistry`, the same reader as the
+//! console's import form) and takes it whole or not at all.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Context;
 use serde_json::Value;
 use tonic::transport::Channel;
 
-use super::{ClientArgs, Format, date_text, files, print, server, service_name, short, table};
+use super::{ClientArgs, date_text, files, print, server, service_name, short, table};
 use crate::grpc::pb;
 use files::Named;
 
@@ -23,7 +25,12 @@ type Client = pb::registry_service_client::RegistryServiceClient<Channel>;
 #[derive(Debug, clap::Subcommand)]
 pub enum RegistryCommand {
     /// Create what the file holds and is missing, update what differs.
-    Import { file: PathBuf },
+    Import {
+        file: PathBuf,
+        /// Check the file and print what it would change, changing nothing.
+        #[arg(long)]
+        validate_only: bool,
+    },
     /// The whole registry as YAML, in the shape `import` reads.
     Export {
         /// File to write; standard output when absent.
@@ -48,50 +55,26 @@ pub enum Part {
     Commitments,
 }
 
-/// The fields an import may change, by message (the rest are identity or
-/// output only).
-const COUNTRY_FIELDS: &[&str] = &[
-    "display_name",
-    "kind",
-    "required_languages",
-    "required_clearance",
-    "required_certifications",
-    "association_date",
-    "reserve_coverage_from",
-    "council_acts",
-    "single_point_of_contact",
-    "capability_info_received",
-    "capability_info_updated",
-    "specific_conditions",
-];
-const ORGANISATION_FIELDS: &[&str] = &["display_name", "kind", "country"];
-const PROVIDER_FIELDS: &[&str] = &[
-    "display_name",
-    "country",
-    "status",
-    "services",
-    "languages",
-    "deployable_countries",
-    "clearance",
-    "certifications",
-    "hours_to_deploy",
-    "conflict_organisations",
-    "conflict_countries",
-];
-const COMMITMENT_FIELDS: &[&str] = &["person_days"];
-
 pub async fn run(args: ClientArgs, command: RegistryCommand) -> anyhow::Result<()> {
     let connection = &args.connection;
     match command {
-        RegistryCommand::Import { file } => {
-            let document = Document::read(&file)?;
+        RegistryCommand::Import {
+            file,
+            validate_only,
+        } => {
+            let document = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
             let mut client = Client::new(connection.channel().await?);
-            let outcome = import(&mut client, connection, &document).await?;
-            match args.output {
-                Format::Json => println!("{}", serde_json::to_string_pretty(&outcome.to_json())?),
-                Format::Table => print!("{}", outcome.render()),
-            }
-            Ok(())
+            let outcome = client
+                .import_registry(connection.authed(pb::ImportRegistryRequest {
+                    document,
+                    validate_only,
+                })?)
+                .await
+                .map_err(server)
+                .with_context(|| format!("{} was not imported", file.display()))?
+                .into_inner();
+            print(args.output, &outcome, render_import)
         }
         RegistryCommand::Export { to } => {
             let mut client = Client::new(connection.channel().await?);
@@ -143,323 +126,30 @@ pub async fn run(args: ClientArgs, command: RegistryCommand) -> anyhow::Result<(
     }
 }
 
-/// An import file, read and checked before anything is sent.
-struct Document {
-    countries: Vec<Entry<pb::Country>>,
-    organisations: Vec<Entry<pb::Organisation>>,
-    providers: Vec<Entry<pb::Provider>>,
-    commitments: Vec<Entry<pb::CapacityCommitment>>,
-}
-
-/// One record of the file: the message, and the fields the file sets.
-struct Entry<M> {
-    message: M,
-    json: Value,
-    fields: Vec<String>,
-}
-
-impl Document {
-    fn read(path: &Path) -> anyhow::Result<Document> {
-        let value = files::read_document(path)?;
-        let Value::Object(sections) = &value else {
-            unreachable!("read_document returns mappings")
+/// What an import did: the records changed, then the counts.
+fn render_import(outcome: &pb::ImportRegistryResponse) -> String {
+    let mut out = String::new();
+    for change in &outcome.changes {
+        let what = match pb::ImportOutcome::try_from(change.outcome) {
+            Ok(pb::ImportOutcome::Created) => "created",
+            Ok(pb::ImportOutcome::Updated) => "updated",
+            _ => continue,
         };
-        const SECTIONS: [&str; 4] = [
-            "countries",
-            "organisations",
-            "providers",
-            "capacity_commitments",
-        ];
-        if let Some(unknown) = sections.keys().find(|k| !SECTIONS.contains(&k.as_str())) {
-            anyhow::bail!(
-                "{}: {unknown}: not a part of the registry (expected {})",
-                path.display(),
-                SECTIONS.join(", ")
-            );
-        }
-        let at = |e: anyhow::Error| anyhow::anyhow!("{}: {e}", path.display());
-        Ok(Document {
-            countries: entries(&value, "countries").map_err(at)?,
-            organisations: entries(&value, "organisations").map_err(at)?,
-            providers: entries(&value, "providers").map_err(at)?,
-            commitments: entries(&value, "capacity_commitments").map_err(at)?,
-        })
-    }
-}
-
-fn entries<M: Named>(document: &Value, section: &str) -> anyhow::Result<Vec<Entry<M>>> {
-    let items = match document.get(section) {
-        None | Some(Value::Null) => return Ok(vec![]),
-        Some(Value::Array(items)) => items,
-        Some(_) => anyhow::bail!("{section}: expected a list"),
-    };
-    items
-        .iter()
-        .enumerate()
-        .map(|(i, item)| {
-            let at = |e: anyhow::Error| anyhow::anyhow!("{section}[{i}].{e}");
-            let message = files::from_value::<M>(item).map_err(at)?;
-            let fields = files::top_level_fields::<M>(item).map_err(at)?;
-            Ok(Entry {
-                json: files::to_json(&message)?,
-                message,
-                fields,
-            })
-        })
-        .collect()
-}
-
-/// What an import did, record by record.
-#[derive(Default)]
-struct Outcome {
-    lines: Vec<(String, &'static str, String)>,
-}
-
-impl Outcome {
-    fn note(&mut self, what: &'static str, record: String, fields: &[String]) {
-        self.lines.push((record, what, fields.join(", ")));
-    }
-
-    fn count(&self, what: &str) -> usize {
-        self.lines.iter().filter(|l| l.1 == what).count()
-    }
-
-    fn render(&self) -> String {
-        let mut out = String::new();
-        for (record, what, fields) in self.lines.iter().filter(|l| l.1 != "unchanged") {
-            if fields.is_empty() {
-                out.push_str(&format!("{what} {record}\n"));
-            } else {
-                out.push_str(&format!("{what} {record}: {fields}\n"));
-            }
-        }
-        out.push_str(&format!(
-            "{} created, {} updated, {} unchanged\n",
-            self.count("created"),
-            self.count("updated"),
-            self.count("unchanged")
-        ));
-        out
-    }
-
-    fn to_json(&self) -> Value {
-        let changes: Vec<Value> = self
-            .lines
-            .iter()
-            .map(|(record, what, fields)| {
-                serde_json::json!({"resource": record, "outcome": what, "fields": fields})
-            })
-            .collect();
-        serde_json::json!({
-            "created": self.count("created"),
-            "updated": self.count("updated"),
-            "unchanged": self.count("unchanged"),
-            "changes": changes,
-        })
-    }
-}
-
-/// The fields of `entry` that an import may change and that differ from `current`.
-fn changed<M: Named>(
-    entry: &Entry<M>,
-    current: &M,
-    updatable: &[&str],
-) -> anyhow::Result<Vec<String>> {
-    let current = files::to_json(current)?;
-    Ok(entry
-        .fields
-        .iter()
-        .filter(|f| updatable.contains(&f.as_str()))
-        .filter(|f| entry.json.get(f.as_str()) != current.get(f.as_str()))
-        .cloned()
-        .collect())
-}
-
-fn mask(paths: &[String]) -> Option<prost_types::FieldMask> {
-    Some(prost_types::FieldMask {
-        paths: paths.to_vec(),
-    })
-}
-
-async fn import(
-    client: &mut Client,
-    connection: &super::Connection,
-    document: &Document,
-) -> anyhow::Result<Outcome> {
-    let existing = Registry::fetch(client, connection, None).await?;
-    let mut outcome = Outcome::default();
-    for (i, entry) in document.countries.iter().enumerate() {
-        let record = format!("countries/{}", entry.message.code);
-        let context = || format!("countries[{i}] ({record})");
-        match existing
-            .countries
-            .iter()
-            .find(|c| c.code == entry.message.code)
-        {
-            None => {
-                client
-                    .create_country(connection.authed(pb::CreateCountryRequest {
-                        country: Some(entry.message.clone()),
-                    })?)
-                    .await
-                    .map_err(server)
-                    .with_context(context)?;
-                outcome.note("created", record, &[]);
-            }
-            Some(current) => {
-                let fields = changed(entry, current, COUNTRY_FIELDS)?;
-                if fields.is_empty() {
-                    outcome.note("unchanged", record, &[]);
-                    continue;
-                }
-                client
-                    .update_country(connection.authed(pb::UpdateCountryRequest {
-                        country: Some(pb::Country {
-                            name: record.clone(),
-                            ..entry.message.clone()
-                        }),
-                        update_mask: mask(&fields),
-                    })?)
-                    .await
-                    .map_err(server)
-                    .with_context(context)?;
-                outcome.note("updated", record, &fields);
-            }
+        if change.updated_fields.is_empty() {
+            out.push_str(&format!("{what} {}\n", change.resource));
+        } else {
+            out.push_str(&format!(
+                "{what} {}: {}\n",
+                change.resource,
+                change.updated_fields.join(", ")
+            ));
         }
     }
-    for (i, entry) in document.organisations.iter().enumerate() {
-        let record = format!("organisations/{}", entry.message.id);
-        let context = || format!("organisations[{i}] ({record})");
-        match existing
-            .organisations
-            .iter()
-            .find(|o| o.id == entry.message.id)
-        {
-            None => {
-                client
-                    .create_organisation(connection.authed(pb::CreateOrganisationRequest {
-                        organisation: Some(entry.message.clone()),
-                    })?)
-                    .await
-                    .map_err(server)
-                    .with_context(context)?;
-                outcome.note("created", record, &[]);
-            }
-            Some(current) => {
-                let fields = changed(entry, current, ORGANISATION_FIELDS)?;
-                if fields.is_empty() {
-                    outcome.note("unchanged", record, &[]);
-                    continue;
-                }
-                client
-                    .update_organisation(connection.authed(pb::UpdateOrganisationRequest {
-                        organisation: Some(pb::Organisation {
-                            name: record.clone(),
-                            ..entry.message.clone()
-                        }),
-                        update_mask: mask(&fields),
-                    })?)
-                    .await
-                    .map_err(server)
-                    .with_context(context)?;
-                outcome.note("updated", record, &fields);
-            }
-        }
-    }
-    for (i, entry) in document.providers.iter().enumerate() {
-        let record = format!("providers/{}", entry.message.id);
-        let context = || format!("providers[{i}] ({record})");
-        match existing.providers.iter().find(|p| p.id == entry.message.id) {
-            None => {
-                client
-                    .create_provider(connection.authed(pb::CreateProviderRequest {
-                        provider: Some(entry.message.clone()),
-                    })?)
-                    .await
-                    .map_err(server)
-                    .with_context(context)?;
-                outcome.note("created", record, &[]);
-            }
-            Some(current) => {
-                let fields = changed(entry, current, PROVIDER_FIELDS)?;
-                if fields.is_empty() {
-                    outcome.note("unchanged", record, &[]);
-                    continue;
-                }
-                client
-                    .update_provider(connection.authed(pb::UpdateProviderRequest {
-                        provider: Some(pb::Provider {
-                            name: record.clone(),
-                            ..entry.message.clone()
-                        }),
-                        update_mask: mask(&fields),
-                    })?)
-                    .await
-                    .map_err(server)
-                    .with_context(context)?;
-                outcome.note("updated", record, &fields);
-            }
-        }
-    }
-    for (i, entry) in document.commitments.iter().enumerate() {
-        let c = &entry.message;
-        let provider = super::resource("providers", &c.provider);
-        let same = |e: &&pb::CapacityCommitment| {
-            e.provider == provider
-                && e.service == c.service
-                && e.period_start == c.period_start
-                && e.period_end == c.period_end
-        };
-        let key = format!(
-            "{} {} {} to {}",
-            provider,
-            service_name(c.service),
-            date_text(&c.period_start),
-            date_text(&c.period_end)
-        );
-        let context = || format!("capacity_commitments[{i}] ({key})");
-        match existing.commitments.iter().find(same) {
-            None => {
-                let created = client
-                    .create_capacity_commitment(connection.authed(
-                        pb::CreateCapacityCommitmentRequest {
-                            capacity_commitment: Some(pb::CapacityCommitment {
-                                name: String::new(),
-                                provider: provider.clone(),
-                                ..c.clone()
-                            }),
-                        },
-                    )?)
-                    .await
-                    .map_err(server)
-                    .with_context(context)?
-                    .into_inner();
-                outcome.note("created", created.name, &[]);
-            }
-            Some(current) => {
-                let fields = changed(entry, current, COMMITMENT_FIELDS)?;
-                if fields.is_empty() {
-                    outcome.note("unchanged", current.name.clone(), &[]);
-                    continue;
-                }
-                client
-                    .update_capacity_commitment(connection.authed(
-                        pb::UpdateCapacityCommitmentRequest {
-                            capacity_commitment: Some(pb::CapacityCommitment {
-                                name: current.name.clone(),
-                                ..c.clone()
-                            }),
-                            update_mask: mask(&fields),
-                        },
-                    )?)
-                    .await
-                    .map_err(server)
-                    .with_context(context)?;
-                outcome.note("updated", current.name.clone(), &fields);
-            }
-        }
-    }
-    Ok(outcome)
+    out.push_str(&format!(
+        "{} created, {} updated, {} unchanged\n",
+        outcome.created_count, outcome.updated_count, outcome.unchanged_count
+    ));
+    out
 }
 
 /// The whole registry as the server holds it.

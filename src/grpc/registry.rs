@@ -5,7 +5,7 @@ use super::convert::{
     mask, organisation_fields, organisation_to_proto, provider_fields, provider_to_proto,
 };
 use super::{caller, pb};
-use crate::app::{App, PageRequest, capacity, registry};
+use crate::app::{App, PageRequest, capacity, registry, registry_import};
 use crate::domain::actor::Operation;
 use crate::domain::command::UpdateFields;
 use crate::domain::dispatch::CapacityCommitment;
@@ -283,6 +283,34 @@ impl pb::registry_service_server::RegistryService for RegistryService {
             total_converted_person_days: entries.iter().map(|e| e.converted_person_days).sum(),
             total_lapsed_person_days: entries.iter().map(|e| e.lapsed_person_days).sum(),
             entries,
+        }))
+    }
+
+    async fn import_registry(
+        &self,
+        request: Request<pb::ImportRegistryRequest>,
+    ) -> Result<Response<pb::ImportRegistryResponse>, Status> {
+        let actor = caller(&request, Operation::WriteRegistry)?;
+        let body = request.get_ref();
+        let file = crate::registry_file::read(&body.document)?;
+        let changes = registry_import::import(&self.app, &actor, &file, body.validate_only).await?;
+        let count = |outcome| changes.iter().filter(|c| c.outcome == outcome).count() as i32;
+        Ok(Response::new(pb::ImportRegistryResponse {
+            created_count: count(registry_import::Outcome::Created),
+            updated_count: count(registry_import::Outcome::Updated),
+            unchanged_count: count(registry_import::Outcome::Unchanged),
+            changes: changes
+                .iter()
+                .map(|c| pb::RegistryChange {
+                    resource: c.resource.clone(),
+                    outcome: match c.outcome {
+                        registry_import::Outcome::Created => pb::ImportOutcome::Created,
+                        registry_import::Outcome::Updated => pb::ImportOutcome::Updated,
+                        registry_import::Outcome::Unchanged => pb::ImportOutcome::Unchanged,
+                    } as i32,
+                    updated_fields: c.fields.clone(),
+                })
+                .collect(),
         }))
     }
 }

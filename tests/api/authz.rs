@@ -158,6 +158,7 @@ matrix! {
     get_capacity_commitment:      Denied  Denied  | Allowed Allowed | Denied  Denied  | Allowed Hidden  | Allowed Allowed | Allowed Allowed;
     list_capacity_commitments:    Denied  Denied  | Allowed Allowed | Denied  Denied  | Allowed Allowed | Allowed Allowed | Allowed Allowed;
     list_unused_capacity:         Denied  Denied  | Allowed Allowed | Denied  Denied  | Denied  Denied  | Allowed Allowed | Allowed Allowed;
+    import_registry:              Denied  Denied  | Denied  Denied  | Denied  Denied  | Denied  Denied  | Allowed Allowed | Denied  Denied ;
     // AuditService
     list_events:                  Denied  Denied  | Allowed Allowed | Denied  Denied  | Denied  Denied  | Denied  Denied  | Allowed Allowed;
     watch_events:                 Allowed Allowed | Allowed Allowed | Allowed Allowed | Allowed Allowed | Allowed Allowed | Allowed Allowed;
@@ -462,6 +463,7 @@ impl World {
             | list_providers
             | list_capacity_commitments
             | list_unused_capacity
+            | import_registry
             | list_events
             | watch_events
             | get_checkpoint
@@ -1878,6 +1880,17 @@ impl Caller<'_> {
                     }))
                     .await?;
             }
+            Rpc::import_registry => {
+                // Checked only, so that the other cells find the registry as it was.
+                let answer = Registry::new(ch)
+                    .import_registry(self.req(pb::ImportRegistryRequest {
+                        document: "providers:\n  - id: nordic-ir\n    hours_to_deploy: 7\n".into(),
+                        validate_only: true,
+                    }))
+                    .await?
+                    .into_inner();
+                assert_eq!(answer.updated_count, 1, "{answer:?}");
+            }
             Rpc::list_events => {
                 let page = Audit::new(ch)
                     .list_events(self.req(pb::ListEventsRequest {
@@ -2398,6 +2411,10 @@ async fn invalid_call(ch: Channel, rpc: Rpc, token: &str) -> Result<(), Status> 
                 }),
             }
         )),
+        Rpc::import_registry => call!(Registry.import_registry(pb::ImportRegistryRequest {
+            document: "providers: [{services: [TEA]}]".into(),
+            validate_only: true,
+        })),
         Rpc::list_events => call!(Audit.list_events(pb::ListEventsRequest {
             resource: "x".repeat(500),
             page_size: bad_page.0,

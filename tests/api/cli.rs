@@ -730,7 +730,10 @@ async fn a_registry_export_imports_back_unchanged_and_into_a_fresh_server() {
     .await
     .json();
     assert_eq!(
-        (again["created"].clone(), again["updated"].clone()),
+        (
+            again["created_count"].clone(),
+            again["updated_count"].clone()
+        ),
         (0.into(), 0.into()),
         "{again}"
     );

@@ -300,3 +300,204 @@ async fn council_acts_last_at_most_a_year_with_a_cap_of_75_days_or_more() {
     assert_eq!(ok.council_acts[0].max_support_days, 75);
     app.stop().await;
 }
+
+/// A registry file with a new country, an organisation of it, a new
+/// provider with a commitment, and a change to a demo provider; `tail` is
+/// appended to its commitments.
+fn import_file(tail: &str) -> String {
+    format!(
+        "countries:
+  - code: IS
+    display_name: Iceland
+    kind: MEMBER_STATE
+    required_languages: [is, en]
+    required_clearance: NONE
+organisations:
+  - id: is-csirt
+    display_name: CERT-IS
+    kind: MS_CSIRT
+    country: IS
+providers:
+  - id: arctic-ir
+    display_name: Arctic IR ehf.
+    country: IS
+    status: ACTIVE
+    services: [INCIDENT_RESPONSE]
+    languages: [is, en]
+    deployable_countries: [IS]
+    clearance: NONE
+    hours_to_deploy: 12
+  - id: nordic-ir
+    hours_to_deploy: 20
+capacity_commitments:
+  - provider: providers/arctic-ir
+    service: INCIDENT_RESPONSE
+    person_days: 15
+    period_start: {{year: 2026, month: 1, day: 1}}
+    period_end: {{year: 2027, month: 12, day: 31}}
+{tail}"
+    )
+}
+
+#[tokio::test]
+async fn an_import_is_taken_whole_or_not_at_all() {
+    let app = spawn_app().await;
+    let admin = app.token("admin", "reserve-admin");
+    let mut registry = app.registry().await;
+    let importer = registry.clone();
+    let import = |document: String, validate_only: bool| {
+        let mut registry = importer.clone();
+        let admin = admin.clone();
+        async move {
+            registry
+                .import_registry(authed(
+                    pb::ImportRegistryRequest {
+                        document,
+                        validate_only,
+                    },
+                    &admin,
+                ))
+                .await
+        }
+    };
+    let iceland = async |registry: &mut pb::registry_service_client::RegistryServiceClient<_>| {
+        registry
+            .get_country(authed(
+                pb::GetCountryRequest {
+                    name: "countries/IS".into(),
+                },
+                &admin,
+            ))
+            .await
+            .map(|c| c.into_inner())
+    };
+    let events_before = app.events("").await.len();
+
+    // Checked only: the answer says what would change, and nothing does.
+    let checked = import(import_file(""), true).await.unwrap().into_inner();
+    let outcomes: Vec<(&str, i32)> = checked
+        .changes
+        .iter()
+        .map(|c| (c.resource.as_str(), c.outcome))
+        .collect();
+    assert_eq!(
+        &outcomes[..4],
+        [
+            ("countries/IS", pb::ImportOutcome::Created as i32),
+            ("organisations/is-csirt", pb::ImportOutcome::Created as i32),
+            ("providers/arctic-ir", pb::ImportOutcome::Created as i32),
+            ("providers/nordic-ir", pb::ImportOutcome::Updated as i32),
+        ]
+    );
+    assert_eq!(checked.changes[3].updated_fields, ["hours_to_deploy"]);
+    assert!(
+        checked.changes[4]
+            .resource
+            .starts_with("providers/arctic-ir/capacityCommitments/")
+    );
+    assert_eq!((checked.created_count, checked.updated_count), (4, 1));
+    assert_eq!(
+        iceland(&mut registry).await.unwrap_err().code(),
+        Code::NotFound
+    );
+    assert_eq!(app.events("").await.len(), events_before);
+
+    // A bad record at the end refuses the whole file, naming the record.
+    let bad = "  - provider: providers/arctic-ir
+    service: INCIDENT_RESPONSE
+    person_days: 0
+    period_start: {year: 2028, month: 1, day: 1}
+    period_end: {year: 2028, month: 12, day: 31}
+";
+    let refused = import(import_file(bad), false).await.unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    assert_eq!(
+        violated_fields(&refused),
+        ["capacity_commitments[1].person_days"]
+    );
+    assert_eq!(
+        iceland(&mut registry).await.unwrap_err().code(),
+        Code::NotFound
+    );
+    // A file that does not read is refused before anything is looked at.
+    let unread = import("providers:\n  - id: x\n    services: [TEA]\n".into(), false)
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&unread), ["providers[0].services"]);
+
+    // Taken: the organisation and the commitment find the country and the
+    // provider the same file creates; one event per record changed.
+    let taken = import(import_file(""), false).await.unwrap().into_inner();
+    assert_eq!((taken.created_count, taken.updated_count), (4, 1));
+    assert_eq!(
+        iceland(&mut registry).await.unwrap().display_name,
+        "Iceland"
+    );
+    let organisation = registry
+        .get_organisation(authed(
+            pb::GetOrganisationRequest {
+                name: "organisations/is-csirt".into(),
+            },
+            &admin,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(organisation.country, "IS");
+    let nordic = registry
+        .get_provider(authed(
+            pb::GetProviderRequest {
+                name: "providers/nordic-ir".into(),
+            },
+            &admin,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(nordic.hours_to_deploy, 20);
+    assert!(
+        !nordic.services.is_empty(),
+        "fields the file leaves out are kept"
+    );
+    let events = app.events("").await;
+    let actions: Vec<&str> = events[events_before..]
+        .iter()
+        .map(|e| e.action.as_str())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "CreateCountry",
+            "CreateOrganisation",
+            "CreateProvider",
+            "UpdateProvider",
+            "CreateCapacityCommitment"
+        ]
+    );
+
+    // Again: nothing to do.
+    let again = import(import_file(""), false).await.unwrap().into_inner();
+    assert_eq!(
+        (
+            again.created_count,
+            again.updated_count,
+            again.unchanged_count
+        ),
+        (0, 0, 5)
+    );
+    assert_eq!(app.events("").await.len(), events.len());
+
+    // Only administrators import.
+    let denied = registry
+        .import_registry(authed(
+            pb::ImportRegistryRequest {
+                document: import_file(""),
+                validate_only: true,
+            },
+            &app.token("duty_officer", "enisa"),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), Code::PermissionDenied);
+    app.stop().await;
+}

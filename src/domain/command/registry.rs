@@ -582,3 +582,109 @@ fn commitment(
         period_end: end?,
     })
 }
+
+/// The fields an update may set, per record (the rest are its identity or
+/// output only): what `parse_update` accepts in a mask.
+pub const COUNTRY_UPDATABLE: &[&str] = &[
+    "display_name",
+    "kind",
+    "required_languages",
+    "required_clearance",
+    "required_certifications",
+    "association_date",
+    "reserve_coverage_from",
+    "council_acts",
+    "single_point_of_contact",
+    "capability_info_received",
+    "capability_info_updated",
+    "specific_conditions",
+];
+pub const ORGANISATION_UPDATABLE: &[&str] = &["display_name", "kind", "country"];
+pub const PROVIDER_UPDATABLE: &[&str] = &[
+    "display_name",
+    "country",
+    "status",
+    "services",
+    "languages",
+    "deployable_countries",
+    "clearance",
+    "certifications",
+    "hours_to_deploy",
+    "conflict_organisations",
+    "conflict_countries",
+];
+/// A commitment is known in a file by its provider, service and period, so
+/// an import changes only its size.
+pub const COMMITMENT_IMPORTED: &[&str] = &["person_days"];
+
+/// Most records one registry file may hold, all parts together.
+pub const IMPORT_RECORDS: usize = 5_000;
+/// Largest registry file, in bytes.
+pub const IMPORT_BYTES: usize = 4 * 1024 * 1024;
+
+/// One record of a registry file as a door read it: where it is in the
+/// file (`countries[2]`), its fields, and which of them the file sets (an
+/// import updates only those).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Imported<F> {
+    pub at: String,
+    pub record: F,
+    pub set: Vec<String>,
+}
+
+/// A registry file as a door read it: countries first, then organisations
+/// (of those countries), providers, and the providers' commitments.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RegistryImport {
+    pub countries: Vec<Imported<CountryFields>>,
+    pub organisations: Vec<Imported<OrganisationFields>>,
+    pub providers: Vec<Imported<ProviderFields>>,
+    pub commitments: Vec<Imported<CommitmentFields>>,
+}
+
+impl RegistryImport {
+    pub fn len(&self) -> usize {
+        self.countries.len()
+            + self.organisations.len()
+            + self.providers.len()
+            + self.commitments.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A file's size and number of records, checked before it is read
+    /// (`bytes`) and after (`self`).
+    pub fn check_size(bytes: usize, records: usize) -> Result<(), Violations> {
+        let mut v = Violations::new();
+        if bytes == 0 {
+            v.add("document", "is required");
+        } else if bytes > IMPORT_BYTES {
+            v.add(
+                "document",
+                format!("must be at most {} MiB", IMPORT_BYTES / 1024 / 1024),
+            );
+        } else if records > IMPORT_RECORDS {
+            v.add(
+                "document",
+                format!("must hold at most {IMPORT_RECORDS} records"),
+            );
+        }
+        v.finish(())
+    }
+}
+
+/// `violations` of one record (`country.council_acts[0].valid_until`)
+/// named where the record is in its file (`countries[3].council_acts[0].valid_until`).
+pub fn placed_in_file(violations: Violations, record: &str, at: &str) -> Violations {
+    let mut placed = Violations::new();
+    for v in violations.iter() {
+        let rest = match v.field.strip_prefix(record) {
+            Some(rest) if rest.is_empty() || rest.starts_with(['.', '[']) => rest.to_owned(),
+            _ => format!(".{}", v.field),
+        };
+        placed.add(format!("{at}{rest}"), v.description.clone());
+    }
+    placed
+}

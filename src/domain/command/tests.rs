@@ -542,3 +542,67 @@ fn generated_requests_are_both_accepted_and_refused() {
         .count();
     assert!((40..360).contains(&accepted), "{accepted} of 400");
 }
+
+/// Each field an import may update is one `parse_update` takes in a mask.
+#[test]
+fn the_updatable_fields_are_those_an_update_takes() {
+    use super::registry::{
+        COMMITMENT_IMPORTED, COUNTRY_UPDATABLE, ORGANISATION_UPDATABLE, PROVIDER_UPDATABLE,
+    };
+    use crate::domain::registry::{AnyRegistered, Lookup};
+    let registry = AnyRegistered;
+    let country = registry.country("ZZ").unwrap().clone();
+    let provider = registry.provider("any").unwrap().clone();
+    let organisation = crate::domain::registry::Organisation {
+        id: "o".into(),
+        display_name: "O".into(),
+        kind: crate::domain::codes::OrganisationKind::MsCsirt,
+        country: "ZZ".into(),
+        single_point_of_contact: false,
+    };
+    let commitment = crate::domain::dispatch::CapacityCommitment {
+        id: 1,
+        provider: "any".into(),
+        service: crate::domain::codes::ServiceType::IncidentResponse,
+        person_days: 10,
+        held: 0,
+        consumed: 0,
+        period_start: NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+        period_end: NaiveDate::from_ymd_opt(2026, 12, 31).unwrap(),
+    };
+    let mask_refused = |v: Result<(), Violations>| {
+        v.err()
+            .is_some_and(|v| v.iter().any(|x| x.field == "update_mask"))
+    };
+    fn update<F>(record: F, fields: &[&str]) -> super::UpdateFields<F> {
+        super::UpdateFields {
+            record: Some(record),
+            update_mask: fields.iter().map(|f| (*f).to_owned()).collect(),
+        }
+    }
+    for field in COUNTRY_UPDATABLE {
+        let r = Country::parse_update(&update(country.to_fields(), &[field]), &country);
+        assert!(!mask_refused(r.map(|_| ())), "{field}");
+    }
+    for field in ORGANISATION_UPDATABLE {
+        let r = Organisation::parse_update(
+            &update(organisation.to_fields(), &[field]),
+            &organisation,
+            &registry,
+        );
+        assert!(!mask_refused(r.map(|_| ())), "{field}");
+    }
+    for field in PROVIDER_UPDATABLE {
+        let r = Provider::parse_update(&update(provider.to_fields(), &[field]), &provider);
+        assert!(!mask_refused(r.map(|_| ())), "{field}");
+    }
+    for field in COMMITMENT_IMPORTED {
+        let r = CapacityCommitment::parse_update(
+            &update(commitment.to_fields(), &[field]),
+            &commitment,
+        );
+        assert!(!mask_refused(r.map(|_| ())), "{field}");
+    }
+    let r = Country::parse_update(&update(country.to_fields(), &["code"]), &country);
+    assert!(mask_refused(r.map(|_| ())), "an identity is not updated");
+}

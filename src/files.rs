@@ -58,6 +58,7 @@ named!(
     ListConversionsResponse,
     StoredUsageReport,
     ListUsageReportsResponse,
+    ImportRegistryResponse,
 );
 
 /// The descriptors of `reserve.v1`, with their imports.
@@ -118,20 +119,28 @@ pub fn read_message<M: Named>(path: &Path) -> anyhow::Result<M> {
 
 /// `M` from a value in the JSON mapping; an error names the field at fault.
 pub fn from_value<M: Named>(value: &Value) -> anyhow::Result<M> {
+    from_value_at(value).map_err(|(path, problem)| {
+        if path.is_empty() {
+            anyhow!("{problem}")
+        } else {
+            anyhow!("{path}: {problem}")
+        }
+    })
+}
+
+/// `M` from a value in the JSON mapping, or the path of the field at fault
+/// (empty when it is the value as a whole) and what is wrong with it.
+pub fn from_value_at<M: Named>(value: &Value) -> Result<M, (String, String)> {
     let desc = descriptor(M::NAME);
     let dynamic = match DynamicMessage::deserialize(desc.clone(), value) {
         Ok(dynamic) => dynamic,
         Err(err) => {
-            let (path, problem) =
-                locate(&desc, value, "").unwrap_or((String::new(), err.to_string()));
-            return Err(if path.is_empty() {
-                anyhow!("{problem}")
-            } else {
-                anyhow!("{path}: {problem}")
-            });
+            return Err(locate(&desc, value, "").unwrap_or((String::new(), err.to_string())));
         }
     };
-    Ok(dynamic.transcode_to::<M>()?)
+    dynamic
+        .transcode_to::<M>()
+        .map_err(|e| (String::new(), e.to_string()))
 }
 
 /// The deepest field of `value` that does not read as `desc` says, with the
