@@ -18,6 +18,7 @@ mod forms;
 mod live;
 mod pages;
 mod pictures;
+mod records;
 mod registry;
 mod reports;
 mod session;
@@ -137,9 +138,27 @@ pub fn router(console: Shared) -> Router {
             post(registry::create_organisation),
         )
         .route("/registry/commitments", post(registry::create_commitment))
+        .route("/registry/countries", post(records::create_country))
+        .route("/registry/countries/new", get(records::new_country))
         .route(
             "/registry/countries/{code}",
             get(registry::country).post(registry::update_country),
+        )
+        .route("/registry/providers", post(records::create_provider))
+        .route("/registry/providers/new", get(records::new_provider))
+        .route(
+            "/registry/providers/{id}",
+            get(records::provider).post(records::update_provider),
+        )
+        .route(
+            "/registry/organisations/{id}",
+            get(records::organisation).post(records::update_organisation),
+        )
+        .route(
+            "/registry/import",
+            get(records::import_form).post(records::import).layer(
+                axum::extract::DefaultBodyLimit::max(session::MAX_UPLOAD_BYTES + 64 * 1024),
+            ),
         )
         .route("/reports", get(reports::list))
         .route("/audit", get(audit::trail))

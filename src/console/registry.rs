@@ -217,6 +217,12 @@ struct CountryPage {
     code: String,
     display_name: String,
     third_country: bool,
+    required_languages: String,
+    required_clearance: String,
+    clearances: Vec<(&'static str, String)>,
+    required_certifications: String,
+    association_date: String,
+    reserve_coverage_from: String,
     single_point_of_contact: String,
     capability_info_received: String,
     capability_info_updated: String,
@@ -249,6 +255,11 @@ fn input_of(field: &str) -> String {
     let top = path.split(['.', '[']).next().unwrap_or(path);
     match top {
         "display_name"
+        | "required_languages"
+        | "required_clearance"
+        | "required_certifications"
+        | "association_date"
+        | "reserve_coverage_from"
         | "single_point_of_contact"
         | "capability_info_received"
         | "capability_info_updated"
@@ -260,6 +271,17 @@ fn input_of(field: &str) -> String {
 fn form_of(c: &Country) -> Vec<(String, String)> {
     let mut f = vec![
         ("display_name".to_owned(), c.display_name.clone()),
+        ("required_languages".into(), c.required_languages.join(" ")),
+        (
+            "required_clearance".into(),
+            c.required_clearance.as_str().to_owned(),
+        ),
+        (
+            "required_certifications".into(),
+            c.required_certifications.join(", "),
+        ),
+        ("association_date".into(), day(c.association_date)),
+        ("reserve_coverage_from".into(), day(c.reserve_coverage_from)),
         (
             "single_point_of_contact".into(),
             c.single_point_of_contact.clone().unwrap_or_default(),
@@ -319,6 +341,15 @@ fn page(
         code: country.code.clone(),
         display_name: get(fields, "display_name").to_owned(),
         third_country: country.kind == crate::domain::codes::CountryKind::ThirdCountry,
+        required_languages: get(fields, "required_languages").to_owned(),
+        required_clearance: get(fields, "required_clearance").to_owned(),
+        clearances: crate::domain::codes::Clearance::ALL
+            .iter()
+            .map(|c| (c.as_str(), super::format::words(c.as_str())))
+            .collect(),
+        required_certifications: get(fields, "required_certifications").to_owned(),
+        association_date: get(fields, "association_date").to_owned(),
+        reserve_coverage_from: get(fields, "reserve_coverage_from").to_owned(),
         single_point_of_contact: get(fields, "single_point_of_contact").to_owned(),
         capability_info_received: get(fields, "capability_info_received").to_owned(),
         capability_info_updated: get(fields, "capability_info_updated").to_owned(),
@@ -401,6 +432,14 @@ pub async fn update_country(
     let record = CountryFields {
         name: code.name(),
         display_name: get(&fields, "display_name").to_owned(),
+        required_languages: super::records::words(get(&fields, "required_languages")),
+        required_clearance: crate::domain::validation::Choice::word(get(
+            &fields,
+            "required_clearance",
+        )),
+        required_certifications: super::records::items(get(&fields, "required_certifications")),
+        association_date: text_day("association_date"),
+        reserve_coverage_from: text_day("reserve_coverage_from"),
         single_point_of_contact: get(&fields, "single_point_of_contact").trim().to_owned(),
         capability_info_received: text_day("capability_info_received"),
         capability_info_updated: text_day("capability_info_updated"),
@@ -420,6 +459,11 @@ pub async fn update_country(
         record: Some(record),
         update_mask: [
             "display_name",
+            "required_languages",
+            "required_clearance",
+            "required_certifications",
+            "association_date",
+            "reserve_coverage_from",
             "single_point_of_contact",
             "capability_info_received",
             "capability_info_updated",

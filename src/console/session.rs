@@ -24,6 +24,9 @@ const SIGN_IN_COOKIE: &str = "reserve_sign_in";
 const OIDC_COOKIE: &str = "reserve_oidc";
 /// Largest form body accepted.
 const MAX_FORM_BYTES: usize = 64 * 1024;
+/// Largest form with a file (the registry's import form): the largest
+/// registry file and the form around it.
+pub const MAX_UPLOAD_BYTES: usize = crate::domain::command::registry::IMPORT_BYTES + MAX_FORM_BYTES;
 
 /// `next` if it is a path of this console (not another site's address).
 pub fn safe_next(next: &str) -> Option<String> {
@@ -139,9 +142,33 @@ async fn form_fields(
     request: Request,
     console: &Shared,
 ) -> Result<Vec<(String, String)>, PageError> {
+    let unread = || PageError::BadRequest("The form could not be read.".into());
+    let multipart = request
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|t| t.to_str().ok())
+        .is_some_and(|t| t.starts_with("multipart/form-data"));
+    if multipart {
+        // A form with a file: each part as text (a file's content).
+        let mut form = axum::extract::Multipart::from_request(request, console)
+            .await
+            .map_err(|_| unread())?;
+        let mut fields = Vec::new();
+        let mut size = 0;
+        while let Some(part) = form.next_field().await.map_err(|_| unread())? {
+            let name = part.name().unwrap_or_default().to_owned();
+            let text = part.text().await.map_err(|_| unread())?;
+            size += text.len();
+            if size > MAX_UPLOAD_BYTES {
+                return Err(PageError::BadRequest("The form is too large.".into()));
+            }
+            fields.push((name, text));
+        }
+        return Ok(fields);
+    }
     let body = Bytes::from_request(request, console)
         .await
-        .map_err(|_| PageError::BadRequest("The form could not be read.".into()))?;
+        .map_err(|_| unread())?;
     if body.len() > MAX_FORM_BYTES {
         return Err(PageError::BadRequest("The form is too large.".into()));
     }

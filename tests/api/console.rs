@@ -153,6 +153,32 @@ impl Web {
         self.answer(response).await
     }
 
+    /// A form with a file (`multipart/form-data`): `fields`, and `file`'s
+    /// name and content under the input `input`.
+    pub async fn post_file(
+        &mut self,
+        path: &str,
+        fields: &[(&str, &str)],
+        input: &str,
+        file: (&str, &str),
+    ) -> Answer {
+        let mut form = reqwest::multipart::Form::new();
+        for (name, value) in fields {
+            form = form.text(name.to_string(), value.to_string());
+        }
+        let part = reqwest::multipart::Part::text(file.1.to_owned()).file_name(file.0.to_owned());
+        form = form.part(input.to_owned(), part);
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("cookie", self.cookie_header())
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        self.answer(response).await
+    }
+
     /// Development sign-in as the demo user of `organisation`.
     pub async fn sign_in_as(&mut self, organisation: &str) -> Answer {
         let page = self.get("/sign-in").await;
@@ -1815,12 +1841,25 @@ async fn an_administrator_edits_a_council_act_through_the_form() {
     let from = input_value(&form.body, "act-0-from");
     let from_day: chrono::NaiveDate = from.parse().unwrap();
     let until = (from_day + chrono::Duration::days(200)).to_string();
+    let languages = input_value(&form.body, "required_languages");
+    let associated = input_value(&form.body, "association_date");
+    let covered = input_value(&form.body, "reserve_coverage_from");
+    assert_eq!(
+        (languages.as_str(), associated.as_str()),
+        ("ro", "2024-01-01")
+    );
+    assert!(form.body.contains(r#"<option value="NONE" selected>"#));
     let fields = |until: &str, action: &str| -> Vec<(String, String)> {
         [
             ("csrf", csrf.as_str()),
             ("action", action),
             ("acts", "1"),
             ("display_name", "Republic of Moldova"),
+            ("required_languages", languages.as_str()),
+            ("required_clearance", "NONE"),
+            ("required_certifications", ""),
+            ("association_date", associated.as_str()),
+            ("reserve_coverage_from", covered.as_str()),
             ("single_point_of_contact", "md-spoc"),
             ("capability_info_received", "2025-06-02"),
             ("capability_info_updated", "2026-01-01"),
@@ -2012,5 +2051,229 @@ async fn an_administrator_adds_an_organisation_and_a_commitment() {
         .capacity_commitments;
     assert_eq!(commitments.len(), 1);
     assert_eq!(commitments[0].person_days, 25);
+    app.stop().await;
+}
+
+/// An administrator creates a country and a provider, edits a provider and
+/// an organisation, and imports a registry file (checked first; refused
+/// whole, naming the record, when one is wrong), all through the
+/// registry's forms, each refusal next to the input it names.
+#[tokio::test]
+async fn an_administrator_keeps_the_registry_through_its_forms() {
+    let app = spawn_app().await;
+    let addr = spawn_console(&app, true).await;
+    let mut web = Web::new(addr);
+    web.sign_in_as("reserve").await;
+    let admin = app.token("admin", "reserve");
+    let page = web.get("/registry").await;
+    for link in [
+        "/registry/countries/new",
+        "/registry/providers/new",
+        "/registry/import",
+        "/registry/providers/nordic-ir",
+        "/registry/organisations/md-csirt",
+    ] {
+        assert!(page.body.contains(&format!("href=\"{link}\"")), "{link}");
+        assert_eq!(web.get(link).await.status, 200, "{link}");
+    }
+    let csrf = csrf(&page.body);
+
+    // A new country; a refusal is placed next to its input.
+    let country = |clearance: &'static str| {
+        vec![
+            ("code", "is"),
+            ("display_name", "Iceland"),
+            ("kind", "MEMBER_STATE"),
+            ("required_languages", "is en"),
+            ("required_clearance", clearance),
+        ]
+    };
+    let mut fields = vec![("csrf", csrf.as_str())];
+    fields.extend(country(""));
+    let refused = web.post("/registry/countries", &fields).await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(
+        refused
+            .body
+            .contains(r#"data-field="country.required_clearance""#)
+    );
+    assert!(refused.body.contains(r#"id="input-required_clearance" name="required_clearance" required aria-invalid="true""#), "{}", refused.body);
+    assert!(
+        refused.body.contains(r#"value="Iceland""#),
+        "what was typed is kept"
+    );
+    let mut fields = vec![("csrf", csrf.as_str())];
+    fields.extend(country("NONE"));
+    let created = web.post("/registry/countries", &fields).await;
+    assert_eq!(created.status, 303, "{}", created.body);
+    assert_eq!(created.location, "/registry/countries/IS");
+
+    // A new provider, then changed.
+    let provider = |hours: &'static str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("display_name", "Arctic IR ehf.".to_owned()),
+            ("country", "IS".to_owned()),
+            ("status", "ACTIVE".to_owned()),
+            ("services", "INCIDENT_RESPONSE".to_owned()),
+            ("services", "DIGITAL_FORENSICS".to_owned()),
+            ("languages", "is, en".to_owned()),
+            ("deployable_countries", "is".to_owned()),
+            ("clearance", "NONE".to_owned()),
+            ("certifications", "ISO 27001, CREST".to_owned()),
+            ("hours_to_deploy", hours.to_owned()),
+        ]
+    };
+    let mut new_provider = provider("12");
+    new_provider.push(("id", "arctic-ir".to_owned()));
+    let borrowed: Vec<(&str, &str)> = new_provider.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let created = web.post("/registry/providers", &borrowed).await;
+    assert_eq!(created.status, 303, "{}", created.body);
+    assert_eq!(created.location, "/registry/providers/arctic-ir");
+    let form = web.get("/registry/providers/arctic-ir").await;
+    assert!(form.body.contains(r#"value="INCIDENT_RESPONSE" checked"#));
+    assert!(form.body.contains(r#"value="ISO 27001, CREST""#));
+    let zero = provider("0");
+    let borrowed: Vec<(&str, &str)> = zero.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let refused = web.post("/registry/providers/arctic-ir", &borrowed).await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(
+        refused
+            .body
+            .contains(r#"data-field="provider.hours_to_deploy""#)
+    );
+    let eight = provider("8");
+    let borrowed: Vec<(&str, &str)> = eight.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let saved = web.post("/registry/providers/arctic-ir", &borrowed).await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let arctic = app
+        .registry()
+        .await
+        .get_provider(authed(
+            pb::GetProviderRequest {
+                name: "providers/arctic-ir".into(),
+            },
+            &admin,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(arctic.hours_to_deploy, 8);
+    assert_eq!(arctic.services.len(), 2);
+    assert_eq!(arctic.deployable_countries, ["IS"]);
+    assert_eq!(arctic.certifications, ["ISO 27001", "CREST"]);
+
+    // An organisation changed.
+    let saved = web
+        .post(
+            "/registry/organisations/md-csirt",
+            &[
+                ("csrf", &csrf),
+                ("display_name", "CERT-MD (renamed)"),
+                ("kind", "TC_AUTHORITY"),
+                ("country", "MD"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let organisation = app
+        .registry()
+        .await
+        .get_organisation(authed(
+            pb::GetOrganisationRequest {
+                name: "organisations/md-csirt".into(),
+            },
+            &admin,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(organisation.display_name, "CERT-MD (renamed)");
+
+    // A file, checked, then imported; a wrong one changes nothing.
+    let file = "providers:\n  - id: arctic-ir\n    hours_to_deploy: 6\n\
+                capacity_commitments:\n  - provider: providers/arctic-ir\n    service: INCIDENT_RESPONSE\n    person_days: 15\n    period_start: {year: 2026, month: 1, day: 1}\n    period_end: {year: 2027, month: 12, day: 31}\n";
+    let checked = web
+        .post_file(
+            "/registry/import",
+            &[("csrf", &csrf), ("action", "check")],
+            "file",
+            ("registry.yaml", file),
+        )
+        .await;
+    assert_eq!(checked.status, 200, "{}", checked.body);
+    assert!(
+        checked.body.contains("1 created, 1 updated, 0 unchanged"),
+        "{}",
+        checked.body
+    );
+    assert!(checked.body.contains("would change"));
+    let hours = async |app: &TestApp| {
+        app.registry()
+            .await
+            .get_provider(authed(
+                pb::GetProviderRequest {
+                    name: "providers/arctic-ir".into(),
+                },
+                &app.token("admin", "reserve"),
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .hours_to_deploy
+    };
+    assert_eq!(hours(&app).await, 8, "checking changes nothing");
+    let wrong = format!(
+        "{file}  - provider: providers/nobody\n    service: INCIDENT_RESPONSE\n    person_days: 1\n    period_start: {{year: 2026, month: 1, day: 1}}\n    period_end: {{year: 2026, month: 2, day: 1}}\n"
+    );
+    let refused = web
+        .post_file(
+            "/registry/import",
+            &[("csrf", &csrf), ("action", "import")],
+            "file",
+            ("registry.yaml", &wrong),
+        )
+        .await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(
+        refused
+            .body
+            .contains(r#"data-field="capacity_commitments[1].provider""#),
+        "{}",
+        refused.body
+    );
+    assert_eq!(hours(&app).await, 8, "a refused file changes nothing");
+    // Pasted rather than chosen.
+    let imported = web
+        .post_file(
+            "/registry/import",
+            &[("csrf", &csrf), ("action", "import"), ("document", file)],
+            "file",
+            ("", ""),
+        )
+        .await;
+    assert_eq!(imported.status, 200, "{}", imported.body);
+    assert!(
+        imported.body.contains("1 created, 1 updated, 0 unchanged"),
+        "{}",
+        imported.body
+    );
+    assert_eq!(hours(&app).await, 6);
+    // A form with a file still needs the session's token.
+    let forged = web
+        .post_file(
+            "/registry/import",
+            &[("csrf", "forged"), ("action", "import")],
+            "file",
+            ("registry.yaml", file),
+        )
+        .await;
+    assert_eq!(forged.status, 403);
+
+    // Not for other roles.
+    let mut officer = Web::new(addr);
+    officer.sign_in_as("enisa").await;
+    assert_eq!(officer.get("/registry/providers/new").await.status, 403);
+    assert_eq!(officer.get("/registry/import").await.status, 403);
     app.stop().await;
 }

@@ -714,7 +714,17 @@ async fn every_page_of_every_role_passes_axe_core() {
             pages.push("/requests/new".into());
         }
         if user.role == reserve_dispatch::domain::actor::Role::Admin {
-            pages.push("/registry/countries/MD".into());
+            pages.extend(
+                [
+                    "/registry/countries/MD",
+                    "/registry/countries/new",
+                    "/registry/providers/new",
+                    "/registry/providers/nordic-ir",
+                    "/registry/organisations/md-csirt",
+                    "/registry/import",
+                ]
+                .map(str::to_owned),
+            );
         }
         for (i, page) in pages.iter().enumerate() {
             browser.goto(&format!("{base}{page}")).await.unwrap();
