@@ -114,6 +114,7 @@ fn entries<M: Named, F>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::command::registry::IMPORT_BYTES;
 
     #[test]
     fn a_file_reads_with_the_fields_it_sets() {
@@ -152,5 +153,7 @@ mod tests {
         assert_eq!(refused("- a\n- b\n"), ["document"]);
         assert_eq!(refused("countries: [\n"), ["document"]);
         assert_eq!(refused("  \n"), ["document"]);
+        let large = format!("countries: []\n{}", "#".repeat(IMPORT_BYTES));
+        assert_eq!(refused(&large), ["document"]);
     }
 }

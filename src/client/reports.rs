@@ -326,29 +326,26 @@ pub fn usage_json(report: &pb::UsageReport) -> String {
     .to_string()
 }
 
-/// The report as CSV: a line per user kind, country and outcome; the
-/// per-country figures repeat on each of its lines.
+/// The report as CSV (`domain::usage::csv`, as the console writes it).
 pub fn usage_csv(report: &pb::UsageReport) -> String {
-    let mut out = String::from(
-        "user_kind,country,outcome,requests,decided_within_deadline,deadline_breaches,mean_response_hours,person_days_used,providers\n",
-    );
-    for r in &report.rows {
-        let mut outcomes: Vec<_> = r.requests_by_outcome.iter().collect();
-        outcomes.sort();
-        for (outcome, count) in outcomes {
-            out.push_str(&format!(
-                "{},{},{},{},{},{},{:.2},{},{}\n",
-                kind_name(r.user_kind),
-                r.country,
-                outcome,
-                count,
-                r.decided_within_deadline,
-                r.deadline_breaches,
-                r.mean_response_hours,
-                r.person_days_used,
-                r.providers.join(" ")
-            ));
-        }
-    }
-    out
+    use crate::grpc::convert::Wire;
+    let rows: Vec<crate::domain::usage::UsageRow> = report
+        .rows
+        .iter()
+        .map(|r| crate::domain::usage::UsageRow {
+            user_kind: crate::domain::codes::OrganisationKind::from_wire(r.user_kind),
+            country: r.country.clone(),
+            by_outcome: r
+                .requests_by_outcome
+                .iter()
+                .map(|(k, v)| (k.clone(), *v))
+                .collect(),
+            decided_within_deadline: r.decided_within_deadline,
+            deadline_breaches: r.deadline_breaches,
+            mean_response_hours: r.mean_response_hours,
+            person_days_used: r.person_days_used,
+            providers: r.providers.iter().cloned().collect(),
+        })
+        .collect();
+    crate::domain::usage::csv(&rows)
 }

@@ -109,11 +109,14 @@ pub async fn download(
     let (content_type, body) = if format == "json" {
         ("application/json", report.content.clone())
     } else {
-        let wire = crate::grpc::dispatch::stored_report_to_proto(&report)
-            .map_err(|s| PageError::Unavailable(s.message().to_owned()))?;
+        let document: crate::domain::usage::ReportDocument =
+            serde_json::from_str(&report.content).map_err(|e| {
+                tracing::error!(report = %report.id, error = %e, "a stored usage report does not parse");
+                PageError::Unavailable("The report cannot be read.".into())
+            })?;
         (
             "text/csv; charset=utf-8",
-            crate::client::usage_csv(&wire.report.unwrap_or_default()),
+            crate::domain::usage::csv(&document.rows),
         )
     };
     let disposition = format!(

@@ -330,6 +330,31 @@ impl ReportDocument {
     }
 }
 
+/// Rows as CSV, the same for every door: a line per user kind, country and
+/// outcome; the per-country figures repeat on each of its lines.
+pub fn csv(rows: &[UsageRow]) -> String {
+    let mut out = String::from(
+        "user_kind,country,outcome,requests,decided_within_deadline,deadline_breaches,mean_response_hours,person_days_used,providers\n",
+    );
+    for r in rows {
+        for (outcome, count) in &r.by_outcome {
+            out.push_str(&format!(
+                "{},{},{},{},{},{},{:.2},{},{}\n",
+                r.user_kind.map(|k| k.as_str()).unwrap_or("?"),
+                r.country,
+                outcome,
+                count,
+                r.decided_within_deadline,
+                r.deadline_breaches,
+                r.mean_response_hours,
+                r.person_days_used,
+                r.providers.iter().cloned().collect::<Vec<_>>().join(" ")
+            ));
+        }
+    }
+    out
+}
+
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(bytes))
