@@ -90,39 +90,53 @@ pub(crate) fn seal(backend: DbBackend, head: Head, events: &[NewEvent]) -> (Vec<
             hash: Set(event.hash),
         });
     }
-    let statements = vec![
-        audit_event::Entity::insert_many(rows).build(backend),
-        audit_head::Entity::update_many()
-            .col_expr(
-                audit_head::Column::LastSequence,
-                Expr::value(previous.sequence),
-            )
-            .col_expr(
-                audit_head::Column::LastHash,
-                Expr::value(previous.hash.clone()),
-            )
-            .filter(audit_head::Column::Id.eq(1))
-            .build(backend),
-    ];
+    let mut statements: Vec<Statement> = Vec::with_capacity(rows.len() / ROWS_PER_INSERT + 2);
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<_> = rows.by_ref().take(ROWS_PER_INSERT).collect();
+        statements.push(audit_event::Entity::insert_many(chunk).build(backend));
+    }
+    statements.extend([audit_head::Entity::update_many()
+        .col_expr(
+            audit_head::Column::LastSequence,
+            Expr::value(previous.sequence),
+        )
+        .col_expr(
+            audit_head::Column::LastHash,
+            Expr::value(previous.hash.clone()),
+        )
+        .filter(audit_head::Column::Id.eq(1))
+        .build(backend)]);
     (statements, previous)
 }
 
 /// Queues `events` for the sequencer, in order.
-pub(crate) fn queue(backend: DbBackend, events: &[NewEvent]) -> Statement {
-    audit_pending::Entity::insert_many(events.iter().map(|e| audit_pending::ActiveModel {
-        occurred_at: Set(e.time),
-        actor: Set(e.actor.clone()),
-        role: Set(e.role.clone()),
-        organisation: Set(e.organisation.clone()),
-        action: Set(e.action.clone()),
-        resource: Set(e.resource.clone()),
-        from_state: Set(e.from_state.clone()),
-        to_state: Set(e.to_state.clone()),
-        payload: Set(e.payload.clone()),
-        ..Default::default()
-    }))
-    .build(backend)
+pub(crate) fn queue(backend: DbBackend, events: &[NewEvent]) -> Vec<Statement> {
+    events
+        .chunks(ROWS_PER_INSERT)
+        .map(|chunk| {
+            audit_pending::Entity::insert_many(chunk.iter().map(|e| audit_pending::ActiveModel {
+                occurred_at: Set(e.time),
+                actor: Set(e.actor.clone()),
+                role: Set(e.role.clone()),
+                organisation: Set(e.organisation.clone()),
+                action: Set(e.action.clone()),
+                resource: Set(e.resource.clone()),
+                from_state: Set(e.from_state.clone()),
+                to_state: Set(e.to_state.clone()),
+                payload: Set(e.payload.clone()),
+                ..Default::default()
+            }))
+            .build(backend)
+        })
+        .collect()
 }
+
+/// Rows per multi-row insert of events: twelve values each stay well
+/// within SQLite's 32,766 variables and PostgreSQL's 65,535 parameters
+/// per statement, however many events one transaction records (an import
+/// of a registry file records one per record).
+const ROWS_PER_INSERT: usize = 1_000;
 
 /// Events in sequence order, after `after`, optionally of one resource.
 pub async fn list<C: ConnectionTrait>(

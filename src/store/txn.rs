@@ -424,8 +424,8 @@ impl Txn {
         let events = std::mem::take(&mut *self.events.lock().expect("never poisoned"));
         match self.backend {
             DbBackend::Postgres => {
-                if !events.is_empty() {
-                    self.defer(audit::queue(self.backend, &events));
+                for statement in audit::queue(self.backend, &events) {
+                    self.defer(statement);
                 }
             }
             _ if events.is_empty() => {}

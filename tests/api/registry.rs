@@ -501,3 +501,50 @@ async fn an_import_is_taken_whole_or_not_at_all() {
     assert_eq!(denied.code(), Code::PermissionDenied);
     app.stop().await;
 }
+
+/// A file of thousands of records is one transaction with thousands of
+/// audit events, more than one statement may carry (SQLite binds at most
+/// 32,766 values per statement).
+#[tokio::test]
+async fn a_file_of_thousands_of_records_is_taken_in_one_transaction() {
+    let app = spawn_app().await;
+    let admin = app.token("admin", "reserve-admin");
+    let records = 3_000;
+    let document: String = std::iter::once("organisations:\n".to_owned())
+        .chain((0..records).map(|i| {
+            format!("- {{id: md-org-{i}, display_name: Organisation {i}, kind: TC_CSIRT, country: MD}}\n")
+        }))
+        .collect();
+    let taken = app
+        .registry()
+        .await
+        .import_registry(authed(
+            pb::ImportRegistryRequest {
+                document,
+                validate_only: false,
+            },
+            &admin,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(taken.created_count, records);
+    let last = app
+        .events(&format!("organisations/md-org-{}", records - 1))
+        .await;
+    assert_eq!(last.len(), 1, "each record its event");
+    assert_eq!(last[0].action, "CreateOrganisation");
+    let verified = app
+        .audit()
+        .await
+        .verify_audit_chain(authed(
+            pb::VerifyAuditChainRequest::default(),
+            &app.token("auditor", "oversight"),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(verified.ok, "{verified:?}");
+    assert!(verified.events_checked >= i64::from(records));
+    app.stop().await;
+}
