@@ -132,6 +132,15 @@ mod tests {
     }
 
     #[test]
+    fn json_reads_as_yaml_does() {
+        let json =
+            read(r#"{"providers": [{"id": "nordic-ir", "hoursToDeploy": 20}], "countries": null}"#)
+                .unwrap();
+        let yaml = read("providers:\n  - id: nordic-ir\n    hours_to_deploy: 20\n").unwrap();
+        assert_eq!(json, yaml, "the JSON mapping's lowerCamelCase names too");
+    }
+
+    #[test]
     fn a_refusal_names_the_record_and_field() {
         let refused = |text: &str| -> Vec<String> {
             read(text)
