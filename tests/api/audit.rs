@@ -11,18 +11,6 @@ use crate::helpers::{
 };
 use reserve_dispatch::grpc::pb;
 
-async fn verify(app: &TestApp) -> pb::VerifyAuditChainResponse {
-    app.audit()
-        .await
-        .verify_audit_chain(authed(
-            pb::VerifyAuditChainRequest::default(),
-            &app.token("auditor", "oversight"),
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-}
-
 async fn watch(app: &TestApp, token: &str, after: i64) -> tonic::Streaming<pb::AuditEvent> {
     app.audit()
         .await
@@ -80,7 +68,7 @@ async fn the_chain_verifies_and_tampering_is_found_where_it_happened() {
         ))
         .await
         .unwrap();
-    let ok = verify(&app).await;
+    let ok = app.verify_chain().await;
     assert!(ok.ok, "{ok:?}");
     let events = app.events(&created.name).await;
     assert!(ok.events_checked >= events.len() as i64);
@@ -99,7 +87,7 @@ async fn the_chain_verifies_and_tampering_is_found_where_it_happened() {
         ),
     )
     .await;
-    let broken = verify(&app).await;
+    let broken = app.verify_chain().await;
     assert!(!broken.ok);
     assert_eq!(broken.first_broken_sequence, changed);
     execute(
@@ -110,7 +98,7 @@ async fn the_chain_verifies_and_tampering_is_found_where_it_happened() {
         ),
     )
     .await;
-    assert!(verify(&app).await.ok, "restored");
+    assert!(app.verify_chain().await.ok, "restored");
 
     let deleted = events[2].sequence;
     execute(
@@ -118,7 +106,7 @@ async fn the_chain_verifies_and_tampering_is_found_where_it_happened() {
         &format!("DELETE FROM audit_events WHERE sequence = {deleted}"),
     )
     .await;
-    let gap = verify(&app).await;
+    let gap = app.verify_chain().await;
     assert!(!gap.ok);
     assert_eq!(
         gap.first_broken_sequence,
@@ -300,7 +288,7 @@ async fn concurrent_writers_form_one_chain() {
         writer.await.unwrap();
     }
     db.close().await.ok();
-    let result = verify(&app).await;
+    let result = app.verify_chain().await;
     assert!(result.ok, "{result:?}");
     assert!(result.events_checked >= 1_000);
     app.stop().await;

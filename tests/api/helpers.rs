@@ -555,6 +555,19 @@ impl TestApp {
             .into_inner()
     }
 
+    /// The whole audit chain verified, as an auditor asks.
+    pub async fn verify_chain(&self) -> pb::VerifyAuditChainResponse {
+        self.audit()
+            .await
+            .verify_audit_chain(authed(
+                pb::VerifyAuditChainRequest::default(),
+                &self.token("auditor", "oversight"),
+            ))
+            .await
+            .expect("verify")
+            .into_inner()
+    }
+
     /// Audit events of one resource, as an auditor reads them.
     pub async fn events(&self, resource: &str) -> Vec<pb::AuditEvent> {
         let mut all = Vec::new();
