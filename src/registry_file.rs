@@ -32,6 +32,12 @@ pub fn read(text: &str) -> Result<RegistryImport, Violations> {
             format!("must be a mapping with the lists {}", SECTIONS.join(", ")),
         ));
     };
+    let records = SECTIONS
+        .iter()
+        .filter_map(|s| sections.get(*s).and_then(Value::as_array))
+        .map(Vec::len)
+        .sum();
+    RegistryImport::check_size(text.len(), records)?;
     let mut v = Violations::new();
     for unknown in sections.keys().filter(|k| !SECTIONS.contains(&k.as_str())) {
         v.add(
@@ -63,9 +69,31 @@ pub fn read(text: &str) -> Result<RegistryImport, Violations> {
             convert::commitment_fields,
         ),
     };
-    v.finish(())?;
-    RegistryImport::check_size(text.len(), file.len())?;
+    capped(v).finish(())?;
     Ok(file)
+}
+
+/// Most refusals answered for one file: a file wrong throughout is
+/// answered with its first refusals, not a list larger than the file.
+pub const MAX_REFUSALS: usize = 100;
+
+fn capped(v: Violations) -> Violations {
+    let all = v.iter().count();
+    if all <= MAX_REFUSALS {
+        return v;
+    }
+    let mut first = Violations::new();
+    for x in v.iter().take(MAX_REFUSALS) {
+        first.add(x.field.clone(), x.description.clone());
+    }
+    first.add(
+        "document",
+        format!(
+            "and {} more refusals not listed: correct these first",
+            all - MAX_REFUSALS
+        ),
+    );
+    first
 }
 
 /// The records of one part of the file, each read as `M` and given to the
@@ -164,5 +192,12 @@ mod tests {
         assert_eq!(refused("  \n"), ["document"]);
         let large = format!("countries: []\n{}", "#".repeat(IMPORT_BYTES));
         assert_eq!(refused(&large), ["document"]);
+        let many = format!("countries:\n{}", "- {nmae: x}\n".repeat(5_001));
+        assert_eq!(refused(&many), ["document"], "counted before it is read");
+        let wrong = format!("countries:\n{}", "- {nmae: x}\n".repeat(500));
+        let fields = refused(&wrong);
+        assert_eq!(fields.len(), MAX_REFUSALS + 1);
+        assert_eq!(fields[0], "countries[0].nmae");
+        assert_eq!(fields[MAX_REFUSALS], "document");
     }
 }

@@ -26,6 +26,9 @@ async fn write(
     require(actor, Operation::WriteRegistry)?;
     let now = app.now();
     let txn = kernel::begin(app).await?;
+    // Registry writes take the version row first, as an import does, so
+    // that neither waits on the other's rows while holding its own.
+    store::registry::lock_version(&txn).await?;
     match save(&txn, now).await {
         Ok(true) => {}
         Ok(false) => return Err(AppError::NotFound(format!("{resource} not found"))),
@@ -57,6 +60,7 @@ async fn update<T>(
     require(actor, Operation::WriteRegistry)?;
     let now = app.now();
     let txn = kernel::begin(app).await?;
+    store::registry::lock_version(&txn).await?;
     let current = load(&txn)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("{resource} not found")))?;

@@ -126,8 +126,12 @@ pub async fn import(
 ) -> AppResult<Vec<Change>> {
     require(actor, Operation::WriteRegistry)?;
     let now = app.now();
-    let before = app.registry_now().await?;
     let txn = kernel::begin(app).await?;
+    // One import at a time: each reads what exists before it creates, and
+    // the registry its checks read is the one as of the lock (an import
+    // that waited finds the records of the one before it).
+    store::registry::lock_version(&txn).await?;
+    let before = app.registry_now().await?;
     let mut written = Written {
         before: before.as_ref(),
         countries: HashMap::new(),
@@ -173,6 +177,11 @@ pub async fn import(
     Ok(changes)
 }
 
+/// A record created meanwhile by another door (the import read it missing).
+fn exists(err: sea_orm::DbErr, resource: &str) -> AppError {
+    AppError::unique_as_exists(err, || format!("{resource} already exists"))
+}
+
 fn unchanged(resource: String) -> Change {
     Change {
         resource,
@@ -192,7 +201,9 @@ async fn country(
     let resource = names::country(&entry.record.code);
     let Some(current) = store::registry::get_country(txn, &entry.record.code).await? else {
         let created = Country::parse(Some(&entry.record))?.into_inner();
-        store::registry::save_country(txn, &created, now, true).await?;
+        store::registry::save_country(txn, &created, now, true)
+            .await
+            .map_err(|e| exists(e, &resource))?;
         recorded(txn, actor, now, "CreateCountry", resource.clone());
         written.countries.insert(created.code.clone(), created);
         return Ok(Change {
@@ -228,7 +239,9 @@ async fn organisation(
     let resource = names::organisation(&entry.record.id);
     let Some(current) = store::registry::get_organisation(txn, &entry.record.id).await? else {
         let created = Organisation::parse(Some(&entry.record), &*written)?.into_inner();
-        store::registry::save_organisation(txn, &created, now, true).await?;
+        store::registry::save_organisation(txn, &created, now, true)
+            .await
+            .map_err(|e| exists(e, &resource))?;
         recorded(txn, actor, now, "CreateOrganisation", resource.clone());
         written.organisations.insert(created.id.clone(), created);
         return Ok(Change {
@@ -264,7 +277,9 @@ async fn provider(
     let resource = names::provider(&entry.record.id);
     let Some(current) = store::registry::get_provider(txn, &entry.record.id).await? else {
         let created = Provider::parse(Some(&entry.record))?.into_inner();
-        store::registry::save_provider(txn, &created, now, true).await?;
+        store::registry::save_provider(txn, &created, now, true)
+            .await
+            .map_err(|e| exists(e, &resource))?;
         recorded(txn, actor, now, "CreateProvider", resource.clone());
         written.providers.insert(created.id.clone(), created);
         return Ok(Change {
@@ -306,16 +321,15 @@ async fn commitment(
     rematch: &mut BTreeSet<ServiceType>,
 ) -> AppResult<Change> {
     let incoming = CapacityCommitment::parse(Some(&entry.record), written)?.into_inner();
-    let same =
-        store::dispatch::list_commitments(txn, Some(&incoming.provider), None, i64::MAX as u64)
-            .await?
-            .into_iter()
-            .find(|c| {
-                c.service == incoming.service
-                    && c.period_start == incoming.period_start
-                    && c.period_end == incoming.period_end
-            });
-    let Some(found) = same else {
+    let found = store::dispatch::lock_commitment_for_period(
+        txn,
+        &incoming.provider,
+        incoming.service,
+        incoming.period_start,
+        incoming.period_end,
+    )
+    .await?;
+    let Some(current) = found else {
         let created = capacity::insert(txn, app, actor, incoming, now).await?;
         rematch.insert(created.service);
         return Ok(Change {
@@ -324,10 +338,7 @@ async fn commitment(
             fields: vec![],
         });
     };
-    let resource = capacity::commitment_name(&found);
-    let current = store::dispatch::lock_commitment(txn, found.id)
-        .await?
-        .unwrap_or(found);
+    let resource = capacity::commitment_name(&current);
     let Some((fields, next)) = differing(&entry.set, COMMITMENT_IMPORTED, &current, |mask| {
         CapacityCommitment::parse_update(&update_fields(entry, mask), &current)
     })?

@@ -12,7 +12,7 @@ use axum::{
 
 use super::forms::Form;
 use super::pages::Nav;
-use super::session::{Posted, User};
+use super::session::{Posted, PostedFile, User};
 use super::{PageError, Shared, render};
 use crate::app::{AppError, registry, registry_import};
 use crate::domain::actor::Operation;
@@ -581,7 +581,10 @@ pub async fn import_form(user: User) -> Result<Response, PageError> {
 
 /// A registry file imported, or only checked (`ImportRegistry`): the file
 /// chosen, or else the text pasted.
-pub async fn import(State(console): State<Shared>, posted: Posted) -> Result<Response, PageError> {
+pub async fn import(
+    State(console): State<Shared>,
+    PostedFile(posted): PostedFile,
+) -> Result<Response, PageError> {
     let actor = posted.user.permit(Operation::WriteRegistry)?;
     let raw = |name: &str| {
         posted

@@ -141,6 +141,7 @@ impl Posted {
 async fn form_fields(
     request: Request,
     console: &Shared,
+    files: bool,
 ) -> Result<Vec<(String, String)>, PageError> {
     let unread = || PageError::BadRequest("The form could not be read.".into());
     let multipart = request
@@ -148,6 +149,11 @@ async fn form_fields(
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|t| t.to_str().ok())
         .is_some_and(|t| t.starts_with("multipart/form-data"));
+    if multipart && !files {
+        return Err(PageError::BadRequest(
+            "This form takes no file: it is not multipart.".into(),
+        ));
+    }
     if multipart {
         // A form with a file: each part as text (a file's content).
         let mut form = axum::extract::Multipart::from_request(request, console)
@@ -176,18 +182,36 @@ async fn form_fields(
         .map_err(|_| PageError::BadRequest("The form is not URL-encoded.".into()))
 }
 
-impl FromRequest<Shared> for Posted {
-    type Rejection = PageError;
-
-    async fn from_request(request: Request, console: &Shared) -> Result<Self, PageError> {
+impl Posted {
+    async fn read(request: Request, console: &Shared, files: bool) -> Result<Self, PageError> {
         let (mut parts, body) = request.into_parts();
         let user = User::from_request_parts(&mut parts, console).await?;
-        let fields = form_fields(Request::from_parts(parts, body), console).await?;
+        let fields = form_fields(Request::from_parts(parts, body), console, files).await?;
         let posted = Posted { user, fields };
         if !same(posted.get("csrf"), &posted.user.csrf) {
             return Err(PageError::Forgery);
         }
         Ok(posted)
+    }
+}
+
+impl FromRequest<Shared> for Posted {
+    type Rejection = PageError;
+
+    async fn from_request(request: Request, console: &Shared) -> Result<Self, PageError> {
+        Posted::read(request, console, false).await
+    }
+}
+
+/// A form that may carry a file (`multipart/form-data`, up to
+/// [`MAX_UPLOAD_BYTES`]): the registry's import form only.
+pub struct PostedFile(pub Posted);
+
+impl FromRequest<Shared> for PostedFile {
+    type Rejection = PageError;
+
+    async fn from_request(request: Request, console: &Shared) -> Result<Self, PageError> {
+        Posted::read(request, console, true).await.map(PostedFile)
     }
 }
 
@@ -334,7 +358,7 @@ async fn sign_in_fields(
     console: &Shared,
 ) -> Result<(CookieJar, Vec<(String, String)>), PageError> {
     let jar = CookieJar::from_headers(request.headers());
-    let fields = form_fields(request, console).await?;
+    let fields = form_fields(request, console, false).await?;
     let sent = field(&fields, "csrf");
     match jar.get(SIGN_IN_COOKIE) {
         Some(expected) if same(sent, expected.value()) => Ok((jar, fields)),

@@ -106,6 +106,28 @@ pub async fn list_commitments<C: ConnectionTrait>(
         .collect()
 }
 
+/// The commitment of `provider` for `service` over exactly that period,
+/// locked until the transaction ends.
+pub async fn lock_commitment_for_period(
+    txn: &super::Txn,
+    provider: &str,
+    service: ServiceType,
+    period_start: NaiveDate,
+    period_end: NaiveDate,
+) -> Result<Option<CapacityCommitment>, DbErr> {
+    cc::Entity::find()
+        .filter(cc::Column::ProviderId.eq(provider))
+        .filter(cc::Column::Service.eq(service.as_str()))
+        .filter(cc::Column::PeriodStart.eq(period_start))
+        .filter(cc::Column::PeriodEnd.eq(period_end))
+        .order_by_asc(cc::Column::Id)
+        .lock(sea_orm::sea_query::LockType::Update)
+        .one(txn)
+        .await?
+        .map(commitment_from_row)
+        .transpose()
+}
+
 /// Commitments whose period ended on or before `day`, with days left unused.
 pub async fn ended_commitments<C: ConnectionTrait>(
     conn: &C,

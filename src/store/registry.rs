@@ -388,6 +388,19 @@ pub(crate) fn version_column() -> sea_orm::sea_query::SimpleExpr {
     sea_orm::sea_query::Expr::cust("(SELECT version FROM registry_version WHERE id = 1)")
 }
 
+/// Locks the registry's version row until the transaction ends (on
+/// PostgreSQL; SQLite's transactions already write one at a time): an
+/// import that reads what exists before it creates takes it first, so two
+/// imports of one file do not both create its records.
+pub async fn lock_version(txn: &super::Txn) -> Result<(), DbErr> {
+    registry_version::Entity::find_by_id(1)
+        .lock(sea_orm::sea_query::LockType::Update)
+        .one(txn)
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("registry version".into()))
+        .map(drop)
+}
+
 /// Moves the version on, with the change's other writes (deferred).
 pub fn bump_version(txn: &super::Txn) {
     let update = registry_version::Entity::update_many()

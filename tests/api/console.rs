@@ -2259,6 +2259,16 @@ async fn an_administrator_keeps_the_registry_through_its_forms() {
         imported.body
     );
     assert_eq!(hours(&app).await, 6);
+    // Only the import form takes a file.
+    let elsewhere = web
+        .post_file(
+            "/registry/organisations/md-csirt",
+            &[("csrf", &csrf), ("display_name", "x")],
+            "file",
+            ("registry.yaml", file),
+        )
+        .await;
+    assert_eq!(elsewhere.status, 400, "{}", elsewhere.body);
     // A form with a file still needs the session's token.
     let forged = web
         .post_file(

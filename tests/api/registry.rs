@@ -539,3 +539,52 @@ async fn a_file_of_thousands_of_records_is_taken_in_one_transaction() {
     assert!(verified.events_checked >= i64::from(records));
     app.stop().await;
 }
+
+/// The same file sent twice at once (a retry, a second click) is taken
+/// once: the second import waits for the first and finds its records.
+#[tokio::test]
+async fn the_same_file_sent_twice_at_once_is_taken_once() {
+    let app = spawn_app().await;
+    let admin = app.token("admin", "reserve-admin");
+    let document = import_file("");
+    let send = || {
+        let registry = app.registry();
+        let document = document.clone();
+        let admin = admin.clone();
+        async move {
+            registry
+                .await
+                .import_registry(authed(
+                    pb::ImportRegistryRequest {
+                        document,
+                        validate_only: false,
+                    },
+                    &admin,
+                ))
+                .await
+                .map(|r| r.into_inner())
+        }
+    };
+    let (first, second) = tokio::join!(send(), send());
+    let (first, second) = (first.unwrap(), second.unwrap());
+    let mut created = [first.created_count, second.created_count];
+    created.sort();
+    assert_eq!(created, [0, 4], "{first:?} {second:?}");
+    let commitments = app
+        .registry()
+        .await
+        .list_capacity_commitments(authed(
+            pb::ListCapacityCommitmentsRequest {
+                provider: "providers/arctic-ir".into(),
+                page_size: 10,
+                page_token: String::new(),
+            },
+            &admin,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .capacity_commitments;
+    assert_eq!(commitments.len(), 1, "{commitments:?}");
+    app.stop().await;
+}
