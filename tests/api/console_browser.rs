@@ -782,11 +782,11 @@ async fn fill(browser: &Client, css: &str, value: &str) {
     assert_eq!(found, json!(true), "no {css} on the page");
 }
 
-/// Waits until the browser shows `path`.
-async fn wait_for_path(browser: &Client, path: &str) {
+/// Waits until the page has an element matching `css`.
+async fn wait_for_element(browser: &Client, css: &str, otherwise: &str) {
     let deadline = Instant::now() + Duration::from_secs(10);
-    while browser.current_url().await.unwrap().path() != path {
-        assert!(Instant::now() < deadline, "never reached {path}");
+    while browser.find(Locator::Css(css)).await.is_err() {
+        assert!(Instant::now() < deadline, "{otherwise}: no {css}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -909,20 +909,24 @@ async fn the_story_in_chromium_signed_in_through_the_identity_provider() {
         &format!("form[action='/offers/{offer}/accept'] button"),
     )
     .await;
-    wait_for_path(&provider, "/offers").await;
+    // The offers page is where the provider was already: wait for the
+    // agreement's form, which only an accepted offer has.
+    wait_for_element(
+        &provider,
+        &format!("#reference-{offer}"),
+        "the offer was not accepted",
+    )
+    .await;
     fill(&provider, &format!("#reference-{offer}"), "SA-2026-0042").await;
     fill(&provider, &format!("#template-{offer}"), "CSR-SA-2026.1").await;
     fill(&provider, &format!("#liability-{offer}"), "Per Art. 16(6)").await;
     click(&provider, &format!("#agreement-{offer} button")).await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while provider
-        .find(Locator::Css(&format!("#delivery-{offer}")))
-        .await
-        .is_err()
-    {
-        assert!(Instant::now() < deadline, "the agreement was not recorded");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for_element(
+        &provider,
+        &format!("#delivery-{offer}"),
+        "the agreement was not recorded",
+    )
+    .await;
     fill(
         &provider,
         &format!("#delivery-{offer}"),
@@ -958,22 +962,32 @@ async fn the_story_in_chromium_signed_in_through_the_identity_provider() {
         "#country-form button[value='save']:not(.visually-hidden)",
     )
     .await;
-    wait_for_path(&admin, "/registry/countries/MD").await;
-    let cap = app
-        .registry()
-        .await
-        .get_country(crate::helpers::authed(
-            pb::GetCountryRequest {
-                name: "countries/MD".into(),
-            },
-            &app.token("auditor", "oversight"),
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .council_acts[0]
-        .max_support_days;
-    assert_eq!(cap, 90);
+    // The page is the one the form was on: wait for the saved act.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let cap = app
+            .registry()
+            .await
+            .get_country(crate::helpers::authed(
+                pb::GetCountryRequest {
+                    name: "countries/MD".into(),
+                },
+                &app.token("auditor", "oversight"),
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .council_acts[0]
+            .max_support_days;
+        if cap == 90 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the act's cap was not saved: {cap}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     // The auditor verifies the chain.
     let auditor = driver.browser().await;
