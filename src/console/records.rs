@@ -122,7 +122,8 @@ pub(super) fn items(text: &str) -> Vec<String> {
         .collect()
 }
 
-fn day_of(text: &str) -> Day {
+/// A day typed in a date input; empty is none.
+pub(super) fn day_of(text: &str) -> Day {
     match text.trim() {
         "" => Day::Unset,
         text => Day::Text(text.to_owned()),

@@ -19,7 +19,7 @@ use crate::domain::command::UpdateFields;
 use crate::domain::command::registry::{CouncilActFields, CountryFields};
 use crate::domain::names::CountryCode;
 use crate::domain::registry::Country;
-use crate::domain::validation::{Count, Day, Violations};
+use crate::domain::validation::{Count, Violations};
 
 /// Most Council acts a country's form holds: the domain's limit.
 const MAX_ACTS: usize = crate::domain::command::registry::COUNCIL_ACTS;
@@ -180,10 +180,7 @@ pub async fn create_commitment(
     let app = &console.app;
     let back = || Some("/registry".to_owned());
     let registered = app.registry_now().await?;
-    let day = |name: &str| match posted.get(name).trim() {
-        "" => Day::Unset,
-        text => Day::Text(text.to_owned()),
-    };
+    let day = |name: &str| super::records::day_of(posted.get(name));
     let commitment = crate::domain::dispatch::CapacityCommitment::parse(
         Some(&crate::domain::command::registry::CommitmentFields {
             provider: posted.get("provider").trim().to_owned(),
@@ -425,10 +422,7 @@ pub async fn update_country(
         }
         return Ok(render(&page(&posted.user, &current, &fields, None)));
     }
-    let text_day = |name: &str| match get(&fields, name).trim() {
-        "" => Day::Unset,
-        text => Day::Text(text.to_owned()),
-    };
+    let text_day = |name: &str| super::records::day_of(get(&fields, name));
     let record = CountryFields {
         name: code.name(),
         display_name: get(&fields, "display_name").to_owned(),
